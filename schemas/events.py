@@ -1,0 +1,348 @@
+"""The event contracts Takeback reads and writes.
+
+Downstream services code against these models (and the JSON Schema exported
+from them into ``schemas/json/``).  Conventions:
+
+* Money is ``Decimal`` and travels as a decimal string (``"123.45"``), never a
+  float.  Pydantic v2 already serializes ``Decimal`` as a string in JSON mode;
+  ``Money`` also accepts numbers on input for convenience.
+* Dates are ISO dates (``YYYY-MM-DD``).
+* Patient data (names, member ids, dates of birth) is left out unless the
+  operator turns it on (``ClaimPayment.patient``); no consumer of takebacks
+  needs it to act.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+Money = Annotated[
+    Decimal,
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    Field(description="Amount in US dollars, as a decimal string."),
+]
+
+ZERO = Decimal("0")
+
+
+class Event(BaseModel):
+    """Base of every event: strict about unknown fields so contract drift is caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, use_enum_values=True)
+
+
+# --------------------------------------------------------------------------- where
+
+
+class SourceRef(Event):
+    """Where an input came from: a file position or a topic position."""
+
+    file: str | None = Field(None, description="File name as published by the feed.")
+    source_id: str | None = Field(None, description="Id of the published input (one per file publish).")
+    byte_offset: int | None = Field(None, description="Byte offset of the segment in the file.")
+    segment_number: int | None = Field(None, description="1-based segment number in the file.")
+    segment_tag: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+# --------------------------------------------------------------------------- 835 content
+
+
+class Adjustment(Event):
+    """One CAS adjustment (group code, CARC, amount)."""
+
+    group: str
+    reason: str
+    amount: Money
+    quantity: Decimal | None = None
+
+
+class Reference(Event):
+    """One REF segment: qualifier and value."""
+
+    qualifier: str
+    value: str
+
+
+class DateRef(Event):
+    """One DTM segment: qualifier and date (None when the date is malformed)."""
+
+    qualifier: str
+    date: dt.date | None
+
+
+class AmountRef(Event):
+    """One AMT segment (informational amounts, not part of balancing)."""
+
+    qualifier: str
+    amount: Money
+
+
+class ServiceLine(Event):
+    """One SVC loop (2110)."""
+
+    procedure: str = Field(description="SVC01 composite as sent, components joined by ':'.")
+    charge: Money
+    payment: Money
+    revenue_code: str | None = None
+    units: Decimal | None = None
+    adjustments: list[Adjustment] = []
+    references: list[Reference] = []
+    dates: list[DateRef] = []
+    amounts: list[AmountRef] = []
+    remark_codes: list[str] = Field([], description="RARCs from LQ*HE.")
+
+
+class Patient(Event):
+    """Patient identity (PHI). Only filled when the operator enables patient data."""
+
+    last_name: str | None = None
+    first_name: str | None = None
+    member_id: str | None = None
+
+
+class ClaimPayment(Event):
+    """One CLP loop (2100) with its adjustments and service lines."""
+
+    claim_id: str = Field(description="CLP01, the provider's patient control number.")
+    status_code: str = Field(description="CLP02: 1/2/3/19/20/21 processed, 4 denied, 22 reversal, ...")
+    total_charge: Money
+    payment: Money
+    patient_responsibility: Money | None = None
+    filing_indicator: str | None = None
+    payer_claim_control_number: str | None = Field(None, description="CLP07 (ICN/DCN).")
+    facility_code: str | None = None
+    frequency_code: str | None = None
+    adjustments: list[Adjustment] = []
+    references: list[Reference] = []
+    dates: list[DateRef] = []
+    amounts: list[AmountRef] = []
+    remark_codes: list[str] = Field([], description="RARCs from MIA/MOA.")
+    service_lines: list[ServiceLine] = []
+    patient: Patient | None = None
+    flags: list[str] = Field([], description="e.g. 'claim_unbalanced'.")
+
+    @property
+    def is_reversal(self) -> bool:
+        return self.status_code == "22"
+
+    def reference(self, qualifier: str) -> str | None:
+        return next((r.value for r in self.references if r.qualifier == qualifier), None)
+
+
+class ProviderAdjustment(Event):
+    """One PLB reason/reference/amount triplet. Positive amounts decrease the payment."""
+
+    provider_id: str = Field(description="PLB01: the provider the adjustment applies to.")
+    fiscal_period_date: dt.date | None = None
+    reason_code: str = Field(description="PLB03-1, e.g. WO, FB, L6, 72, CS.")
+    reference: str | None = Field(None, description="PLB03-2, e.g. an ICN, CLP01 or TRN02.")
+    amount: Money
+
+
+class Payer(Event):
+    id: str = Field(description="TRN03 (1 + EIN), else N1*PR N104 or REF*2U.")
+    name: str | None = None
+
+
+class Payee(Event):
+    id: str = Field(description="N1*PE N104 (NPI with XX, TIN with FI).")
+    id_qualifier: str | None = None
+    name: str | None = None
+    tin: str | None = Field(None, description="REF*TJ.")
+
+
+class Payment(Event):
+    """BPR: how much money moved, how and when."""
+
+    handling_code: str = Field(description="BPR01: C, D, H, I, P, U, X.")
+    amount: Money = Field(description="BPR02, never negative.")
+    credit_debit: str = Field("C", description="BPR03: C credit, D debit.")
+    method: str | None = Field(None, description="BPR04: ACH, CHK, NON, ...")
+    effective_date: dt.date | None = Field(None, description="BPR16.")
+
+    @property
+    def moved_money(self) -> bool:
+        """Spec §5: C, D, U move money; I and X only when an amount is paid; H and P never."""
+        if self.handling_code in ("C", "D", "U"):
+            return True
+        if self.handling_code in ("I", "X"):
+            return self.amount > ZERO
+        return False
+
+
+class Remittance(Event):
+    """One ST/SE 835 transaction set: one payment (or non-payment) from one payer to one payee."""
+
+    remittance_id: str = Field(description="Deterministic id from identity (spec §2) and body hash.")
+    body_hash: str = Field(description="SHA-256 of the ST/SE body without envelope control numbers.")
+    source: SourceRef
+    sequence: int = Field(0, description="0-based index of this remittance among those read from its input.")
+    x12_version: str | None = Field(None, description="'4010', '5010' or the raw GS08/ISA12 when unknown.")
+    payer: Payer
+    payee: Payee
+    payment: Payment
+    trace_number: str = Field(description="TRN02, the check or EFT number.")
+    production_date: dt.date | None = Field(None, description="DTM*405.")
+    claims: list[ClaimPayment] = []
+    provider_adjustments: list[ProviderAdjustment] = []
+    flags: list[str] = []
+    published_at: float | None = Field(None, description="Unix time the feed published the input (latency).")
+
+    @property
+    def provider_id(self) -> str:
+        return self.payee.id
+
+    @property
+    def takeback_date(self) -> dt.date | None:
+        """Spec §5: the production date, else the effective date."""
+        return self.production_date or self.payment.effective_date
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class TakebackKind(StrEnum):
+    reversal = "reversal"
+    recoupment = "recoupment"
+
+
+class TakebackMethod(StrEnum):
+    offset = "offset"
+    refund = "refund"
+    none = "none"
+
+
+class ReasonCategory(StrEnum):
+    duplicate = "duplicate"
+    eligibility = "eligibility"
+    coordination_of_benefits = "coordination_of_benefits"
+    coding_or_billing_error = "coding_or_billing_error"
+    authorization = "authorization"
+    medical_necessity = "medical_necessity"
+    timely_filing = "timely_filing"
+    overpayment_recovery = "overpayment_recovery"
+    payer_correction = "payer_correction"
+    unknown = "unknown"
+
+
+class Takeback(Event):
+    """A payer taking back money it reported as paid.
+
+    Consumers upsert by ``event_id``: the same takeback is re-emitted with a
+    higher ``revision`` when new facts arrive (its original, its correction);
+    ``kind`` may change between revisions.
+    """
+
+    event_id: str = Field(description="Deterministic: the same takeback always gets the same id.")
+    revision: int = Field(1, ge=1)
+    kind: TakebackKind
+    method: TakebackMethod
+    amount: Money = Field(description="Positive: how much was taken back.")
+    provider_id: str = Field(description="The provider the takeback is attributed to.")
+    payee_provider_id: str = Field(description="The payee of the remittance carrying the takeback.")
+    payer_id: str
+    claim_id: str | None = Field(None, description="CLP01 of the claim taken back, when known.")
+    payer_claim_control_number: str | None = None
+    original_trace_number: str | None = Field(None, description="TRN02 of the payment taken back.")
+    original_remittance_id: str | None = None
+    original_effective_date: dt.date | None = None
+    trace_number: str = Field(description="TRN02 of the payment carrying the takeback.")
+    remittance_id: str
+    takeback_date: dt.date | None = Field(None, description="DTM*405 (else BPR16) of the carrying payment.")
+    plb_reason_code: str | None = None
+    plb_reference: str | None = None
+    reason_codes: list[str] = Field([], description="CAS group-CARC (e.g. 'CO-18'), RARCs, PLB code.")
+    reason_category: ReasonCategory
+    correction_claim_id: str | None = None
+    correction_payment: Money | None = None
+    net_change: Money | None = Field(None, description="Correction paid - original paid.")
+    flags: list[str] = []
+    withdrawn: bool = Field(
+        False, description="True when later facts showed this was not a takeback (e.g. it settles a carried balance)."
+    )
+
+
+class PayerCash(Event):
+    payer_id: str
+    net_cash: Money = ZERO
+    claim_payments: Money = ZERO
+    reversed: Money = ZERO
+    recouped: Money = ZERO
+    forward_balance: Money = ZERO
+    refunds: Money = ZERO
+    other_adjustments: Money = ZERO
+
+
+class NetCashRow(Event):
+    """Where a provider stands (spec §8), with a per-payer breakdown.
+
+    Invariant: net_cash = claim_payments - reversed - recouped + forward_balance
+    + refunds + other_adjustments.
+    """
+
+    provider_id: str
+    revision: int = Field(0, description="Number of remittances applied to this provider.")
+    net_cash: Money = ZERO
+    claim_payments: Money = ZERO
+    reversed: Money = ZERO
+    recouped: Money = ZERO
+    forward_balance: Money = ZERO
+    refunds: Money = ZERO
+    other_adjustments: Money = ZERO
+    takebacks_by_kind: dict[str, int] = {}
+    takebacks_by_category: dict[str, int] = {}
+    oldest_open_forward_balance: dt.date | None = None
+    last_remittance_date: dt.date | None = None
+    by_payer: list[PayerCash] = []
+
+
+class DeadLetter(Event):
+    """An input that could not be applied, with enough to fix and replay it."""
+
+    dead_letter_id: str
+    stage: Literal["ingest", "matching"]
+    error_code: str = Field(description="Stable machine code, e.g. 'unbalanced_remittance'.")
+    message: str = Field(description="What is wrong, for a billing person. Never holds patient data.")
+    source: SourceRef
+    raw: str | None = Field(None, description="The rejected input (an ST/SE, a file or an event), latin-1 text.")
+
+
+class Receipt(Event):
+    """Progress of one input through the pipeline (lets `replay` and ops know when work is done).
+
+    ``ingested``: one per published input, with how many remittances and dead
+    letters it produced.  ``processed``: one per remittance handled by the
+    matching agent, with its outcome and how many takeback events it emitted.
+    """
+
+    stage: Literal["ingested", "processed"]
+    source_id: str
+    file: str | None = None
+    remittances: int = 0
+    dead_letters: int = 0
+    sequence: int | None = Field(None, description="Index of the remittance within its input (processed).")
+    remittance_id: str | None = None
+    provider_id: str | None = None
+    outcome: Literal["applied", "duplicate", "dead_letter"] | None = None
+    takeback_events: int = 0
+    takeback_revisions: dict[str, int] = Field({}, description="event_id -> revision of each takeback published.")
+    cash_revision: int | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "remittance": Remittance,
+    "claim_payment": ClaimPayment,
+    "provider_adjustment": ProviderAdjustment,
+    "takeback": Takeback,
+    "net_cash_row": NetCashRow,
+    "dead_letter": DeadLetter,
+    "receipt": Receipt,
+}

@@ -1,0 +1,180 @@
+"""The agents: read a message, call the domain, write the results. Nothing else lives here.
+
+* ``ingest``:  era.raw (one message per 835 file) -> remittances (keyed by payee) + dead letters
+* ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash rows,
+               with the payee's ProviderLedger as table state (one table write per remittance)
+* ``cash``:    net-cash rows -> the net-cash table that the HTTP API reads
+
+Faust's cost is per message, so messages are whole files and whole
+remittances, never single claims.  Every agent also writes a Receipt, which is
+how `takeback replay` (and ops) know that an input has been fully processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from pydantic import ValidationError
+
+from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback, TakebackKind
+from streams.app import TakebackApp
+from streams.domain.ledger import apply_remittance
+from streams.domain.x12 import read_835
+from streams.kafka_io import SOURCE_FILE_HEADER
+from streams.settings import Settings
+
+log = logging.getLogger("takeback.agents")
+
+
+def _dead_letter(
+    stage: str, code: str, message: str, source: SourceRef, raw: bytes | None, limit: int = 64 * 1024
+) -> DeadLetter:
+    key = f"{source.source_id}|{source.topic}|{source.partition}|{source.offset}|{code}"
+    return DeadLetter(
+        dead_letter_id=hashlib.sha256(key.encode()).hexdigest()[:32],
+        stage=stage,
+        error_code=code,
+        message=message,
+        source=source,
+        raw=raw[:limit].decode("latin-1") if raw is not None else None,
+    )
+
+
+def _header(headers: object, name: str) -> str | None:
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    for key, value in items:
+        if key == name:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def register_agents(tb: TakebackApp) -> None:
+    app, topics, settings = tb.app, tb.topics, tb.settings
+
+    async def send_json(topic, key: str, event) -> None:
+        await topic.send(key=key.encode(), value=event.model_dump_json().encode())
+
+    # ------------------------------------------------------------------ ingest
+
+    @app.agent(topics.raw, name="ingest")
+    async def ingest(stream):
+        async for event in stream.events():
+            message = event.message
+            source_id = (message.key or b"").decode("utf-8", "replace") or f"{message.partition}:{message.offset}"
+            file = _header(message.headers, SOURCE_FILE_HEADER)
+            where = SourceRef(
+                file=file, source_id=source_id, topic=message.topic, partition=message.partition, offset=message.offset
+            )
+            remittances, dead_letters = _read_input(event.value or b"", file, source_id, where, settings)
+            published_at = message.timestamp / 1000.0 if message.timestamp else None
+            for sequence, remittance in enumerate(remittances):
+                remittance.sequence = sequence
+                remittance.published_at = published_at
+                await send_json(topics.remittances, remittance.provider_id, remittance)
+            for dead in dead_letters:
+                await send_json(topics.dead_letters, source_id, dead)
+            receipt = Receipt(
+                stage="ingested",
+                source_id=source_id,
+                file=file,
+                remittances=len(remittances),
+                dead_letters=len(dead_letters),
+            )
+            await send_json(topics.receipts, source_id, receipt)
+            log.info("ingested %s: %d remittances, %d dead letters", source_id, len(remittances), len(dead_letters))
+
+    # ------------------------------------------------------------------ match
+
+    @app.agent(topics.remittances, name="match")
+    async def match(stream):
+        async for event in stream.events():
+            message = event.message
+            where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+            try:
+                remittance = Remittance.model_validate_json(event.value)
+            except ValidationError as exc:
+                dead = _dead_letter(
+                    "matching",
+                    "invalid_event",
+                    f"The remittance event does not match the schema ({exc.error_count()} errors).",
+                    where,
+                    event.value,
+                )
+                await send_json(topics.dead_letters, "invalid", dead)
+                continue
+            provider_id = remittance.provider_id
+            ledger = tb.ledgers.get(provider_id)
+            receipt = Receipt(
+                stage="processed",
+                source_id=remittance.source.source_id or "",
+                file=remittance.source.file,
+                sequence=remittance.sequence,
+                remittance_id=remittance.remittance_id,
+                provider_id=provider_id,
+            )
+            try:
+                update = apply_remittance(ledger, remittance)
+            except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
+                log.exception("matching failed for remittance %s", remittance.remittance_id)
+                tb.ledgers.forget(provider_id)
+                where.source_id, where.file = remittance.source.source_id, remittance.source.file
+                dead = _dead_letter(
+                    "matching",
+                    "internal_error",
+                    "Takeback could not apply this remittance; it was not counted. Report it with this record.",
+                    where,
+                    event.value,
+                )
+                await send_json(topics.dead_letters, provider_id, dead)
+                receipt.outcome = "dead_letter"
+                await send_json(topics.receipts, receipt.source_id, receipt)
+                continue
+            if update.outcome == "applied":
+                tb.ledgers.put(ledger)
+            for takeback in update.takebacks:
+                await send_json(_takeback_topic(tb, takeback), takeback.provider_id, takeback)
+            if update.cash is not None:
+                await send_json(topics.net_cash, provider_id, update.cash)
+            receipt.outcome = update.outcome
+            receipt.takeback_events = len(update.takebacks)
+            receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
+            receipt.cash_revision = update.cash.revision if update.cash else None
+            await send_json(topics.receipts, receipt.source_id, receipt)
+
+    # ------------------------------------------------------------------ cash
+
+    @app.agent(topics.net_cash, name="cash")
+    async def cash(stream):
+        async for event in stream.events():
+            try:
+                row = NetCashRow.model_validate_json(event.value)
+            except ValidationError:
+                log.warning("skipping a net-cash row that does not match the schema at offset %s", event.message.offset)
+                continue
+            current = tb.net_cash.get(row.provider_id)
+            if current is None or NetCashRow.model_validate_json(current).revision <= row.revision:
+                tb.net_cash[row.provider_id] = event.value
+
+
+def _takeback_topic(tb: TakebackApp, takeback: Takeback):
+    return tb.topics.reversals if takeback.kind == TakebackKind.reversal else tb.topics.recoupments
+
+
+def _read_input(
+    data: bytes, file: str | None, source_id: str, where: SourceRef, settings: Settings
+) -> tuple[list[Remittance], list[DeadLetter]]:
+    """An input is an 835 file, or a Remittance as JSON (spec §1)."""
+    if len(data) > settings.max_input_bytes:
+        message = f"The input is {len(data):,} bytes; the limit is {settings.max_input_bytes:,} bytes."
+        return [], [_dead_letter("ingest", "input_too_large", message, where, data, limit=4096)]
+    if data.lstrip()[:1] == b"{":
+        try:
+            remittance = Remittance.model_validate_json(data)
+        except ValidationError as exc:
+            message = f"The remittance event does not match the schema ({exc.error_count()} errors)."
+            return [], [_dead_letter("ingest", "invalid_event", message, where, data)]
+        remittance.source = remittance.source.model_copy(update={"source_id": source_id, "file": file})
+        return [remittance], []
+    result = read_835(data, file=file, source_id=source_id, include_patient_data=settings.include_patient_data)
+    return result.remittances, result.dead_letters

@@ -1,0 +1,151 @@
+"""The Faust app: topics and tables, built from Settings (so `replay` can run an isolated copy).
+
+Layout, following the faust-streaming examples: this module wires the app,
+``agents.py`` holds the agents (read, call the domain, write), and the domain
+lives in ``streams/domain`` with no Faust in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.domain.ledger import ProviderLedger
+from streams.settings import Settings, TopicNames
+
+
+class LedgerTable:
+    """ProviderLedger objects over a Faust table of their JSON.
+
+    The table holds bytes (what the changelog carries); decoded ledgers are
+    cached and reused while the stored bytes are unchanged, so a provider's
+    ledger is decoded once, not once per remittance.
+    """
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+        self._decoded: dict[str, tuple[bytes, ProviderLedger]] = {}
+
+    def get(self, provider_id: str) -> ProviderLedger:
+        raw = self.table.get(provider_id)
+        if raw is None:
+            return ProviderLedger(provider_id=provider_id)
+        cached = self._decoded.get(provider_id)
+        if cached is not None and (cached[0] is raw or cached[0] == raw):
+            return cached[1]
+        ledger = ProviderLedger.model_validate_json(raw)
+        self._decoded[provider_id] = (raw, ledger)
+        return ledger
+
+    def put(self, ledger: ProviderLedger) -> None:
+        """One table write (one changelog record): dedupe markers and amounts together."""
+        raw = ledger.model_dump_json().encode()
+        self.table[ledger.provider_id] = raw
+        self._decoded[ledger.provider_id] = (raw, ledger)
+
+    def forget(self, provider_id: str) -> None:
+        """Drop a cached ledger (after a failed apply, the stored bytes are the truth)."""
+        self._decoded.pop(provider_id, None)
+
+
+@dataclass
+class Topics:
+    raw: faust.TopicT
+    remittances: faust.TopicT
+    reversals: faust.TopicT
+    recoupments: faust.TopicT
+    dead_letters: faust.TopicT
+    net_cash: faust.TopicT
+    receipts: faust.TopicT
+
+
+@dataclass
+class TakebackApp:
+    app: faust.App
+    settings: Settings
+    topics: Topics
+    ledgers: LedgerTable  # provider_id -> ProviderLedger
+    net_cash: faust.Table  # provider_id -> NetCashRow JSON (bytes)
+
+
+def _raw_topic(app: faust.App, name: str, settings: Settings, **extra: Any) -> faust.TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        replicas=settings.replication_factor,
+        **extra,
+    )
+
+
+def create_app(settings: Settings) -> TakebackApp:
+    _tune_fetch_wait(settings.fetch_max_wait_ms)
+    names: TopicNames = settings.topic_names
+    app = faust.App(
+        settings.app_id + (f"-{settings.topic_prefix.strip('.-')}" if settings.topic_prefix else ""),
+        broker=settings.broker,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(settings.session_timeout / 4, 0.5),
+        broker_request_timeout=max(90.0, settings.session_timeout * 2),
+        consumer_auto_offset_reset="earliest",
+        # Tansu under-reports partition end offsets; the check would refuse a valid RocksDB restore.
+        recovery_consistency_check=False,
+        web_enabled=settings.web_enabled,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        producer_max_request_size=settings.max_input_bytes + 1024 * 1024,
+        consumer_max_fetch_size=settings.max_input_bytes + 1024 * 1024,
+        table_cleanup_interval=3600.0,
+    )
+    topics = Topics(
+        raw=_raw_topic(app, names.raw, settings),
+        remittances=_raw_topic(app, names.remittances, settings),
+        reversals=_raw_topic(app, names.reversals, settings),
+        recoupments=_raw_topic(app, names.recoupments, settings),
+        dead_letters=_raw_topic(app, names.dead_letters, settings),
+        net_cash=_raw_topic(app, names.net_cash, settings),
+        receipts=_raw_topic(app, names.receipts, settings),
+    )
+    ledgers = LedgerTable(app.Table("ledgers", key_type=str, value_type=bytes, partitions=settings.partitions))
+    net_cash = app.Table("net-cash", key_type=str, value_type=bytes, partitions=settings.partitions)
+    takeback = TakebackApp(app=app, settings=settings, topics=topics, ledgers=ledgers, net_cash=net_cash)
+
+    from streams.agents import register_agents  # agents need the app object; import here to avoid a cycle
+
+    register_agents(takeback)
+    return takeback
+
+
+def _tune_fetch_wait(wait_ms: int) -> None:
+    """faust 0.15 hard-codes fetch_max_wait_ms=1500; on Tansu that is ~1.1 s of latency per hop.
+
+    There is no setting for it, so wrap the consumer factory and lower the wait.
+    """
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = getattr(thread, "_takeback_original_create", None) or thread._create_worker_consumer
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = wait_ms
+        return consumer
+
+    thread._takeback_original_create = original
+    thread._create_worker_consumer = create_worker_consumer
+
+
+def quiet_library_loggers() -> None:
+    """faust's worker sets the root logger to DEBUG for its spinner; that costs ~10-16% CPU and may log PHI."""
+    logging.getLogger().setLevel(logging.INFO)
+    for name in ("aiokafka", "faust", "mode", "kafka"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,171 @@
+"""`takeback`: the command line.
+
+    takeback broker  [--port N]                      an embedded Kafka-compatible broker (Tansu)
+    takeback worker  [--broker HOST:PORT]            one pipeline worker (agents, tables, HTTP)
+    takeback publish FILE... [--broker HOST:PORT]    feeds: put 835 files on era.raw
+    takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
+    takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
+
+Every failure ends with a one-line reason on stderr and a non-zero exit code,
+never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from streams.broker import BrokerError, EmbeddedBroker
+from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files
+from streams.settings import Settings, settings_from_env
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_INPUTS = (PROJECT_ROOT / "examples" / "era", PROJECT_ROOT.parent / "shared" / "corpus" / "era")
+
+
+def _broker_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", metavar="HOST:PORT", help="a running Kafka broker (default: start an embedded one)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="takeback", description="Find takebacks in ERAs (X12 835).")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    broker = commands.add_parser("broker", help="run the embedded broker until Ctrl-C")
+    broker.add_argument("--port", type=int, default=9092)
+
+    worker = commands.add_parser("worker", help="run one pipeline worker")
+    _broker_arg(worker)
+
+    publish = commands.add_parser("publish", help="put 835 files on the raw topic")
+    publish.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    _broker_arg(publish)
+
+    demo = commands.add_parser("demo", help="broker + worker + sample ERAs; prints takebacks and net cash")
+    demo.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
+    demo.add_argument("--once", action="store_true", help="exit after printing instead of serving")
+    _broker_arg(demo)
+
+    replay = commands.add_parser("replay", help="run files through the pipeline and write the results")
+    replay.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    replay.add_argument("--out", required=True, type=Path, metavar="DIR")
+    replay.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline")
+    _broker_arg(replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from_env()
+    try:
+        return COMMANDS[args.command](args, settings)
+    except KeyboardInterrupt:
+        print("takeback: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (BrokerError, PipelineStalled, FileNotFoundError, OSError) as exc:
+        print(f"takeback: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        print(f"takeback: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _normalize(broker: str | None) -> str | None:
+    if broker is None:
+        return None
+    return broker if "://" in broker else f"kafka://{broker}"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    with EmbeddedBroker(port=args.port) as broker:
+        print(f"embedded broker listening on {broker.bootstrap} (memory storage); Ctrl-C stops it", flush=True)
+        while broker.process is not None and broker.process.poll() is None:
+            time.sleep(0.5)
+    return EXIT_FAILURE
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust
+
+    from streams.app import create_app, quiet_library_loggers
+
+    if args.broker:
+        settings = settings.with_overrides(broker=_normalize(args.broker))
+    asyncio.run(ensure_topics(settings))
+    takeback = create_app(settings)
+
+    @takeback.app.task
+    async def _quiet_logs() -> None:
+        quiet_library_loggers()
+
+    worker = faust.Worker(takeback.app, loglevel=settings.log_level)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    files = expand_inputs(args.paths)
+    live = settings.with_overrides(broker=_normalize(args.broker))
+    asyncio.run(ensure_topics(live))
+    for item in asyncio.run(publish_files(live, files)):
+        print(f"published {item.file} as {item.source_id}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.runner import replay
+
+    started = time.monotonic()
+    results = replay(settings, args.paths, args.out, broker=_normalize(args.broker), timeout=args.timeout)
+    print(
+        f"replayed {len(results.ingested)} inputs in {time.monotonic() - started:.1f} s: "
+        f"{len(results.processed)} remittances, {len(results.takebacks)} takebacks, "
+        f"{len(results.dead_letters)} dead letters -> {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.report import print_report
+    from streams.runner import feed_and_collect, running_pipeline
+
+    inputs = args.paths or [str(p) for p in DEMO_INPUTS if p.is_dir()]
+    files = expand_inputs(inputs)
+    work_dir = settings.data_dir
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with running_pipeline(settings, _normalize(args.broker), work_dir) as live:
+        print(f"broker {live.bootstrap_servers}; worker log {work_dir / 'worker.log'}", file=sys.stderr)
+        results = asyncio.run(feed_and_collect(live, files, timeout=600.0, progress=True))
+        print_report(results)
+        if args.once:
+            return 0
+        print(
+            f"\nserving: broker {live.bootstrap_servers}, worker http://{live.web_host}:{live.web_port}/ "
+            "- publish more with `takeback publish FILE --broker "
+            f"{live.bootstrap_servers}`; Ctrl-C stops",
+            flush=True,
+        )
+        while True:
+            time.sleep(1)
+
+
+COMMANDS = {
+    "broker": cmd_broker,
+    "worker": cmd_worker,
+    "publish": cmd_publish,
+    "demo": cmd_demo,
+    "replay": cmd_replay,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""A provider's ledger: which payments it received, what was taken back, where its cash stands.
+
+This is the matching and classification core (spec §2-§5, §8), in plain code
+with no Faust in sight.  The stream layer keeps one ``ProviderLedger`` per
+provider in a table and calls ``apply_remittance`` once per remittance.
+
+Design (why it is built this way):
+
+* **Idempotent by construction.**  The ledger keeps the ids of the remittances
+  it applied *in the same value* as the amounts they changed, so a remittance
+  delivered twice (Kafka's at-least-once, a clearinghouse re-send in a new
+  envelope) is recognised and not counted again.
+* **Order independent.**  The ledger keeps the facts of every applied
+  remittance and derives takebacks and cash from them in a canonical order
+  (payment date, trace number, id).  A remittance that arrives in that order
+  is applied incrementally (the common, cheap case); one that arrives out of
+  order makes the ledger re-derive everything, so the result is the same as if
+  it had arrived in order.  Takebacks whose content changed are re-emitted
+  with the same ``event_id`` and a higher ``revision``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import BaseModel, PrivateAttr
+
+from schemas import (
+    NetCashRow,
+    PayerCash,
+    Remittance,
+    Takeback,
+    TakebackKind,
+    TakebackMethod,
+)
+from streams.domain.cash import CashTotals, totals_as_fields
+from streams.domain.reasons import categorize, claim_reason_codes
+
+ZERO = Decimal("0")
+
+# PLB codes that recover money from the provider without a stated claim reason (spec §4).
+RECOVERY_CODES = frozenset({"WO", "WU", "J1"})
+
+
+# --------------------------------------------------------------------------- stored facts
+
+
+class ClaimFact(BaseModel):
+    """What the ledger needs to remember of one CLP (no patient data)."""
+
+    claim_id: str
+    status_code: str
+    payment: Decimal
+    pcn: str | None = None
+    original_reference: str | None = None  # REF*F8
+    reason_codes: list[str] = []
+    line_level: bool = False
+
+
+class PlbFact(BaseModel):
+    provider_id: str
+    reason_code: str
+    reference: str | None = None
+    amount: Decimal
+
+
+class RemittanceFacts(BaseModel):
+    """One applied remittance, reduced to what matching and cash need."""
+
+    remittance_id: str
+    trace_number: str
+    payer_id: str
+    moved_money: bool
+    net_cash: Decimal  # BPR02, negative for a debit
+    effective_date: dt.date | None = None
+    takeback_date: dt.date | None = None
+    claims: list[ClaimFact] = []
+    adjustments: list[PlbFact] = []
+    published: list[str] = []  # takeback event ids this remittance created or revised
+
+    def order_key(self) -> tuple[str, str, str]:
+        """Canonical order: when the payment was produced, then trace, then id (ties are arbitrary but fixed)."""
+        day = self.takeback_date or self.effective_date
+        return (day.isoformat() if day else "", self.trace_number, self.remittance_id)
+
+
+def facts_of(remittance: Remittance) -> RemittanceFacts:
+    payment = remittance.payment
+    sign = -1 if payment.credit_debit == "D" else 1
+    return RemittanceFacts(
+        remittance_id=remittance.remittance_id,
+        trace_number=remittance.trace_number,
+        payer_id=remittance.payer.id,
+        moved_money=payment.moved_money,
+        net_cash=payment.amount * sign if payment.moved_money else ZERO,
+        effective_date=payment.effective_date,
+        takeback_date=remittance.takeback_date,
+        claims=[
+            ClaimFact(
+                claim_id=claim.claim_id,
+                status_code=claim.status_code,
+                payment=claim.payment,
+                pcn=claim.payer_claim_control_number,
+                original_reference=claim.reference("F8"),
+                reason_codes=claim_reason_codes(claim),
+                line_level=bool(claim.service_lines),
+            )
+            for claim in remittance.claims
+        ],
+        adjustments=[
+            PlbFact(provider_id=a.provider_id, reason_code=a.reason_code, reference=a.reference, amount=a.amount)
+            for a in remittance.provider_adjustments
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- derived state
+
+
+@dataclass
+class PaymentRecord:
+    """A claim payment the provider received: a candidate original for later takebacks."""
+
+    remittance: RemittanceFacts
+    claim: ClaimFact
+    position: int
+    reversed_by: str | None = None
+
+
+@dataclass
+class CarriedBalance:
+    """A balance the provider still owes: a negative FB, or a deferred (negative) WO."""
+
+    payer_id: str
+    reason_code: str
+    tokens: frozenset[str]
+    outstanding: Decimal
+    opened: dt.date | None
+
+
+@dataclass
+class DerivedState:
+    """Everything computed from the facts; rebuilt whenever facts arrive out of order."""
+
+    payments_by_pcn: dict[tuple[str, str], list[PaymentRecord]] = field(default_factory=dict)
+    payments_by_claim_id: dict[tuple[str, str], list[PaymentRecord]] = field(default_factory=dict)
+    carried: list[CarriedBalance] = field(default_factory=list)
+    takebacks: dict[str, Takeback] = field(default_factory=dict)
+    awaiting_correction: list[str] = field(default_factory=list)
+    cash: CashTotals = field(default_factory=CashTotals)
+    cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
+    last_key: tuple[str, str, str] = ("", "", "")
+
+
+@dataclass
+class LedgerUpdate:
+    """What applying one remittance produced."""
+
+    outcome: str  # "applied" | "duplicate"
+    takebacks: list[Takeback]  # new takebacks and new revisions, to publish
+    cash: NetCashRow | None
+    flags: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+class ProviderLedger(BaseModel):
+    """The state of one provider. Stored as one table value, so its dedupe markers and amounts move together."""
+
+    provider_id: str
+    remittances: dict[str, RemittanceFacts] = {}
+    emitted: dict[str, Takeback] = {}  # event_id -> latest published revision
+    trace_index: dict[str, list[str]] = {}  # "payer|trace" -> remittance ids (reused TRN02 detection)
+
+    _state: DerivedState | None = PrivateAttr(default=None)
+
+    def state(self) -> DerivedState:
+        if self._state is None:
+            self._state = derive(self.remittances.values(), self.provider_id)
+        return self._state
+
+
+def apply_remittance(ledger: ProviderLedger, remittance: Remittance) -> LedgerUpdate:
+    """Apply one remittance to its payee's ledger; never applies the same remittance twice.
+
+    A remittance seen before is a duplicate: nothing changes, and the events it
+    produced are returned again, so a crash between saving the ledger and
+    publishing its events loses nothing (consumers upsert by event id).
+    """
+    seen = ledger.remittances.get(remittance.remittance_id)
+    if seen is not None:
+        again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
+        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash_row(ledger))
+    try:
+        return _apply_new(ledger, remittance)
+    except Exception:
+        _roll_back(ledger, remittance.remittance_id)
+        raise
+
+
+def _apply_new(ledger: ProviderLedger, remittance: Remittance) -> LedgerUpdate:
+    flags = _trace_flags(ledger, remittance)
+    facts = facts_of(remittance)
+    state = ledger.state()
+    ledger.remittances[facts.remittance_id] = facts
+    ledger.trace_index.setdefault(f"{facts.payer_id}|{facts.trace_number}", []).append(facts.remittance_id)
+
+    if facts.order_key() >= state.last_key:
+        Matcher(state, ledger.provider_id).apply(facts)
+    else:  # arrived out of order: re-derive so the result equals an in-order run
+        state = derive(ledger.remittances.values(), ledger.provider_id)
+        ledger._state = state
+
+    changed = _publishable_changes(ledger, state)
+    facts.published = [t.event_id for t in changed]
+    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger), flags=flags)
+
+
+def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
+    """Forget a remittance that failed half-way; the derived state is rebuilt from the facts on next use."""
+    facts = ledger.remittances.pop(remittance_id, None)
+    if facts is not None:
+        ids = ledger.trace_index.get(f"{facts.payer_id}|{facts.trace_number}", [])
+        if remittance_id in ids:
+            ids.remove(remittance_id)
+    ledger._state = None
+
+
+def _trace_flags(ledger: ProviderLedger, remittance: Remittance) -> list[str]:
+    """Spec §2: the same TRN02 with a different body is a distinct remittance, applied and flagged."""
+    key = f"{remittance.payer.id}|{remittance.trace_number}"
+    return ["reused_trace_number"] if ledger.trace_index.get(key) else []
+
+
+def _publishable_changes(ledger: ProviderLedger, state: DerivedState) -> list[Takeback]:
+    """Takebacks that are new or whose content changed since last published, with their next revision."""
+    changed: list[Takeback] = []
+    for event_id, takeback in state.takebacks.items():
+        previous = ledger.emitted.get(event_id)
+        if previous is not None and _same_content(previous, takeback):
+            continue
+        revision = previous.revision + 1 if previous else 1
+        published = takeback.model_copy(update={"revision": revision})
+        ledger.emitted[event_id] = published
+        changed.append(published)
+    for event_id, previous in ledger.emitted.items():
+        if event_id not in state.takebacks and not previous.withdrawn:
+            withdrawn = previous.model_copy(update={"revision": previous.revision + 1, "withdrawn": True})
+            ledger.emitted[event_id] = withdrawn
+            changed.append(withdrawn)
+    return changed
+
+
+def _same_content(a: Takeback, b: Takeback) -> bool:
+    return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
+
+
+def derive(all_facts, provider_id: str) -> DerivedState:
+    state = DerivedState()
+    matcher = Matcher(state, provider_id)
+    for facts in sorted(all_facts, key=RemittanceFacts.order_key):
+        matcher.apply(facts)
+    return state
+
+
+def cash_row(ledger: ProviderLedger) -> NetCashRow:
+    state = ledger.state()
+    by_kind: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for takeback in state.takebacks.values():
+        by_kind[takeback.kind] = by_kind.get(takeback.kind, 0) + 1
+        by_category[takeback.reason_category] = by_category.get(takeback.reason_category, 0) + 1
+    open_dates = [c.opened for c in state.carried if c.outstanding > ZERO and c.opened]
+    last_dates = [f.takeback_date for f in ledger.remittances.values() if f.takeback_date]
+    return NetCashRow(
+        provider_id=ledger.provider_id,
+        revision=len(ledger.remittances),
+        **totals_as_fields(state.cash),
+        takebacks_by_kind=dict(sorted(by_kind.items())),
+        takebacks_by_category=dict(sorted(by_category.items())),
+        oldest_open_forward_balance=min(open_dates, default=None),
+        last_remittance_date=max(last_dates, default=None),
+        by_payer=[
+            PayerCash(payer_id=payer, **totals_as_fields(totals))
+            for payer, totals in sorted(state.cash_by_payer.items())
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def event_id_for(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def reference_tokens(reference: str | None) -> frozenset[str]:
+    """Spec §4: a PLB reference is a set of tokens (ICN/FCN, CLP01, TRN02, patient id...)."""
+    if not reference:
+        return frozenset()
+    whole = reference.strip()
+    parts = {t for t in re.split(r"[\s,;/]+", whole) if t}
+    return frozenset({whole, *parts})
+
+
+class Matcher:
+    """Applies remittance facts, in canonical order, to derived state."""
+
+    def __init__(self, state: DerivedState, provider_id: str) -> None:
+        self.state = state
+        self.provider_id = provider_id
+
+    # ---- entry point
+
+    def apply(self, facts: RemittanceFacts) -> None:
+        self.state.last_key = max(self.state.last_key, facts.order_key())
+        self._book(facts.payer_id, "net_cash", facts.net_cash)
+        for position, claim in enumerate(facts.claims):
+            if claim.status_code == "22" and claim.payment <= ZERO:
+                self._reversal(facts, position, claim)
+            else:
+                self._payment(facts, position, claim)
+        self._provider_adjustments(facts)
+
+    # ---- cash
+
+    def _book(self, payer_id: str, bucket: str, amount: Decimal) -> None:
+        if not amount:
+            return
+        self.state.cash.add(bucket, amount)
+        self.state.cash_by_payer.setdefault(payer_id, CashTotals()).add(bucket, amount)
+
+    # ---- claims
+
+    def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact) -> None:
+        self._book(facts.payer_id, "claim_payments", claim.payment)
+        record = PaymentRecord(facts, claim, position)
+        if claim.pcn:
+            self.state.payments_by_pcn.setdefault((facts.payer_id, claim.pcn), []).append(record)
+        self.state.payments_by_claim_id.setdefault((facts.payer_id, claim.claim_id), []).append(record)
+        if claim.status_code != "22":
+            self._link_correction(facts, record)
+
+    def _reversal(self, facts: RemittanceFacts, position: int, claim: ClaimFact) -> None:
+        amount = -claim.payment
+        original = self._find_original(facts, claim, amount)
+        kind, method = self._classify(facts, original)
+        event_id = event_id_for(self.provider_id, facts.remittance_id, "claim", str(position))
+        flags = []
+        if amount == ZERO:
+            flags.append("zero_amount")
+        if original is None:
+            flags.append("original_not_found")
+        else:
+            original.reversed_by = event_id
+            if original.claim.line_level and not claim.line_level:
+                flags.append("claim_level_reversal_of_line_level_payment")
+        takeback = Takeback(
+            event_id=event_id,
+            kind=kind,
+            method=method,
+            amount=amount,
+            provider_id=self.provider_id,
+            payee_provider_id=self.provider_id,
+            payer_id=facts.payer_id,
+            claim_id=claim.claim_id,
+            payer_claim_control_number=claim.pcn,
+            original_trace_number=original.remittance.trace_number if original else None,
+            original_remittance_id=original.remittance.remittance_id if original else None,
+            original_effective_date=original.remittance.effective_date if original else None,
+            trace_number=facts.trace_number,
+            remittance_id=facts.remittance_id,
+            takeback_date=facts.takeback_date,
+            reason_codes=claim.reason_codes,
+            reason_category=categorize(claim.reason_codes, has_correction=False, plb_reason_code=None),
+            flags=flags,
+        )
+        self.state.takebacks[event_id] = takeback
+        self.state.awaiting_correction.append(event_id)
+        self._book(facts.payer_id, _bucket(kind), amount)
+
+    def _find_original(self, facts: RemittanceFacts, claim: ClaimFact, amount: Decimal) -> PaymentRecord | None:
+        """Spec §3: same payer and CLP07; else REF*F8; else same CLP01 with the same amount (latest first)."""
+        payer = facts.payer_id
+        lookups: list[list[PaymentRecord]] = []
+        if claim.pcn:
+            lookups.append(self.state.payments_by_pcn.get((payer, claim.pcn), []))
+        if claim.original_reference:
+            lookups.append(self.state.payments_by_pcn.get((payer, claim.original_reference), []))
+        by_claim_id = self.state.payments_by_claim_id.get((payer, claim.claim_id), [])
+        lookups.append([p for p in by_claim_id if p.claim.payment == amount])
+        for records in lookups:
+            open_records = [p for p in reversed(records) if p.reversed_by is None and p.claim.status_code != "22"]
+            if open_records:
+                same_amount = [p for p in open_records if p.claim.payment == amount]
+                return (same_amount or open_records)[0]
+        return None
+
+    @staticmethod
+    def _classify(facts: RemittanceFacts, original: PaymentRecord | None) -> tuple[TakebackKind, TakebackMethod]:
+        """Spec §5: recoupment when the original payment had been disbursed, else reversal."""
+        if original is None:
+            return TakebackKind.recoupment, TakebackMethod.offset
+        paid = original.remittance
+        if paid.remittance_id == facts.remittance_id or not paid.moved_money:
+            return TakebackKind.reversal, TakebackMethod.none
+        if paid.effective_date and facts.takeback_date and paid.effective_date > facts.takeback_date:
+            return TakebackKind.reversal, TakebackMethod.none
+        return TakebackKind.recoupment, TakebackMethod.offset
+
+    def _link_correction(self, facts: RemittanceFacts, record: PaymentRecord) -> None:
+        """Spec §3: the correction follows its reversal (same remittance or later), linked by CLP07/F8/CLP01."""
+        claim = record.claim
+        for event_id in self.state.awaiting_correction:
+            takeback = self.state.takebacks[event_id]
+            if takeback.payer_id != facts.payer_id:
+                continue
+            same = (
+                (claim.pcn and claim.pcn == takeback.payer_claim_control_number)
+                or (claim.original_reference and claim.original_reference == takeback.payer_claim_control_number)
+                or claim.claim_id == takeback.claim_id
+            )
+            if not same:
+                continue
+            self.state.awaiting_correction.remove(event_id)
+            codes = list(dict.fromkeys([*takeback.reason_codes, *claim.reason_codes]))
+            self.state.takebacks[event_id] = takeback.model_copy(
+                update={
+                    "correction_claim_id": claim.claim_id,
+                    "correction_payment": claim.payment,
+                    "net_change": claim.payment - takeback.amount,
+                    "reason_codes": codes,
+                    "reason_category": categorize(
+                        claim.reason_codes or takeback.reason_codes, has_correction=True, plb_reason_code=None
+                    ),
+                }
+            )
+            return
+
+    # ---- provider-level adjustments
+
+    def _provider_adjustments(self, facts: RemittanceFacts) -> None:
+        refunds = self._refund_pairs(facts)
+        for position, adj in enumerate(facts.adjustments):
+            code, amount = adj.reason_code, adj.amount
+            if amount == ZERO:
+                continue
+            if position in refunds.values():
+                self._book(facts.payer_id, "refunds", -amount)  # the 72 that offsets a WO: money already returned
+            elif code == "FB":
+                self._forward_balance(facts, adj)
+            elif code == "WO" and amount < ZERO:
+                self._carry(facts, adj)  # deferred recovery: the provider still owes it
+            elif code in RECOVERY_CODES and amount > ZERO:
+                self._recovery(facts, position, adj, refunded=position in refunds)
+            else:
+                self._book(facts.payer_id, "other_adjustments", -amount)
+
+    @staticmethod
+    def _refund_pairs(facts: RemittanceFacts) -> dict[int, int]:
+        """Spec §4: WO + 72 on one reference = recoupment settled by refund. Maps WO position -> 72 position."""
+        pairs: dict[int, int] = {}
+        returns = [
+            (i, reference_tokens(a.reference))
+            for i, a in enumerate(facts.adjustments)
+            if a.reason_code == "72" and a.amount < ZERO
+        ]
+        for i, adj in enumerate(facts.adjustments):
+            if adj.reason_code != "WO" or adj.amount <= ZERO:
+                continue
+            tokens = reference_tokens(adj.reference)
+            for j, ret_tokens in returns:
+                if j not in pairs.values() and tokens & ret_tokens:
+                    pairs[i] = j
+                    break
+        return pairs
+
+    def _forward_balance(self, facts: RemittanceFacts, adj: PlbFact) -> None:
+        """FB never creates a takeback: a negative carries a balance forward, a positive applies it."""
+        self._book(facts.payer_id, "forward_balance", -adj.amount)
+        if adj.amount < ZERO:
+            self._carry(facts, adj, book=False)
+        else:
+            self._settle(facts.payer_id, reference_tokens(adj.reference), adj.amount)
+
+    def _carry(self, facts: RemittanceFacts, adj: PlbFact, *, book: bool = True) -> None:
+        if book:
+            self._book(facts.payer_id, "forward_balance", -adj.amount)
+        self.state.carried.append(
+            CarriedBalance(
+                payer_id=facts.payer_id,
+                reason_code=adj.reason_code,
+                tokens=reference_tokens(adj.reference),
+                outstanding=-adj.amount,
+                opened=facts.takeback_date,
+            )
+        )
+
+    def _settle(self, payer_id: str, tokens: frozenset[str], amount: Decimal) -> Decimal:
+        """Reduce carried balances sharing a reference token; returns the part of `amount` left over."""
+        left = amount
+        for balance in self.state.carried:
+            if left <= ZERO:
+                break
+            if balance.payer_id == payer_id and balance.outstanding > ZERO and balance.tokens & tokens:
+                used = min(left, balance.outstanding)
+                balance.outstanding -= used
+                left -= used
+        self.state.carried = [b for b in self.state.carried if b.outstanding > ZERO]
+        return left
+
+    def _recovery(self, facts: RemittanceFacts, position: int, adj: PlbFact, *, refunded: bool) -> None:
+        """A positive WO/WU/J1: money recovered now; a settlement of a carried balance first (spec §4)."""
+        tokens = reference_tokens(adj.reference)
+        new_money = self._settle(facts.payer_id, tokens, adj.amount) if adj.reason_code == "WO" else adj.amount
+        settled = adj.amount - new_money
+        if settled:
+            self._book(facts.payer_id, "forward_balance", -settled)
+        if new_money <= ZERO:
+            return
+        linked = self._claim_named_by(facts.payer_id, tokens)
+        event_id = event_id_for(self.provider_id, facts.remittance_id, "plb", str(position))
+        takeback = Takeback(
+            event_id=event_id,
+            kind=TakebackKind.recoupment,
+            method=TakebackMethod.refund if refunded else TakebackMethod.offset,
+            amount=new_money,
+            provider_id=self.provider_id,
+            payee_provider_id=self.provider_id,
+            payer_id=facts.payer_id,
+            claim_id=linked.claim.claim_id if linked else None,
+            payer_claim_control_number=linked.claim.pcn if linked else None,
+            original_trace_number=linked.remittance.trace_number if linked else None,
+            original_remittance_id=linked.remittance.remittance_id if linked else None,
+            original_effective_date=linked.remittance.effective_date if linked else None,
+            trace_number=facts.trace_number,
+            remittance_id=facts.remittance_id,
+            takeback_date=facts.takeback_date,
+            plb_reason_code=adj.reason_code,
+            plb_reference=adj.reference,
+            reason_codes=[adj.reason_code],
+            reason_category=categorize([], has_correction=False, plb_reason_code=adj.reason_code),
+            flags=[] if settled == ZERO else ["partly_settles_carried_balance"],
+        )
+        self.state.takebacks[event_id] = takeback
+        self._book(facts.payer_id, "recouped", new_money)
+
+    def _claim_named_by(self, payer_id: str, tokens: frozenset[str]) -> PaymentRecord | None:
+        """The latest payment whose CLP07, else CLP01, is one of the reference tokens."""
+        for index in (self.state.payments_by_pcn, self.state.payments_by_claim_id):
+            records = [r for token in sorted(tokens) for r in index.get((payer_id, token), [])]
+            if records:
+                return max(records, key=lambda r: (r.remittance.order_key(), r.position))
+        return None
+
+
+def _bucket(kind: TakebackKind) -> str:
+    return "reversed" if kind == TakebackKind.reversal else "recouped"

@@ -1,0 +1,82 @@
+"""Why a takeback happened: one reason category per takeback (spec §6).
+
+Only code numbers and our own categories live here: X12's code descriptions
+are copyrighted, so we never ship them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from schemas import Adjustment, ClaimPayment, ReasonCategory
+
+# CARC number -> our category.  Order of CATEGORY_PRIORITY decides when a claim
+# carries codes of several categories: the most specific cause wins.
+_CARC_CATEGORIES: dict[ReasonCategory, set[str]] = {
+    ReasonCategory.duplicate: {"18"},
+    ReasonCategory.eligibility: {"26", "27", "31", "32", "33", "177", "200", "140", "24"},
+    ReasonCategory.coordination_of_benefits: {"22", "23", "109", "209"},
+    ReasonCategory.coding_or_billing_error: {
+        *(str(n) for n in range(4, 12)),
+        "16",
+        "97",
+        "125",
+        "146",
+        "181",
+        "182",
+        "189",
+        "234",
+        "B7",
+    },
+    ReasonCategory.authorization: {"15", "197", "198", "39", "62"},
+    ReasonCategory.medical_necessity: {"50", "56", "57", "150", "151"},
+    ReasonCategory.timely_filing: {"29"},
+}
+
+CATEGORY_PRIORITY: tuple[ReasonCategory, ...] = (
+    ReasonCategory.duplicate,
+    ReasonCategory.eligibility,
+    ReasonCategory.coordination_of_benefits,
+    ReasonCategory.timely_filing,
+    ReasonCategory.authorization,
+    ReasonCategory.medical_necessity,
+    ReasonCategory.coding_or_billing_error,
+)
+
+_CARC_TO_CATEGORY: dict[str, ReasonCategory] = {
+    carc: category for category, carcs in _CARC_CATEGORIES.items() for carc in carcs
+}
+
+RECOVERY_PLB_CODES = frozenset({"WO", "WU", "J1"})
+
+
+def category_of_carc(carc: str) -> ReasonCategory | None:
+    return _CARC_TO_CATEGORY.get(carc.strip().upper())
+
+
+def adjustment_code(adjustment: Adjustment) -> str:
+    """'CO-45' style code: group and CARC, as payers and billing staff write them."""
+    return f"{adjustment.group}-{adjustment.reason}"
+
+
+def claim_reason_codes(claim: ClaimPayment) -> list[str]:
+    """CAS group-CARC codes of the claim and its lines, then its RARCs; no repeats, order kept."""
+    codes: list[str] = [adjustment_code(a) for a in claim.adjustments]
+    for line in claim.service_lines:
+        codes.extend(adjustment_code(a) for a in line.adjustments)
+        codes.extend(line.remark_codes)
+    codes.extend(claim.remark_codes)
+    return list(dict.fromkeys(codes))
+
+
+def categorize(codes: Iterable[str], *, has_correction: bool, plb_reason_code: str | None) -> ReasonCategory:
+    """One category for a takeback from its codes ('CO-18', 'N123', 'WO', ...)."""
+    found = {category_of_carc(code.rsplit("-", 1)[-1]) for code in codes if "-" in code}
+    for category in CATEGORY_PRIORITY:
+        if category in found:
+            return category
+    if plb_reason_code in RECOVERY_PLB_CODES:
+        return ReasonCategory.overpayment_recovery
+    if has_correction:
+        return ReasonCategory.payer_correction
+    return ReasonCategory.unknown

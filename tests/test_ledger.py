@@ -1,0 +1,190 @@
+"""The matching core, driven directly (no broker): spec §3, §4 (WO/FB/72/L6), §5 and §8."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from builders import PROVIDER, claim, plb, remittance
+from schemas import Remittance
+from streams.domain.cash import invariant_holds
+from streams.domain.ledger import ProviderLedger, apply_remittance
+
+
+def run(*remittances: Remittance) -> tuple[ProviderLedger, dict]:
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    latest = {}
+    for r in remittances:
+        update = apply_remittance(ledger, r)
+        for t in update.takebacks:
+            latest[t.event_id] = t
+    return ledger, latest
+
+
+def only(takebacks: dict):
+    assert len(takebacks) == 1, takebacks
+    return next(iter(takebacks.values()))
+
+
+ORIGINAL = remittance("CHK100", "2026-01-10", [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1")])
+LATER_REVERSAL = remittance(
+    "EFT200",
+    "2026-02-01",
+    [
+        claim("PCN1", "22", "-100.00", charge="-150", pcn="ICN1", cas=[("CO", "45", "-50")]),
+        claim("PCN1", "1", "80.00", charge="150", pcn="ICN1B", f8="ICN1", cas=[("CO", "18", "70")]),
+        claim("PCN2", "1", "60.00", pcn="ICN2"),
+    ],
+)
+
+
+def test_reversal_in_a_later_payment_is_a_recoupment_by_offset_linked_to_the_original() -> None:
+    ledger, takebacks = run(ORIGINAL, LATER_REVERSAL)
+    t = only(takebacks)
+    assert (t.kind, t.method, t.amount) == ("recoupment", "offset", Decimal("100.00"))
+    assert t.original_trace_number == "CHK100"
+    assert t.trace_number == "EFT200"
+    assert t.claim_id == "PCN1"
+    assert t.correction_payment == Decimal("80.00")
+    assert t.net_change == Decimal("-20.00")
+    assert t.reason_category == "duplicate"  # the correction's CO-18
+    assert "CO-45" in t.reason_codes and "CO-18" in t.reason_codes
+
+
+def test_reversal_and_original_in_the_same_remittance_is_a_reversal() -> None:
+    same = remittance(
+        "EFT300",
+        "2026-03-01",
+        [
+            claim("PCN9", "1", "90.00", pcn="ICN9"),
+            claim("PCN9", "22", "-90.00", pcn="ICN9"),
+            claim("PCN9", "1", "95.00", pcn="ICN9"),
+        ],
+    )
+    _, takebacks = run(same)
+    t = only(takebacks)
+    assert (t.kind, t.method) == ("reversal", "none")
+    assert t.net_change == Decimal("5.00")
+    assert t.reason_category == "payer_correction"
+
+
+def test_takeback_dated_before_the_originals_effective_date_is_a_reversal() -> None:
+    original = remittance("CHK1", "2026-05-08", [claim("PCN5", "1", "40.00", pcn="ICN5")], effective="2026-05-20")
+    early = remittance("CHK2", "2026-05-10", [claim("PCN5", "22", "-40.00", pcn="ICN5"), claim("X", "1", "50")])
+    _, takebacks = run(original, early)
+    assert only(takebacks).kind == "reversal"
+
+
+def test_original_that_moved_no_money_makes_a_reversal() -> None:
+    original = remittance("CHK1", "2026-01-01", [claim("PCN5", "1", "40.00", pcn="ICN5")], handling="H")
+    later = remittance("CHK2", "2026-02-01", [claim("PCN5", "22", "-40.00", pcn="ICN5"), claim("X", "1", "50")])
+    _, takebacks = run(original, later)
+    assert only(takebacks).kind == "reversal"
+
+
+def test_duplicate_remittance_is_not_applied_twice_and_re_emits_its_events() -> None:
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    first = apply_remittance(ledger, LATER_REVERSAL)
+    again = apply_remittance(ledger, LATER_REVERSAL)
+    assert again.outcome == "duplicate"
+    assert [t.model_dump() for t in again.takebacks] == [t.model_dump() for t in first.takebacks]
+    assert again.cash == first.cash
+
+
+def test_orphan_is_a_recoupment_without_original_then_revised_when_the_original_arrives() -> None:
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    first = apply_remittance(ledger, LATER_REVERSAL).takebacks[0]
+    assert (first.kind, first.original_trace_number, first.revision) == ("recoupment", None, 1)
+    assert "original_not_found" in first.flags
+    second = apply_remittance(ledger, ORIGINAL).takebacks[0]
+    assert second.event_id == first.event_id
+    assert second.revision == 2
+    assert second.original_trace_number == "CHK100"
+    assert "original_not_found" not in second.flags
+
+
+def test_every_arrival_order_gives_the_same_takebacks_and_cash() -> None:
+    deferral = remittance(
+        "EFT400",
+        "2026-03-01",
+        [claim("PCN3", "1", "10.00", pcn="ICN3")],
+        [plb("WO", "-20.00", "ICN1"), plb("L6", "-1.50")],
+    )
+    settle = remittance("EFT500", "2026-04-01", [claim("PCN4", "1", "70.00", pcn="ICN4")], [plb("WO", "20.00", "ICN1")])
+    inputs = [ORIGINAL, LATER_REVERSAL, deferral, settle]
+    baseline_ledger, baseline = run(*inputs)
+    strip = lambda ts: {k: v.model_dump(exclude={"revision"}) for k, v in ts.items() if not v.withdrawn}  # noqa: E731
+    for order in itertools.permutations(inputs):
+        ledger, takebacks = run(*order)
+        assert strip(takebacks) == strip(baseline), order
+        assert ledger.state().cash == baseline_ledger.state().cash
+
+
+def test_wo_positive_is_a_recoupment_linked_to_the_claim_it_names() -> None:
+    recovery = remittance("EFT600", "2026-03-01", [claim("PCN7", "1", "300")], [plb("WO", "100.00", "ICN1 PATIENTX")])
+    _, takebacks = run(ORIGINAL, recovery)
+    t = only(takebacks)
+    assert (t.kind, t.method, t.plb_reason_code) == ("recoupment", "offset", "WO")
+    assert (t.claim_id, t.original_trace_number) == ("PCN1", "CHK100")
+    assert t.reason_category == "overpayment_recovery"
+
+
+def test_wo_with_72_is_a_recoupment_settled_by_refund() -> None:
+    refund = remittance(
+        "EFT700", "2026-03-01", [claim("PCN7", "1", "300")], [plb("WO", "55", "FCN9"), plb("72", "-55", "FCN9")]
+    )
+    ledger, takebacks = run(refund)
+    t = only(takebacks)
+    assert (t.kind, t.method, t.amount) == ("recoupment", "refund", Decimal("55"))
+    cash = ledger.state().cash
+    assert (cash.recouped, cash.refunds, cash.net_cash) == (Decimal("55"), Decimal("55"), Decimal("300"))
+
+
+def test_forward_balance_carry_and_settle_is_never_a_takeback() -> None:
+    carry = remittance(
+        "EFT800",
+        "2026-03-01",
+        [claim("PCN1", "22", "-100.00", pcn="ICN1"), claim("PCN8", "1", "30")],
+        [plb("FB", "-70", "EFT800")],
+    )
+    settle = remittance("EFT900", "2026-04-01", [claim("PCN9", "1", "200")], [plb("FB", "70", "EFT800")])
+    ledger, takebacks = run(ORIGINAL, carry)
+    assert ledger.state().cash.forward_balance == Decimal("70")
+    assert cash_row_ok(ledger)
+    ledger, takebacks = run(ORIGINAL, carry, settle)
+    assert [t.plb_reason_code for t in takebacks.values()] == [None]  # only the claim reversal
+    assert ledger.state().cash.forward_balance == Decimal("0")
+    assert ledger.state().cash.net_cash == Decimal("100") + Decimal("130")
+
+
+def test_wo_after_fb_for_the_same_claim_settles_instead_of_counting_twice() -> None:
+    carry = remittance(
+        "EFT800", "2026-03-01", [claim("PCN1", "22", "-100.00", pcn="ICN1")], [plb("FB", "-100", "ICN1")]
+    )
+    collect = remittance("EFT900", "2026-04-01", [claim("PCN9", "1", "200")], [plb("WO", "100", "ICN1")])
+    ledger, takebacks = run(ORIGINAL, carry, collect)
+    assert len(takebacks) == 1
+    assert ledger.state().cash.recouped == Decimal("100")
+    assert ledger.state().cash.forward_balance == Decimal("0")
+
+
+def test_interest_is_never_a_takeback_and_counts_as_other_adjustment() -> None:
+    interest = remittance("EFT1", "2026-03-01", [claim("PCN7", "1", "300")], [plb("L6", "-4.25")])
+    ledger, takebacks = run(interest)
+    assert takebacks == {}
+    assert ledger.state().cash.other_adjustments == Decimal("4.25")
+    assert cash_row_ok(ledger)
+
+
+def cash_row_ok(ledger: ProviderLedger) -> bool:
+    from streams.domain.ledger import cash_row
+
+    row = cash_row(ledger)
+    return invariant_holds(row) and all(invariant_holds(p) for p in row.by_payer)
+
+
+def test_cash_invariant_holds_for_every_provider_and_payer_row() -> None:
+    deferral = remittance("EFT400", "2026-03-01", [claim("PCN3", "1", "10.00")], [plb("WO", "-20.00", "ICN1")])
+    ledger, _ = run(ORIGINAL, LATER_REVERSAL, deferral)
+    assert cash_row_ok(ledger)
