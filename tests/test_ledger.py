@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from builders import PROVIDER, claim, plb, remittance
 from schemas import Remittance
 from streams.domain.cash import invariant_holds
 from streams.domain.ledger import ProviderLedger, apply_remittance
+
+from builders import PROVIDER, claim, plb, remittance
 
 
 def run(*remittances: Remittance) -> tuple[ProviderLedger, dict]:
@@ -39,7 +40,7 @@ LATER_REVERSAL = remittance(
 
 
 def test_reversal_in_a_later_payment_is_a_recoupment_by_offset_linked_to_the_original() -> None:
-    ledger, takebacks = run(ORIGINAL, LATER_REVERSAL)
+    _, takebacks = run(ORIGINAL, LATER_REVERSAL)
     t = only(takebacks)
     assert (t.kind, t.method, t.amount) == ("recoupment", "offset", Decimal("100.00"))
     assert t.original_trace_number == "CHK100"

@@ -9,9 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from builders import claim, plb, remittance
 
 from streams.broker import EmbeddedBroker
+
+from builders import claim, plb, remittance
 
 pytestmark = pytest.mark.broker
 
