@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from aiokafka.errors import KafkaError
 
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files
@@ -63,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_env()
+    if args.command != "worker":
+        # The client library logs every failed connection attempt; we report the outcome in one line instead.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
@@ -70,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (BrokerError, PipelineStalled, FileNotFoundError, OSError) as exc:
         print(f"takeback: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KafkaError as exc:
+        print(f"takeback: cannot use the broker ({args.broker or 'embedded'}): {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:
         print(f"takeback: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -143,9 +152,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     files = expand_inputs(inputs)
     work_dir = settings.data_dir
     work_dir.mkdir(parents=True, exist_ok=True)
-    with running_pipeline(settings, _normalize(args.broker), work_dir) as live:
+    with running_pipeline(settings, _normalize(args.broker), work_dir) as pipeline:
+        live = pipeline.settings
         print(f"broker {live.bootstrap_servers}; worker log {work_dir / 'worker.log'}", file=sys.stderr)
-        results = asyncio.run(feed_and_collect(live, files, timeout=600.0, progress=True))
+        results = asyncio.run(feed_and_collect(pipeline, files, timeout=600.0, progress=True))
         print_report(results)
         if args.once:
             return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,8 +146,15 @@ class ResultCollector:
     partition end offsets (which Tansu under-reports).
     """
 
-    def __init__(self, settings: Settings, sources: Iterable[str], progress: ProgressBar | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Iterable[str],
+        progress: ProgressBar | None = None,
+        health: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.settings = settings
+        self.health = health  # returns why the pipeline cannot finish (a dead worker), or None
         self.sources = set(sources)
         self.results = PipelineResults()
         self.progress = progress
@@ -229,6 +236,9 @@ class ResultCollector:
             while not self.done():
                 if loop.time() > deadline:
                     raise PipelineStalled(self._stall_reason(timeout))
+                problem = self.health()
+                if problem:
+                    raise PipelineStalled(problem)
                 batches = await consumer.getmany(timeout_ms=200, max_records=5000)
                 for tp, messages in batches.items():
                     for message in messages:

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from streams.broker import broker_or_embedded, free_port
@@ -58,8 +59,12 @@ class WorkerProcess:
         assert self.process is not None
         return self.process.pid
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def problem(self) -> str | None:
+        """Why this worker cannot make progress, or None while it runs."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        last = _last_line(self.log_path)
+        return f"the worker exited with code {self.process.returncode}: {last} (log: {self.log_path})"
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self.process = self.process, None
@@ -79,22 +84,37 @@ class WorkerProcess:
         self.stop()
 
 
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no output"
+
+
+@dataclass
+class RunningPipeline:
+    settings: Settings  # with the live broker address
+    worker: WorkerProcess
+
+
 @contextlib.contextmanager
-def running_pipeline(settings: Settings, broker: str | None, work_dir: Path) -> Iterator[Settings]:
+def running_pipeline(settings: Settings, broker: str | None, work_dir: Path) -> Iterator[RunningPipeline]:
     """A broker (the given one, else an embedded one) and one worker, for the duration."""
     with broker_or_embedded(broker) as url:
         live = settings.with_overrides(broker=url)
         asyncio.run(ensure_topics(live))
-        with WorkerProcess(live, work_dir / "worker.log"):
-            yield live
+        with WorkerProcess(live, work_dir / "worker.log") as worker:
+            yield RunningPipeline(live, worker)
 
 
 async def feed_and_collect(
-    settings: Settings, files: Sequence[Path], *, timeout: float, progress: bool
+    pipeline: RunningPipeline, files: Sequence[Path], *, timeout: float, progress: bool
 ) -> PipelineResults:
     bar = ProgressBar("processing") if progress and len(files) > 1 else None
-    published = await publish_files(settings, files, ordered=True)
-    collector = ResultCollector(settings, [p.source_id for p in published], bar)
+    published = await publish_files(pipeline.settings, files, ordered=True)
+    sources = [p.source_id for p in published]
+    collector = ResultCollector(pipeline.settings, sources, bar, health=pipeline.worker.problem)
     return await collector.collect(timeout)
 
 
@@ -102,13 +122,17 @@ def isolated(settings: Settings) -> Settings:
     """A fresh namespace (topics, group, state dir) so a replay sees only its own inputs."""
     run = uuid.uuid4().hex[:10]
     data_dir = Path(tempfile.mkdtemp(prefix=f"takeback-{run}-"))
-    return settings.with_overrides(topic_prefix=f"replay-{run}.", data_dir=data_dir, web_port=free_port())
+    # A replay group has one member, so a short session costs nothing and makes the join ~1 s on Tansu.
+    return settings.with_overrides(
+        topic_prefix=f"replay-{run}.", data_dir=data_dir, web_port=free_port(), session_timeout=2.0
+    )
 
 
 def write_replay_output(results: PipelineResults, out: Path) -> None:
     """The `replay` contract: takebacks.jsonl, net_cash.json, dead_letters.jsonl."""
     out.mkdir(parents=True, exist_ok=True)
-    takebacks = sorted(results.takebacks.values(), key=lambda t: (t.provider_id, t.takeback_date or "", t.event_id))
+    live = [t for t in results.takebacks.values() if not t.withdrawn]
+    takebacks = sorted(live, key=lambda t: (t.provider_id, str(t.takeback_date or ""), t.event_id))
     with (out / "takebacks.jsonl").open("w") as fh:
         for takeback in takebacks:
             fh.write(takeback.model_dump_json() + "\n")
@@ -126,7 +150,7 @@ def replay(
     if not files:
         raise FileNotFoundError("no input files to replay")
     run_settings = isolated(settings)
-    with running_pipeline(run_settings, broker, run_settings.data_dir) as live:
-        results = asyncio.run(feed_and_collect(live, files, timeout=timeout, progress=True))
+    with running_pipeline(run_settings, broker, run_settings.data_dir) as pipeline:
+        results = asyncio.run(feed_and_collect(pipeline, files, timeout=timeout, progress=True))
     write_replay_output(results, out)
     return results

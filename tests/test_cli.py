@@ -1,0 +1,79 @@
+"""The `takeback` command as a user meets it: demo output, one-line failures, Ctrl-C cleans up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.broker import free_port
+
+pytestmark = pytest.mark.broker
+
+SYNTHETIC = "synthetic_835_5010_plb_wo_fb_l6_72_j1_wu_reversals_denials.835"
+
+
+def takeback(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def processes_matching(pattern: str) -> set[int]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return {int(pid) for pid in found} - {os.getpid()}
+
+
+def test_demo_once_prints_takebacks_with_reasons_and_net_cash(corpus: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "TAKEBACK_DATA_DIR": str(tmp_path), "TAKEBACK_WEB_PORT": str(free_port())}
+    demo = takeback("demo", "--once", str(corpus / SYNTHETIC), env=env)
+    out, err = demo.communicate(timeout=120)
+    assert demo.returncode == 0, err
+    assert "Takebacks found: 4" in out
+    assert "overpayment_recovery" in out  # the WO recovery, with its reason
+    assert "Net cash per provider: 1" in out
+    assert "1234567893" in out
+
+
+def test_ctrl_c_stops_the_embedded_broker_and_the_worker(corpus: Path, tmp_path: Path) -> None:
+    brokers_before = processes_matching("tansu broker")
+    workers_before = processes_matching("streams.cli worker")
+    run = takeback("replay", str(corpus), "--out", str(tmp_path / "out"), "--timeout", "120")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (processes_matching("streams.cli worker") - workers_before):
+        time.sleep(0.2)
+    assert processes_matching("streams.cli worker") - workers_before, "the worker never started"
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert err.strip().splitlines()[-1] == "takeback: interrupted"
+    time.sleep(0.5)
+    assert processes_matching("tansu broker") - brokers_before == set()
+    assert processes_matching("streams.cli worker") - workers_before == set()
+
+
+def test_a_worker_that_dies_fails_the_run_with_its_reason(corpus: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "TAKEBACK_DATA_DIR": str(tmp_path), "TAKEBACK_WEB_PORT": "0"}  # an invalid port
+    demo = takeback("demo", "--once", str(corpus / SYNTHETIC), env=env)
+    _, err = demo.communicate(timeout=120)
+    assert demo.returncode == 1
+    assert "the worker exited" in err.strip().splitlines()[-1]
+
+
+def test_unreachable_broker_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    file = tmp_path / "a.835"
+    file.write_text("ISA")
+    run = takeback("publish", str(file), "--broker", "127.0.0.1:1")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("takeback: ")
