@@ -67,7 +67,8 @@ def register_agents(tb: TakebackApp) -> None:
                 file=file, source_id=source_id, topic=message.topic, partition=message.partition, offset=message.offset
             )
             remittances, dead_letters = _read_input(event.value or b"", file, source_id, where, settings)
-            published_at = message.timestamp / 1000.0 if message.timestamp else None
+            tb.metrics.ingested(dead_letters)
+            published_at = message.timestamp or None  # faust gives seconds
             for sequence, remittance in enumerate(remittances):
                 remittance.sequence = sequence
                 remittance.published_at = published_at
@@ -102,6 +103,7 @@ def register_agents(tb: TakebackApp) -> None:
                     event.value,
                 )
                 await send_json(topics.dead_letters, "invalid", dead)
+                tb.metrics.dead_letter(dead)
                 continue
             provider_id = remittance.provider_id
             ledger = tb.ledgers.get(provider_id)
@@ -127,6 +129,8 @@ def register_agents(tb: TakebackApp) -> None:
                     event.value,
                 )
                 await send_json(topics.dead_letters, provider_id, dead)
+                tb.metrics.dead_letter(dead)
+                tb.metrics.remittances.labels("dead_letter").inc()
                 receipt.outcome = "dead_letter"
                 await send_json(topics.receipts, receipt.source_id, receipt)
                 continue
@@ -136,6 +140,7 @@ def register_agents(tb: TakebackApp) -> None:
                 await send_json(_takeback_topic(tb, takeback), takeback.provider_id, takeback)
             if update.cash is not None:
                 await send_json(topics.net_cash, provider_id, update.cash)
+            tb.metrics.remittance(remittance, update.outcome, update.takebacks)
             receipt.outcome = update.outcome
             receipt.takeback_events = len(update.takebacks)
             receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
@@ -152,9 +157,34 @@ def register_agents(tb: TakebackApp) -> None:
             except ValidationError:
                 log.warning("skipping a net-cash row that does not match the schema at offset %s", event.message.offset)
                 continue
-            current = tb.net_cash.get(row.provider_id)
+            key = row.provider_id.encode()
+            current = tb.net_cash.get(key)
             if current is None or NetCashRow.model_validate_json(current).revision <= row.revision:
-                tb.net_cash[row.provider_id] = event.value
+                tb.net_cash[key] = event.value
+                tb.metrics.cash_row(row)
+
+    # ------------------------------------------------------------------ ops
+
+    @app.timer(interval=5.0)
+    async def measure_lag() -> None:
+        consumer = app.consumer
+        lags: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            read = consumer._read_offset.get(tp)  # faust keeps no public accessor for it
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:
+                continue
+            if highwater is not None:
+                lags[(tp.topic, tp.partition)] = max(0, highwater - ((read + 1) if read is not None else 0))
+        tb.metrics.set_lag(lags)
+
+    @app.on_rebalance_complete.connect
+    async def refresh_provider_gauges(sender, **kwargs) -> None:
+        """Another worker may own some providers now: show only ours."""
+        tb.metrics.forget_providers()
+        for raw in tb.net_cash.values():
+            tb.metrics.cash_row(NetCashRow.model_validate_json(raw))
 
 
 def _takeback_topic(tb: TakebackApp, takeback: Takeback):

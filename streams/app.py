@@ -15,6 +15,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.domain.ledger import ProviderLedger
+from streams.metrics import WorkerMetrics
 from streams.settings import Settings, TopicNames
 
 
@@ -31,7 +32,7 @@ class LedgerTable:
         self._decoded: dict[str, tuple[bytes, ProviderLedger]] = {}
 
     def get(self, provider_id: str) -> ProviderLedger:
-        raw = self.table.get(provider_id)
+        raw = self.table.get(provider_id.encode())
         if raw is None:
             return ProviderLedger(provider_id=provider_id)
         cached = self._decoded.get(provider_id)
@@ -44,7 +45,7 @@ class LedgerTable:
     def put(self, ledger: ProviderLedger) -> None:
         """One table write (one changelog record): dedupe markers and amounts together."""
         raw = ledger.model_dump_json().encode()
-        self.table[ledger.provider_id] = raw
+        self.table[ledger.provider_id.encode()] = raw
         self._decoded[ledger.provider_id] = (raw, ledger)
 
     def forget(self, provider_id: str) -> None:
@@ -69,7 +70,8 @@ class TakebackApp:
     settings: Settings
     topics: Topics
     ledgers: LedgerTable  # provider_id -> ProviderLedger
-    net_cash: faust.Table  # provider_id -> NetCashRow JSON (bytes)
+    net_cash: faust.Table  # provider_id (bytes) -> NetCashRow JSON (bytes)
+    metrics: WorkerMetrics
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings, **extra: Any) -> faust.TopicT:
@@ -117,13 +119,21 @@ def create_app(settings: Settings) -> TakebackApp:
         net_cash=_raw_topic(app, names.net_cash, settings),
         receipts=_raw_topic(app, names.receipts, settings),
     )
-    ledgers = LedgerTable(app.Table("ledgers", key_type=str, value_type=bytes, partitions=settings.partitions))
-    net_cash = app.Table("net-cash", key_type=str, value_type=bytes, partitions=settings.partitions)
-    takeback = TakebackApp(app=app, settings=settings, topics=topics, ledgers=ledgers, net_cash=net_cash)
+    # Keys are the raw provider id bytes, exactly the message key of `remittances`, so a table key lives in
+    # the partition of its remittances and Faust's web routing finds the worker that owns it.
+    ledgers = LedgerTable(app.Table("ledgers", key_type=bytes, value_type=bytes, partitions=settings.partitions))
+    net_cash = app.Table("net-cash", key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)
+    takeback = TakebackApp(
+        app=app, settings=settings, topics=topics, ledgers=ledgers, net_cash=net_cash, metrics=metrics
+    )
 
-    from streams.agents import register_agents  # agents need the app object; import here to avoid a cycle
+    # agents and views need the app object; imported here to avoid an import cycle
+    from streams.agents import register_agents
+    from streams.web import register_views
 
     register_agents(takeback)
+    register_views(takeback)
     return takeback
 
 

@@ -50,6 +50,9 @@ class Settings:
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
     log_level: str = "info"
+    # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
+    metrics_max_providers: int = 500
+    metrics_max_payers: int = 100
     topics: TopicNames = field(default_factory=TopicNames)
 
     @property

@@ -1,0 +1,136 @@
+"""Prometheus metrics of a worker (served on GET /metrics).
+
+Naming follows Prometheus practice: `takeback_` prefix, base units (dollars,
+seconds), `_total` for counters.  No label ever carries patient data; the
+provider and payer label sets are capped (TAKEBACK_METRICS_MAX_PROVIDERS /
+_PAYERS) so a clearinghouse with 100k providers cannot blow up Prometheus:
+values past the cap are summed under the label value "_other".
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from schemas import DeadLetter, NetCashRow, Remittance, Takeback
+
+OVERFLOW = "_other"
+
+__all__ = ["CONTENT_TYPE_LATEST", "OVERFLOW", "LabelCap", "WorkerMetrics"]
+
+
+class LabelCap:
+    """Admits the first `limit` distinct values of a label; later ones become OVERFLOW."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._admitted: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._admitted:
+            return value
+        if len(self._admitted) < self.limit:
+            self._admitted.add(value)
+            return value
+        return OVERFLOW
+
+
+class WorkerMetrics:
+    def __init__(self, max_providers: int = 500, max_payers: int = 100) -> None:
+        self.registry = CollectorRegistry()
+        self.provider_label = LabelCap(max_providers)
+        self.payer_label = LabelCap(max_payers)
+        r = self.registry
+        self.inputs = Counter("takeback_inputs", "Inputs (835 files or JSON events) ingested.", registry=r)
+        self.remittances = Counter("takeback_remittances", "Remittances handled, by outcome.", ["outcome"], registry=r)
+        self.claims = Counter("takeback_claims_processed", "Claim payments (CLP) in applied remittances.", registry=r)
+        labels = ["kind", "method", "reason_category", "payer"]
+        self.takebacks = Counter("takeback_takebacks", "Takebacks found (first revision).", labels, registry=r)
+        self.takeback_amount = Counter(
+            "takeback_takeback_amount_dollars", "Dollars taken back (first revision).", labels, registry=r
+        )
+        self.net_cash = Gauge("takeback_net_cash_dollars", "Net cash per provider (spec §8).", ["provider"], registry=r)
+        self.forward_balance = Gauge(
+            "takeback_forward_balance_outstanding_dollars",
+            "Forward balance the provider still owes.",
+            ["provider"],
+            registry=r,
+        )
+        self.oldest_forward_balance = Gauge(
+            "takeback_forward_balance_oldest_open_timestamp_seconds",
+            "Unix time of the provider's oldest open forward balance (0 when none).",
+            ["provider"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "takeback_dead_letters", "Inputs rejected, by stage and error code.", ["stage", "error_code"], registry=r
+        )
+        self.latency = Histogram(
+            "takeback_processing_latency_seconds",
+            "Time from an input's publication to its takebacks and cash row being emitted.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.lag = Gauge(
+            "takeback_consumer_lag_messages",
+            "Messages not yet read, per partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self._overflow_rows: dict[str, NetCashRow] = {}
+
+    # ---- recording
+
+    def ingested(self, dead_letters: list[DeadLetter]) -> None:
+        self.inputs.inc()
+        for dead in dead_letters:
+            self.dead_letter(dead)
+
+    def dead_letter(self, dead: DeadLetter) -> None:
+        self.dead_letters.labels(dead.stage, dead.error_code).inc()
+
+    def remittance(self, remittance: Remittance, outcome: str, takebacks: list[Takeback]) -> None:
+        self.remittances.labels(outcome).inc()
+        if outcome != "applied":
+            return
+        self.claims.inc(len(remittance.claims))
+        for takeback in takebacks:
+            if takeback.revision != 1 or takeback.withdrawn:
+                continue  # counted once, when first found
+            labels = (takeback.kind, takeback.method, takeback.reason_category, self.payer_label(takeback.payer_id))
+            self.takebacks.labels(*labels).inc()
+            self.takeback_amount.labels(*labels).inc(float(takeback.amount))
+        if remittance.published_at:
+            self.latency.observe(max(0.0, time.time() - remittance.published_at))
+
+    def cash_row(self, row: NetCashRow) -> None:
+        label = self.provider_label(row.provider_id)
+        if label == OVERFLOW:
+            self._overflow_rows[row.provider_id] = row
+            rows = self._overflow_rows.values()
+            net = sum((r.net_cash for r in rows), Decimal(0))
+            forward = sum((r.forward_balance for r in rows), Decimal(0))
+            oldest = min((r.oldest_open_forward_balance for r in rows if r.oldest_open_forward_balance), default=None)
+        else:
+            net, forward, oldest = row.net_cash, row.forward_balance, row.oldest_open_forward_balance
+        self.net_cash.labels(label).set(float(net))
+        self.forward_balance.labels(label).set(float(forward))
+        stamp = time.mktime(oldest.timetuple()) if oldest else 0.0
+        self.oldest_forward_balance.labels(label).set(stamp)
+
+    def forget_providers(self) -> None:
+        """After a rebalance another worker may own these providers: drop their gauges (they come back on use)."""
+        for gauge in (self.net_cash, self.forward_balance, self.oldest_forward_balance):
+            gauge.clear()
+        self._overflow_rows.clear()
+
+    def set_lag(self, lags: dict[tuple[str, int], int]) -> None:
+        self.lag.clear()
+        for (topic, partition), lag in lags.items():
+            self.lag.labels(topic, str(partition)).set(lag)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,203 @@
+"""The HTTP API on Faust's web server: the cash table and recent takebacks, health, metrics, OpenAPI.
+
+Any worker answers for any provider: requests for one provider are routed to
+the worker that owns the provider's partition (Faust's table routing); the
+provider list gathers every worker's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from schemas import NetCashRow, TakebackKind
+from streams.app import TakebackApp
+from streams.metrics import CONTENT_TYPE_LATEST
+
+MAX_PAGE = 500
+
+
+def register_views(tb: TakebackApp) -> None:
+    app = tb.app
+
+    def rows_here() -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in tb.net_cash.values()]
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready = app.tables.recovery.completed.is_set() and not app.rebalancing
+            return self.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(tb.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(openapi_document())
+
+    @app.page("/providers/local")
+    class LocalProviders(View):
+        """This worker's rows only (what /providers gathers from each worker)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json({"items": rows_here()})
+
+    @app.page("/providers")
+    class Providers(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                limit, offset = _paging(request)
+            except ValueError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            rows = {row["provider_id"]: row for row in rows_here()}
+            for url in _other_workers(tb):
+                async with app.http_client.get(f"{url}/providers/local") as response:
+                    if response.status == 200:
+                        for row in (await response.json())["items"]:
+                            rows.setdefault(row["provider_id"], row)
+            ordered = [rows[k] for k in sorted(rows)]
+            page = ordered[offset : offset + limit]
+            return self.json({"total": len(ordered), "limit": limit, "offset": offset, "items": page})
+
+    @app.page("/providers/{provider_id}")
+    class Provider(View):
+        @app.table_route(table=tb.net_cash, match_info="provider_id")
+        async def get(self, request: Request, provider_id: str) -> Response:
+            raw = tb.net_cash.get(provider_id.encode())
+            if raw is None:
+                return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
+            return self.json(NetCashRow.model_validate_json(raw).model_dump(mode="json"))
+
+    @app.page("/providers/{provider_id}/takebacks")
+    class ProviderTakebacks(View):
+        @app.table_route(table=tb.ledgers.table, match_info="provider_id")
+        async def get(self, request: Request, provider_id: str) -> Response:
+            kind = request.query.get("kind")
+            if kind is not None and kind not in {k.value for k in TakebackKind}:
+                return self.json({"error": "kind must be 'reversal' or 'recoupment'"}, status=400)
+            try:
+                since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
+                limit, offset = _paging(request)
+            except ValueError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            if tb.ledgers.table.get(provider_id.encode()) is None:
+                return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
+            ledger = tb.ledgers.get(provider_id)
+            items = [
+                t
+                for t in ledger.emitted.values()
+                if not t.withdrawn
+                and (kind is None or t.kind == kind)
+                and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
+            ]
+            items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
+            page = [t.model_dump(mode="json") for t in items[offset : offset + limit]]
+            return self.json({"total": len(items), "limit": limit, "offset": offset, "items": page})
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    try:
+        limit = int(request.query.get("limit", 100))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise ValueError("limit and offset must be whole numbers") from None
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
+    return limit, offset
+
+
+def _other_workers(tb: TakebackApp) -> list[str]:
+    me = str(tb.app.conf.canonical_url).rstrip("/")
+    hosts = {str(url).rstrip("/") for url in tb.app.router.tables_metadata()}
+    return sorted(h for h in hosts if h != me)
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 description of the API; schemas are the exported event contracts."""
+
+    def ref(name: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def page_of(name: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "total": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "items": {"type": "array", "items": ref(name)},
+            },
+        }
+
+    paging = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    ]
+    provider = {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    error = {"description": "error", "content": {"application/json": {"schema": {"type": "object"}}}}
+
+    def ok(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+    from schemas import NetCashRow as Row
+    from schemas import Takeback
+
+    components = {
+        "NetCashRow": Row.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
+        "Takeback": Takeback.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
+    }
+    for schema in list(components.values()):
+        components.update(schema.pop("$defs", {}))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Takeback API", "version": "1"},
+        "paths": {
+            "/providers": {
+                "get": {
+                    "summary": "The net cash table, paged",
+                    "parameters": paging,
+                    "responses": {"200": ok(page_of("NetCashRow")), "400": error},
+                }
+            },
+            "/providers/{provider_id}": {
+                "get": {
+                    "summary": "One provider's row with per-payer breakdown",
+                    "parameters": [provider],
+                    "responses": {"200": ok(ref("NetCashRow")), "404": error},
+                }
+            },
+            "/providers/{provider_id}/takebacks": {
+                "get": {
+                    "summary": "Recent takebacks of a provider, newest first",
+                    "parameters": [
+                        provider,
+                        {"name": "kind", "in": "query", "schema": {"enum": ["reversal", "recoupment"]}},
+                        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        *paging,
+                    ],
+                    "responses": {"200": ok(page_of("Takeback")), "400": error, "404": error},
+                }
+            },
+            "/healthz": {"get": {"summary": "The process is up", "responses": {"200": ok({"type": "object"})}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Tables recovered and partitions assigned",
+                    "responses": {"200": ok({"type": "object"}), "503": error},
+                }
+            },
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+        },
+        "components": {"schemas": components},
+    }
