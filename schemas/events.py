@@ -299,6 +299,9 @@ class NetCashRow(Event):
     other_adjustments: Money = ZERO
     takebacks_by_kind: dict[str, int] = {}
     takebacks_by_category: dict[str, int] = {}
+    flags: dict[str, int] = Field(
+        {}, description="How many remittances/claims carried each flag (e.g. reused_trace_number, claim_unbalanced)."
+    )
     oldest_open_forward_balance: dt.date | None = None
     last_remittance_date: dt.date | None = None
     by_payer: list[PayerCash] = []

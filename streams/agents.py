@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback, TakebackKind
 from streams.app import TakebackApp
-from streams.domain.ledger import apply_remittance
+from streams.domain.ledger import MatchPolicy, apply_remittance
 from streams.domain.x12 import read_835
 from streams.kafka_io import SOURCE_FILE_HEADER
 from streams.settings import Settings
@@ -51,6 +51,7 @@ def _header(headers: object, name: str) -> str | None:
 
 def register_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
+    policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
 
     async def send_json(topic, key: str, event) -> None:
         await topic.send(key=key.encode(), value=event.model_dump_json().encode())
@@ -116,7 +117,7 @@ def register_agents(tb: TakebackApp) -> None:
                 provider_id=provider_id,
             )
             try:
-                update = apply_remittance(ledger, remittance)
+                update = apply_remittance(ledger, remittance, policy)
             except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
                 log.exception("matching failed for remittance %s", remittance.remittance_id)
                 tb.ledgers.forget(provider_id)

@@ -189,3 +189,48 @@ def test_cash_invariant_holds_for_every_provider_and_payer_row() -> None:
     deferral = remittance("EFT400", "2026-03-01", [claim("PCN3", "1", "10.00")], [plb("WO", "-20.00", "ICN1")])
     ledger, _ = run(ORIGINAL, LATER_REVERSAL, deferral)
     assert cash_row_ok(ledger)
+
+
+def test_cs_payer_write_off_settles_a_deferred_recovery_without_cash_or_takeback() -> None:
+    deferral = remittance("EFT1", "2026-03-01", [claim("PCN3", "1", "50")], [plb("WO", "-30", "ICN1")])
+    forgiven = remittance(
+        "EFT2", "2026-04-01", [claim("PCN4", "1", "70")], [plb("WO", "30", "ICN1"), plb("CS", "-30", "PAYER WRITE OFF")]
+    )
+    ledger, takebacks = run(deferral, forgiven)
+    assert takebacks == {}
+    cash = ledger.state().cash
+    assert cash.forward_balance == Decimal("0")
+    assert cash.net_cash == Decimal("80") + Decimal("70")
+    assert cash_row_ok(ledger)
+
+
+def test_b2_check_pays_a_forward_balance_as_a_refund() -> None:
+    carry = remittance("EFT1", "2026-03-01", [claim("PCN1", "22", "-100", pcn="ICN1")], [plb("FB", "-100", "EFT1")])
+    paid = remittance(
+        "EFT2", "2026-04-01", [claim("PCN4", "1", "70")], [plb("FB", "100", "EFT1"), plb("B2", "-100", "EFT1")]
+    )
+    ledger, _ = run(ORIGINAL, carry, paid)
+    cash = ledger.state().cash
+    assert (cash.forward_balance, cash.refunds) == (Decimal("0"), Decimal("100"))
+    assert cash_row_ok(ledger)
+
+
+def test_offset_named_for_another_provider_is_attributed_to_it_and_reported_for_both() -> None:
+    offset = remittance(
+        "EFT1", "2026-03-01", [claim("PCN7", "1", "300")], [plb("WO", "40", "ICN99", provider="5555555555")]
+    )
+    _, takebacks = run(offset)
+    t = only(takebacks)
+    assert (t.provider_id, t.payee_provider_id) == ("5555555555", PROVIDER)
+    assert "offset_against_other_provider" in t.flags
+
+
+def test_reversal_without_correction_is_flagged_after_the_wait_and_unflagged_by_its_correction() -> None:
+    reversal = remittance("EFT1", "2026-03-01", [claim("PCN1", "22", "-100.00", pcn="ICN1"), claim("X", "1", "150")])
+    much_later = remittance("EFT2", "2026-05-01", [claim("Y", "1", "10")])
+    correction = remittance("EFT3", "2026-05-02", [claim("PCN1", "1", "90.00", pcn="ICN1")])
+    _, takebacks = run(ORIGINAL, reversal, much_later)
+    assert "correction_overdue" in only(takebacks).flags
+    _, takebacks = run(ORIGINAL, reversal, much_later, correction)
+    t = only(takebacks)
+    assert "correction_overdue" not in t.flags and t.correction_payment == Decimal("90.00")

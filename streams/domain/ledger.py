@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -59,6 +60,7 @@ class ClaimFact(BaseModel):
     original_reference: str | None = None  # REF*F8
     reason_codes: list[str] = []
     line_level: bool = False
+    flags: list[str] = []
 
 
 class PlbFact(BaseModel):
@@ -81,6 +83,8 @@ class RemittanceFacts(BaseModel):
     claims: list[ClaimFact] = []
     adjustments: list[PlbFact] = []
     published: list[str] = []  # takeback event ids this remittance created or revised
+    flags: list[str] = []
+    payee_ids: list[str] = []  # the payee's NPI and TIN: PLB01 naming either is the payee itself
 
     def order_key(self) -> tuple[str, str, str]:
         """Canonical order: when the payment was produced, then trace, then id (ties are arbitrary but fixed)."""
@@ -108,6 +112,7 @@ def facts_of(remittance: Remittance) -> RemittanceFacts:
                 original_reference=claim.reference("F8"),
                 reason_codes=claim_reason_codes(claim),
                 line_level=bool(claim.service_lines),
+                flags=list(claim.flags),
             )
             for claim in remittance.claims
         ],
@@ -115,6 +120,8 @@ def facts_of(remittance: Remittance) -> RemittanceFacts:
             PlbFact(provider_id=a.provider_id, reason_code=a.reason_code, reference=a.reference, amount=a.amount)
             for a in remittance.provider_adjustments
         ],
+        flags=list(remittance.flags),
+        payee_ids=[i for i in (remittance.payee.id, remittance.payee.tin) if i],
     )
 
 
@@ -154,6 +161,8 @@ class DerivedState:
     cash: CashTotals = field(default_factory=CashTotals)
     cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
     last_key: tuple[str, str, str] = ("", "", "")
+    touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
+    flag_counts: dict[str, int] = field(default_factory=dict)  # remittance and claim flags seen
 
 
 @dataclass
@@ -179,13 +188,21 @@ class ProviderLedger(BaseModel):
 
     _state: DerivedState | None = PrivateAttr(default=None)
 
-    def state(self) -> DerivedState:
+    def state(self, policy: MatchPolicy | None = None) -> DerivedState:
         if self._state is None:
-            self._state = derive(self.remittances.values(), self.provider_id)
+            self._state = derive(self.remittances.values(), self.provider_id, policy or MatchPolicy())
         return self._state
 
 
-def apply_remittance(ledger: ProviderLedger, remittance: Remittance) -> LedgerUpdate:
+@dataclass(frozen=True)
+class MatchPolicy:
+    """Operator choices the rules leave open."""
+
+    # Spec §5: a reversal still without its correction this long (in remittance time) is flagged.
+    correction_wait_days: int = 30
+
+
+def apply_remittance(ledger: ProviderLedger, remittance: Remittance, policy: MatchPolicy | None = None) -> LedgerUpdate:
     """Apply one remittance to its payee's ledger; never applies the same remittance twice.
 
     A remittance seen before is a duplicate: nothing changes, and the events it
@@ -197,28 +214,30 @@ def apply_remittance(ledger: ProviderLedger, remittance: Remittance) -> LedgerUp
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
         return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash_row(ledger))
     try:
-        return _apply_new(ledger, remittance)
+        return _apply_new(ledger, remittance, policy or MatchPolicy())
     except Exception:
         _roll_back(ledger, remittance.remittance_id)
         raise
 
 
-def _apply_new(ledger: ProviderLedger, remittance: Remittance) -> LedgerUpdate:
-    flags = _trace_flags(ledger, remittance)
+def _apply_new(ledger: ProviderLedger, remittance: Remittance, policy: MatchPolicy) -> LedgerUpdate:
     facts = facts_of(remittance)
-    state = ledger.state()
+    if ledger.trace_index.get(f"{facts.payer_id}|{facts.trace_number}"):
+        facts.flags.append("reused_trace_number")  # spec §2: same TRN02, other body: applied and flagged
+    state = ledger.state(policy)
     ledger.remittances[facts.remittance_id] = facts
     ledger.trace_index.setdefault(f"{facts.payer_id}|{facts.trace_number}", []).append(facts.remittance_id)
 
     if facts.order_key() >= state.last_key:
-        Matcher(state, ledger.provider_id).apply(facts)
+        state.touched.clear()
+        Matcher(state, ledger.provider_id, policy).apply(facts)
+        changed = _publishable_changes(ledger, state, state.touched)
     else:  # arrived out of order: re-derive so the result equals an in-order run
-        state = derive(ledger.remittances.values(), ledger.provider_id)
+        state = derive(ledger.remittances.values(), ledger.provider_id, policy)
         ledger._state = state
-
-    changed = _publishable_changes(ledger, state)
+        changed = _publishable_changes(ledger, state, None)
     facts.published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger), flags=flags)
+    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger), flags=list(facts.flags))
 
 
 def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
@@ -231,16 +250,15 @@ def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
     ledger._state = None
 
 
-def _trace_flags(ledger: ProviderLedger, remittance: Remittance) -> list[str]:
-    """Spec §2: the same TRN02 with a different body is a distinct remittance, applied and flagged."""
-    key = f"{remittance.payer.id}|{remittance.trace_number}"
-    return ["reused_trace_number"] if ledger.trace_index.get(key) else []
+def _publishable_changes(ledger: ProviderLedger, state: DerivedState, touched: set[str] | None) -> list[Takeback]:
+    """Takebacks that are new or changed since last published, with their next revision.
 
-
-def _publishable_changes(ledger: ProviderLedger, state: DerivedState) -> list[Takeback]:
-    """Takebacks that are new or whose content changed since last published, with their next revision."""
+    ``touched``: the takebacks the last incremental step could have changed (None after a re-derive: all).
+    """
+    candidates = state.takebacks.keys() if touched is None else [e for e in touched if e in state.takebacks]
     changed: list[Takeback] = []
-    for event_id, takeback in state.takebacks.items():
+    for event_id in candidates:
+        takeback = state.takebacks[event_id]
         previous = ledger.emitted.get(event_id)
         if previous is not None and _same_content(previous, takeback):
             continue
@@ -248,11 +266,12 @@ def _publishable_changes(ledger: ProviderLedger, state: DerivedState) -> list[Ta
         published = takeback.model_copy(update={"revision": revision})
         ledger.emitted[event_id] = published
         changed.append(published)
-    for event_id, previous in ledger.emitted.items():
-        if event_id not in state.takebacks and not previous.withdrawn:
-            withdrawn = previous.model_copy(update={"revision": previous.revision + 1, "withdrawn": True})
-            ledger.emitted[event_id] = withdrawn
-            changed.append(withdrawn)
+    if touched is None:
+        for event_id, previous in ledger.emitted.items():
+            if event_id not in state.takebacks and not previous.withdrawn:
+                withdrawn = previous.model_copy(update={"revision": previous.revision + 1, "withdrawn": True})
+                ledger.emitted[event_id] = withdrawn
+                changed.append(withdrawn)
     return changed
 
 
@@ -260,9 +279,9 @@ def _same_content(a: Takeback, b: Takeback) -> bool:
     return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
 
 
-def derive(all_facts, provider_id: str) -> DerivedState:
+def derive(all_facts: Iterable[RemittanceFacts], provider_id: str, policy: MatchPolicy) -> DerivedState:
     state = DerivedState()
-    matcher = Matcher(state, provider_id)
+    matcher = Matcher(state, provider_id, policy)
     for facts in sorted(all_facts, key=RemittanceFacts.order_key):
         matcher.apply(facts)
     return state
@@ -284,6 +303,7 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
         takebacks_by_kind=dict(sorted(by_kind.items())),
         takebacks_by_category=dict(sorted(by_category.items())),
         oldest_open_forward_balance=min(open_dates, default=None),
+        flags=dict(sorted(state.flag_counts.items())),
         last_remittance_date=max(last_dates, default=None),
         by_payer=[
             PayerCash(payer_id=payer, **totals_as_fields(totals))
@@ -311,21 +331,41 @@ def reference_tokens(reference: str | None) -> frozenset[str]:
 class Matcher:
     """Applies remittance facts, in canonical order, to derived state."""
 
-    def __init__(self, state: DerivedState, provider_id: str) -> None:
+    def __init__(self, state: DerivedState, provider_id: str, policy: MatchPolicy) -> None:
         self.state = state
         self.provider_id = provider_id
+        self.policy = policy
 
     # ---- entry point
 
     def apply(self, facts: RemittanceFacts) -> None:
         self.state.last_key = max(self.state.last_key, facts.order_key())
         self._book(facts.payer_id, "net_cash", facts.net_cash)
+        for flag in [*facts.flags, *(f for claim in facts.claims for f in claim.flags)]:
+            self.state.flag_counts[flag] = self.state.flag_counts.get(flag, 0) + 1
         for position, claim in enumerate(facts.claims):
             if claim.status_code == "22" and claim.payment <= ZERO:
                 self._reversal(facts, position, claim)
             else:
                 self._payment(facts, position, claim)
         self._provider_adjustments(facts)
+        self._flag_overdue_corrections()
+
+    def _put(self, takeback: Takeback) -> None:
+        self.state.takebacks[takeback.event_id] = takeback
+        self.state.touched.add(takeback.event_id)
+
+    def _flag_overdue_corrections(self) -> None:
+        """Spec §5: a reversal with no correction past the wait often means a full takeback nobody chases."""
+        today = self.state.last_key[0]
+        if not today:
+            return
+        cutoff = dt.date.fromisoformat(today) - dt.timedelta(days=self.policy.correction_wait_days)
+        for event_id in self.state.awaiting_correction:
+            takeback = self.state.takebacks[event_id]
+            overdue = takeback.takeback_date is not None and takeback.takeback_date < cutoff
+            if overdue and takeback.amount > ZERO and "correction_overdue" not in takeback.flags:
+                self._put(takeback.model_copy(update={"flags": [*takeback.flags, "correction_overdue"]}))
 
     # ---- cash
 
@@ -351,7 +391,7 @@ class Matcher:
         original = self._find_original(facts, claim, amount)
         kind, method = self._classify(facts, original)
         event_id = event_id_for(self.provider_id, facts.remittance_id, "claim", str(position))
-        flags = []
+        flags = list(claim.flags)
         if amount == ZERO:
             flags.append("zero_amount")
         if original is None:
@@ -380,7 +420,7 @@ class Matcher:
             reason_category=categorize(claim.reason_codes, has_correction=False, plb_reason_code=None),
             flags=flags,
         )
-        self.state.takebacks[event_id] = takeback
+        self._put(takeback)
         self.state.awaiting_correction.append(event_id)
         self._book(facts.payer_id, _bucket(kind), amount)
 
@@ -429,56 +469,45 @@ class Matcher:
                 continue
             self.state.awaiting_correction.remove(event_id)
             codes = list(dict.fromkeys([*takeback.reason_codes, *claim.reason_codes]))
-            self.state.takebacks[event_id] = takeback.model_copy(
-                update={
-                    "correction_claim_id": claim.claim_id,
-                    "correction_payment": claim.payment,
-                    "net_change": claim.payment - takeback.amount,
-                    "reason_codes": codes,
-                    "reason_category": categorize(
-                        claim.reason_codes or takeback.reason_codes, has_correction=True, plb_reason_code=None
-                    ),
-                }
+            self._put(
+                takeback.model_copy(
+                    update={
+                        "flags": [f for f in takeback.flags if f != "correction_overdue"],
+                        "correction_claim_id": claim.claim_id,
+                        "correction_payment": claim.payment,
+                        "net_change": claim.payment - takeback.amount,
+                        "reason_codes": codes,
+                        "reason_category": categorize(
+                            claim.reason_codes or takeback.reason_codes, has_correction=True, plb_reason_code=None
+                        ),
+                    }
+                )
             )
             return
 
     # ---- provider-level adjustments
 
     def _provider_adjustments(self, facts: RemittanceFacts) -> None:
-        refunds = self._refund_pairs(facts)
+        pairs = _pair_adjustments(facts.adjustments)
         for position, adj in enumerate(facts.adjustments):
             code, amount = adj.reason_code, adj.amount
             if amount == ZERO:
-                continue
-            if position in refunds.values():
-                self._book(facts.payer_id, "refunds", -amount)  # the 72 that offsets a WO: money already returned
+                continue  # zero PLB amounts are not allowed (TR3) and change nothing
+            partner = pairs.partner_of.get(position)
+            if position in pairs.refunds:
+                self._book(facts.payer_id, "refunds", -amount)  # money the provider already returned by check
+            elif position in pairs.write_offs:
+                self._book(facts.payer_id, "other_adjustments", -amount)  # the payer forgave it: no cash
             elif code == "FB":
                 self._forward_balance(facts, adj)
             elif code == "WO" and amount < ZERO:
                 self._carry(facts, adj)  # deferred recovery: the provider still owes it
+            elif code == "WO" and partner in pairs.write_offs:
+                self._write_off(facts, position, adj, forgiven=-facts.adjustments[partner].amount)
             elif code in RECOVERY_CODES and amount > ZERO:
-                self._recovery(facts, position, adj, refunded=position in refunds)
+                self._recovery(facts, position, adj, refunded=partner in pairs.refunds)
             else:
                 self._book(facts.payer_id, "other_adjustments", -amount)
-
-    @staticmethod
-    def _refund_pairs(facts: RemittanceFacts) -> dict[int, int]:
-        """Spec §4: WO + 72 on one reference = recoupment settled by refund. Maps WO position -> 72 position."""
-        pairs: dict[int, int] = {}
-        returns = [
-            (i, reference_tokens(a.reference))
-            for i, a in enumerate(facts.adjustments)
-            if a.reason_code == "72" and a.amount < ZERO
-        ]
-        for i, adj in enumerate(facts.adjustments):
-            if adj.reason_code != "WO" or adj.amount <= ZERO:
-                continue
-            tokens = reference_tokens(adj.reference)
-            for j, ret_tokens in returns:
-                if j not in pairs.values() and tokens & ret_tokens:
-                    pairs[i] = j
-                    break
-        return pairs
 
     def _forward_balance(self, facts: RemittanceFacts, adj: PlbFact) -> None:
         """FB never creates a takeback: a negative carries a balance forward, a positive applies it."""
@@ -500,6 +529,20 @@ class Matcher:
                 opened=facts.takeback_date,
             )
         )
+
+    def _write_off(self, facts: RemittanceFacts, position: int, adj: PlbFact, forgiven: Decimal) -> None:
+        """Spec §4: a positive WO offset by a negative CS 'payer write off': the payer forgave (part of) it.
+
+        The forgiven part settles what is carried under that reference (the provider no longer owes it) and is
+        no takeback; a part of the WO beyond what was forgiven is recovered as usual.
+        """
+        forgiven = min(forgiven, adj.amount)
+        left = self._settle(facts.payer_id, reference_tokens(adj.reference), forgiven)
+        self._book(facts.payer_id, "forward_balance", -(forgiven - left))
+        self._book(facts.payer_id, "other_adjustments", -left)
+        if adj.amount > forgiven:
+            rest = adj.model_copy(update={"amount": adj.amount - forgiven})
+            self._recovery(facts, position, rest, refunded=False)
 
     def _settle(self, payer_id: str, tokens: frozenset[str], amount: Decimal) -> Decimal:
         """Reduce carried balances sharing a reference token; returns the part of `amount` left over."""
@@ -524,13 +567,20 @@ class Matcher:
         if new_money <= ZERO:
             return
         linked = self._claim_named_by(facts.payer_id, tokens)
+        flags = [] if settled == ZERO else ["partly_settles_carried_balance"]
+        # Spec §5: PLB01 may name another provider (offsets across NPIs of one TIN): when the recovered claim
+        # is not one of this payee's, attribute the takeback to PLB01's provider and report both.
+        attributed = self.provider_id
+        if linked is None and adj.provider_id and adj.provider_id not in facts.payee_ids:
+            attributed = adj.provider_id
+            flags.append("offset_against_other_provider")
         event_id = event_id_for(self.provider_id, facts.remittance_id, "plb", str(position))
         takeback = Takeback(
             event_id=event_id,
             kind=TakebackKind.recoupment,
             method=TakebackMethod.refund if refunded else TakebackMethod.offset,
             amount=new_money,
-            provider_id=self.provider_id,
+            provider_id=attributed,
             payee_provider_id=self.provider_id,
             payer_id=facts.payer_id,
             claim_id=linked.claim.claim_id if linked else None,
@@ -545,9 +595,9 @@ class Matcher:
             plb_reference=adj.reference,
             reason_codes=[adj.reason_code],
             reason_category=categorize([], has_correction=False, plb_reason_code=adj.reason_code),
-            flags=[] if settled == ZERO else ["partly_settles_carried_balance"],
+            flags=flags,
         )
-        self.state.takebacks[event_id] = takeback
+        self._put(takeback)
         self._book(facts.payer_id, "recouped", new_money)
 
     def _claim_named_by(self, payer_id: str, tokens: frozenset[str]) -> PaymentRecord | None:
@@ -557,6 +607,53 @@ class Matcher:
             if records:
                 return max(records, key=lambda r: (r.remittance.order_key(), r.position))
         return None
+
+
+@dataclass
+class AdjustmentPairs:
+    """Which PLB amounts of one remittance offset each other (spec §4), by position."""
+
+    refunds: set[int] = field(default_factory=set)  # 72 or B2 that pays back a WO/FB: settled by refund
+    write_offs: set[int] = field(default_factory=set)  # CS forgiving a WO
+    partner_of: dict[int, int] = field(default_factory=dict)  # WO/FB position -> its 72/B2/CS position
+
+
+WRITE_OFF_WORDS = ("WRITE OFF", "WRITEOFF", "WRITE-OFF", "W/O")
+
+
+def _pair_adjustments(adjustments: list[PlbFact]) -> AdjustmentPairs:
+    """Pair each positive WO (or FB, for B2) with a negative 72/B2/CS sharing a reference token.
+
+    72 + WO and B2 + WO/FB: the provider paid by check (refund).  CS "payer write off" + WO: forgiven.
+    """
+    pairs = AdjustmentPairs()
+    offsets = [
+        (i, a, reference_tokens(a.reference))
+        for i, a in enumerate(adjustments)
+        if a.reason_code in ("72", "B2", "CS") and a.amount < ZERO
+    ]
+    for i, adj in enumerate(adjustments):
+        if adj.reason_code not in ("WO", "FB") or adj.amount <= ZERO:
+            continue
+        tokens = reference_tokens(adj.reference)
+        for j, other, other_tokens in offsets:
+            if j in pairs.refunds or j in pairs.write_offs:
+                continue
+            if other.reason_code == "CS":
+                if adj.reason_code == "WO" and _is_write_off(other):  # "PAYER WRITE OFF" names no claim
+                    pairs.write_offs.add(j)
+                    pairs.partner_of[i] = j
+                    break
+            elif tokens & other_tokens and (other.reason_code == "B2" or adj.reason_code == "WO"):
+                pairs.refunds.add(j)
+                pairs.partner_of[i] = j
+                break
+    return pairs
+
+
+def _is_write_off(adj: PlbFact) -> bool:
+    reference = (adj.reference or "").upper()
+    return any(word in reference for word in WRITE_OFF_WORDS)
 
 
 def _bucket(kind: TakebackKind) -> str:
