@@ -1,0 +1,293 @@
+"""The Takeback benchmark: every figure in one run, on one broker and the same data.
+
+    .venv/bin/python bench/pipeline_bench.py [--claims 200000] [--state-claims 1000000]
+
+Prints the reader rate, the raw-client baseline, the pipeline with 1 and 2
+workers (claims/s), latency at half of peak, worker RSS, and the wall time of
+`takeback replay` on one small file; ends with `pipeline/raw = X.XX`.
+Not a test: figures depend on the machine (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from era_mix import era_stream  # noqa: E402
+from synthetic import synthetic_835  # noqa: E402
+
+from schemas import Receipt  # noqa: E402
+from streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.domain.x12 import read_835  # noqa: E402
+from streams.kafka_io import ensure_topics  # noqa: E402
+from streams.runner import WorkerProcess  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+
+SOURCE_HEADER = "takeback-file"
+
+
+def say(label: str, value: str) -> None:
+    print(f"{label:<44} {value}", flush=True)
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def reader_rate(claims: int = 20_000) -> float:
+    data = synthetic_835(claims, seed=1)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        result = read_835(data)
+        best = min(best, time.perf_counter() - started)
+    counted = sum(len(r.claims) for r in result.remittances)
+    return counted / best
+
+
+# --------------------------------------------------------------------------- raw baseline
+
+
+async def raw_baseline(broker: str, remittance_json: list[tuple[bytes, bytes, int]]) -> float:
+    """Consume + json-decode the remittances with the raw client: the floor of Python on this broker."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    await ensure_topics_for(broker, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5, max_request_size=16 * 1024 * 1024)
+    await producer.start()
+    for key, value, _ in remittance_json:
+        await producer.send(topic, key=key, value=value)
+    await producer.flush()
+    await producer.stop()
+    total_claims = sum(c for _, _, c in remittance_json)
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    seen, claims, started = 0, 0, None
+    while seen < len(remittance_json):
+        batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+        if started is None and batches:
+            started = time.perf_counter()
+        for messages in batches.values():
+            for message in messages:
+                claims += len(json.loads(message.value)["claims"])
+                seen += 1
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    await consumer.stop()
+    assert claims == total_claims
+    return claims / elapsed
+
+
+async def ensure_topics_for(broker: str, topics: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+    await admin.start()
+    await admin.create_topics([NewTopic(t, 4, 1) for t in topics])
+    await admin.close()
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+@dataclass
+class PipelineRun:
+    claims_per_s: float
+    latencies: list[float]
+    peak_rss_mb: list[float]
+
+
+async def publish(settings: Settings, files: list[tuple[str, bytes]], pace: float | None) -> dict[str, float]:
+    """Put files on era.raw; returns source id -> publish time (unix s). `pace`: files per second."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, linger_ms=2, max_request_size=17 * 1024 * 1024
+    )
+    await producer.start()
+    sent: dict[str, float] = {}
+    started = time.time()
+    for index, (name, data) in enumerate(files):
+        if pace:
+            await asyncio.sleep(max(0.0, started + index / pace - time.time()))
+        source_id = f"b-{index:07d}"
+        sent[source_id] = time.time()
+        await producer.send(
+            settings.topic_names.raw, key=source_id.encode(), value=data, headers=[(SOURCE_HEADER, name.encode())]
+        )
+    await producer.flush()
+    await producer.stop()
+    return sent
+
+
+async def follow_receipts(settings: Settings, sources: int, expected_remittances: int, timeout: float):
+    """Read receipts until every remittance is processed; returns (first ingest ts, last processed ts, per-file ts)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=50
+    )
+    await consumer.start()
+    topic = settings.topic_names.receipts
+    for _ in range(100):
+        if consumer.partitions_for_topic(topic):
+            break
+        await asyncio.sleep(0.1)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    processed: set[tuple[str, int]] = set()
+    ingested: dict[str, int] = {}
+    first, last = float("inf"), 0.0
+    done_at: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(ingested) < sources or len(processed) < sum(ingested.values()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pipeline stalled: {len(processed)}/{expected_remittances} remittances")
+        for messages in (await consumer.getmany(timeout_ms=200, max_records=10_000)).values():
+            for message in messages:
+                receipt = Receipt.model_validate_json(message.value)
+                stamp = message.timestamp / 1000.0
+                if receipt.stage == "ingested":
+                    ingested[receipt.source_id] = receipt.remittances
+                    first = min(first, stamp)
+                    if receipt.remittances == 0:
+                        done_at[receipt.source_id] = stamp
+                else:
+                    processed.add((receipt.source_id, receipt.sequence or 0))
+                    last = max(last, stamp)
+                    done_at[receipt.source_id] = max(done_at.get(receipt.source_id, 0.0), stamp)
+    await consumer.stop()
+    return first, last, done_at
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_pipeline(
+    broker: EmbeddedBroker,
+    files: list[tuple[str, bytes]],
+    claims: int,
+    remittances: int,
+    *,
+    workers: int,
+    pace: float | None = None,
+    store: str = "memory://",
+    keep: bool = False,
+) -> PipelineRun:
+    work = Path(tempfile.mkdtemp(prefix="takeback-bench-"))
+    settings = Settings(
+        broker=broker.url,
+        topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
+        session_timeout=2.0,
+        store=store,
+        log_level="warning",
+    )
+    asyncio.run(ensure_topics(settings))
+    procs = [
+        WorkerProcess(
+            settings.with_overrides(web_port=free_port(), data_dir=work / f"w{i}"), work / f"w{i}.log"
+        ).start()
+        for i in range(workers)
+    ]
+    try:
+        time.sleep(1.0 + workers)  # let the group form before the burst, so rebalancing is not measured
+
+        async def go():
+            sender = asyncio.create_task(publish(settings, files, pace))
+            result = await follow_receipts(settings, len(files), remittances, timeout=1800)
+            return await sender, result
+
+        sent, (first, last, done_at) = asyncio.run(go())
+        latencies = [done_at[s] - sent[s] for s in sent if s in done_at]
+        rss = [peak_rss_mb(p.pid) for p in procs]
+        if keep:
+            rss = [rss_mb(p.pid) for p in procs]
+        return PipelineRun(claims / max(last - first, 1e-9), latencies, rss)
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def replay_wall(file: Path) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "takeback"), "replay", str(file), "--out", out],
+            check=True,
+            capture_output=True,
+        )
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--claims", type=int, default=200_000)
+    parser.add_argument("--providers", type=int, default=200)
+    parser.add_argument("--state-claims", type=int, default=0, help="also measure RSS with this much RocksDB state")
+    args = parser.parse_args()
+
+    files = list(era_stream(args.claims, providers=args.providers))
+    remittance_json: list[tuple[bytes, bytes, int]] = []
+    for name, data in files:
+        for r in read_835(data, file=name).remittances:
+            remittance_json.append((r.provider_id.encode(), r.model_dump_json().encode(), len(r.claims)))
+    claims = sum(c for _, _, c in remittance_json)
+    say("input", f"{len(files)} files, {len(remittance_json)} remittances, {claims} claims")
+
+    say("reader (20,000-claim file, best of 3)", f"{reader_rate():,.0f} claims/s")
+    with EmbeddedBroker() as broker:
+        raw = asyncio.run(raw_baseline(broker.bootstrap, remittance_json))
+        say("raw aiokafka consume + JSON decode", f"{raw:,.0f} claims/s")
+        one = run_pipeline(broker, files, claims, len(remittance_json), workers=1)
+        say("pipeline, 1 worker", f"{one.claims_per_s:,.0f} claims/s")
+        two = run_pipeline(broker, files, claims, len(remittance_json), workers=2)
+        say("pipeline, 2 workers", f"{two.claims_per_s:,.0f} claims/s ({two.claims_per_s / one.claims_per_s:.2f}x)")
+        files_per_s = one.claims_per_s / 2 / (claims / len(files))
+        paced = run_pipeline(broker, files[: max(50, int(files_per_s * 30))], claims, 0, workers=1, pace=files_per_s)
+        say(
+            f"latency at half of peak ({files_per_s:.1f} files/s)",
+            f"p50 {percentile(paced.latencies, 0.5) * 1000:.0f} ms, p99 {percentile(paced.latencies, 0.99) * 1000:.0f} ms",
+        )
+        say("worker peak RSS (1 worker run)", f"{max(one.peak_rss_mb):.0f} MB")
+        if args.state_claims:
+            state_files = list(era_stream(args.state_claims, providers=args.providers, seed=11))
+            state_rems = sum(len(read_835(d).remittances) for _, d in state_files)
+            big = run_pipeline(
+                broker, state_files, args.state_claims, state_rems, workers=1, store="rocksdb://", keep=True
+            )
+            say(f"worker RSS with {args.state_claims:,} claims of state (RocksDB)", f"{max(big.peak_rss_mb):.0f} MB")
+    small = ROOT.parent / "shared" / "corpus" / "era" / "edi835parser_835_5010_minimal_single_claim.835"
+    if small.exists():
+        say("takeback replay, one small file (wall)", f"{replay_wall(small):.2f} s")
+    print(f"pipeline/raw = {one.claims_per_s / raw:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
