@@ -270,10 +270,8 @@ def main() -> int:
         say("pipeline, 2 workers", f"{two.claims_per_s:,.0f} claims/s ({two.claims_per_s / one.claims_per_s:.2f}x)")
         files_per_s = one.claims_per_s / 2 / (claims / len(files))
         paced = run_pipeline(broker, files[: max(50, int(files_per_s * 30))], claims, 0, workers=1, pace=files_per_s)
-        say(
-            f"latency at half of peak ({files_per_s:.1f} files/s)",
-            f"p50 {percentile(paced.latencies, 0.5) * 1000:.0f} ms, p99 {percentile(paced.latencies, 0.99) * 1000:.0f} ms",
-        )
+        p50, p99 = (percentile(paced.latencies, q) * 1000 for q in (0.5, 0.99))
+        say(f"latency at half of peak ({files_per_s:.1f} files/s)", f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
         say("worker peak RSS (1 worker run)", f"{max(one.peak_rss_mb):.0f} MB")
         if args.state_claims:
             state_files = list(era_stream(args.state_claims, providers=args.providers, seed=11))
