@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback, TakebackKind
 from streams.app import TakebackApp
-from streams.domain.ledger import MatchPolicy, apply_remittance
+from streams.domain.ledger import InvalidRemittance, MatchPolicy, apply_remittance, facts_from_json
 from streams.domain.x12 import read_835
 from streams.kafka_io import SOURCE_FILE_HEADER
 from streams.settings import Settings
@@ -91,61 +91,56 @@ def register_agents(tb: TakebackApp) -> None:
     @app.agent(topics.remittances, name="match")
     async def match(stream):
         async for event in stream.events():
-            message = event.message
-            where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
-            try:
-                remittance = Remittance.model_validate_json(event.value)
-            except ValidationError as exc:
-                dead = _dead_letter(
-                    "matching",
-                    "invalid_event",
-                    f"The remittance event does not match the schema ({exc.error_count()} errors).",
-                    where,
-                    event.value,
-                )
-                await send_json(topics.dead_letters, "invalid", dead)
-                tb.metrics.dead_letter(dead)
-                continue
-            provider_id = remittance.provider_id
-            ledger = tb.ledgers.get(provider_id)
-            receipt = Receipt(
-                stage="processed",
-                source_id=remittance.source.source_id or "",
-                file=remittance.source.file,
-                sequence=remittance.sequence,
-                remittance_id=remittance.remittance_id,
-                provider_id=provider_id,
-            )
-            try:
-                update = apply_remittance(ledger, remittance, policy)
-            except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
-                log.exception("matching failed for remittance %s", remittance.remittance_id)
-                tb.ledgers.forget(provider_id)
-                where.source_id, where.file = remittance.source.source_id, remittance.source.file
-                dead = _dead_letter(
-                    "matching",
-                    "internal_error",
-                    "Takeback could not apply this remittance; it was not counted. Report it with this record.",
-                    where,
-                    event.value,
-                )
-                await send_json(topics.dead_letters, provider_id, dead)
-                tb.metrics.dead_letter(dead)
-                tb.metrics.remittances.labels("dead_letter").inc()
-                receipt.outcome = "dead_letter"
-                await send_json(topics.receipts, receipt.source_id, receipt)
-                continue
-            if update.outcome == "applied":
-                tb.ledgers.put(ledger)
-            for takeback in update.takebacks:
-                await send_json(_takeback_topic(tb, takeback), takeback.provider_id, takeback)
-            if update.cash is not None:
-                await send_json(topics.net_cash, provider_id, update.cash)
-            tb.metrics.remittance(remittance, update.outcome, update.takebacks)
-            receipt.outcome = update.outcome
-            receipt.takeback_events = len(update.takebacks)
-            receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
-            receipt.cash_revision = update.cash.revision if update.cash else None
+            await match_one(event.message, event.value)
+
+    async def match_one(message, value: bytes) -> None:
+        where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+        try:
+            facts, document = facts_from_json(value)
+        except InvalidRemittance as exc:
+            await reject("invalid_event", f"The remittance event does not match the contract: {exc}.", where, value)
+            return
+        source = document.get("source") or {}
+        where.source_id, where.file = source.get("source_id"), source.get("file")
+        provider_id = str(document["payee"]["id"])
+        receipt = Receipt(
+            stage="processed",
+            source_id=source.get("source_id") or "",
+            file=source.get("file"),
+            sequence=document.get("sequence"),
+            remittance_id=facts.remittance_id,
+            provider_id=provider_id,
+        )
+        ledger = tb.ledgers.get(provider_id)
+        try:
+            update = apply_remittance(ledger, facts, policy)
+        except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
+            log.exception("matching failed for remittance %s", facts.remittance_id)
+            tb.ledgers.forget(provider_id)
+            message_text = "Takeback could not apply this remittance; it was not counted. Report it with this record."
+            await reject("internal_error", message_text, where, value, receipt)
+            return
+        if update.outcome == "applied":
+            tb.ledgers.put(ledger)
+        for takeback in update.takebacks:
+            await send_json(_takeback_topic(tb, takeback), takeback.provider_id, takeback)
+        if update.cash is not None:
+            await send_json(topics.net_cash, provider_id, update.cash)
+        tb.metrics.remittance(len(facts.claims), document.get("published_at"), update.outcome, update.takebacks)
+        receipt.outcome = update.outcome
+        receipt.takeback_events = len(update.takebacks)
+        receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
+        receipt.cash_revision = update.cash.revision if update.cash else None
+        await send_json(topics.receipts, receipt.source_id, receipt)
+
+    async def reject(code: str, text: str, where: SourceRef, value: bytes, receipt: Receipt | None = None) -> None:
+        """A remittance event the matching stage cannot apply: dead letter, and a receipt when we know its input."""
+        dead = _dead_letter("matching", code, text, where, value)
+        await send_json(topics.dead_letters, where.source_id or "invalid", dead)
+        tb.metrics.dead_letter(dead)
+        tb.metrics.remittances.labels("dead_letter").inc()
+        if receipt is not None:
+            receipt.outcome = "dead_letter"
             await send_json(topics.receipts, receipt.source_id, receipt)
 
     # ------------------------------------------------------------------ cash

@@ -15,7 +15,7 @@ from decimal import Decimal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from schemas import DeadLetter, NetCashRow, Remittance, Takeback
+from schemas import DeadLetter, NetCashRow, Takeback
 
 OVERFLOW = "_other"
 
@@ -92,19 +92,19 @@ class WorkerMetrics:
     def dead_letter(self, dead: DeadLetter) -> None:
         self.dead_letters.labels(dead.stage, dead.error_code).inc()
 
-    def remittance(self, remittance: Remittance, outcome: str, takebacks: list[Takeback]) -> None:
+    def remittance(self, claims: int, published_at: float | None, outcome: str, takebacks: list[Takeback]) -> None:
         self.remittances.labels(outcome).inc()
         if outcome != "applied":
             return
-        self.claims.inc(len(remittance.claims))
+        self.claims.inc(claims)
         for takeback in takebacks:
             if takeback.revision != 1 or takeback.withdrawn:
                 continue  # counted once, when first found
             labels = (takeback.kind, takeback.method, takeback.reason_category, self.payer_label(takeback.payer_id))
             self.takebacks.labels(*labels).inc()
             self.takeback_amount.labels(*labels).inc(float(takeback.amount))
-        if remittance.published_at:
-            self.latency.observe(max(0.0, time.time() - remittance.published_at))
+        if published_at:
+            self.latency.observe(max(0.0, time.time() - published_at))
 
     def cash_row(self, row: NetCashRow) -> None:
         label = self.provider_label(row.provider_id)

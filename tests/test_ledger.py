@@ -217,11 +217,11 @@ def test_b2_check_pays_a_forward_balance_as_a_refund() -> None:
 
 def test_offset_named_for_another_provider_is_attributed_to_it_and_reported_for_both() -> None:
     offset = remittance(
-        "EFT1", "2026-03-01", [claim("PCN7", "1", "300")], [plb("WO", "40", "ICN99", provider="5555555555")]
+        "EFT1", "2026-03-01", [claim("PCN7", "1", "300")], [plb("WO", "40", "ICN99", provider="1245319599")]
     )
     _, takebacks = run(offset)
     t = only(takebacks)
-    assert (t.provider_id, t.payee_provider_id) == ("5555555555", PROVIDER)
+    assert (t.provider_id, t.payee_provider_id) == ("1245319599", PROVIDER)
     assert "offset_against_other_provider" in t.flags
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from schemas import (
     TakebackMethod,
 )
 from streams.domain.cash import CashTotals, totals_as_fields
-from streams.domain.reasons import categorize, claim_reason_codes
+from streams.domain.reasons import categorize, reason_codes_of
 
 ZERO = Decimal("0")
 
@@ -92,37 +93,86 @@ class RemittanceFacts(BaseModel):
         return (day.isoformat() if day else "", self.trace_number, self.remittance_id)
 
 
+class InvalidRemittance(ValueError):
+    """A remittance event that does not have the shape of the Remittance contract."""
+
+
 def facts_of(remittance: Remittance) -> RemittanceFacts:
-    payment = remittance.payment
-    sign = -1 if payment.credit_debit == "D" else 1
-    return RemittanceFacts(
-        remittance_id=remittance.remittance_id,
-        trace_number=remittance.trace_number,
-        payer_id=remittance.payer.id,
-        moved_money=payment.moved_money,
-        net_cash=payment.amount * sign if payment.moved_money else ZERO,
-        effective_date=payment.effective_date,
-        takeback_date=remittance.takeback_date,
-        claims=[
-            ClaimFact(
-                claim_id=claim.claim_id,
-                status_code=claim.status_code,
-                payment=claim.payment,
-                pcn=claim.payer_claim_control_number,
-                original_reference=claim.reference("F8"),
-                reason_codes=claim_reason_codes(claim),
-                line_level=bool(claim.service_lines),
-                flags=list(claim.flags),
-            )
-            for claim in remittance.claims
-        ],
-        adjustments=[
-            PlbFact(provider_id=a.provider_id, reason_code=a.reason_code, reference=a.reference, amount=a.amount)
-            for a in remittance.provider_adjustments
-        ],
-        flags=list(remittance.flags),
-        payee_ids=[i for i in (remittance.payee.id, remittance.payee.tin) if i],
+    return facts_from_dict(remittance.model_dump(mode="json"))
+
+
+def facts_from_json(data: bytes) -> tuple[RemittanceFacts, dict]:
+    """Facts straight from a `remittances` event, skipping a full pydantic validation.
+
+    Ingest validated the remittance when it made it; re-validating every claim
+    here cost more than all the matching (profiled: 19k claims/s against 36k).
+    What the ledger reads is still checked: a malformed event raises
+    InvalidRemittance and goes to the dead-letter topic.
+    """
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        raise InvalidRemittance(f"the event is not JSON ({exc})") from None
+    return facts_from_dict(document), document
+
+
+def facts_from_dict(d: dict) -> RemittanceFacts:
+    try:
+        payment = d["payment"]
+        amount = Decimal(payment["amount"])
+        moved = _moved_money(payment["handling_code"], amount)
+        sign = -1 if payment.get("credit_debit") == "D" else 1
+        effective = _date(payment.get("effective_date"))
+        payee = d["payee"]
+        return RemittanceFacts.model_construct(
+            remittance_id=str(d["remittance_id"]),
+            trace_number=str(d["trace_number"]),
+            payer_id=str(d["payer"]["id"]),
+            moved_money=moved,
+            net_cash=amount * sign if moved else ZERO,
+            effective_date=effective,
+            takeback_date=_date(d.get("production_date")) or effective,
+            claims=[_claim_fact(c) for c in d.get("claims") or []],
+            adjustments=[
+                PlbFact.model_construct(
+                    provider_id=str(a["provider_id"]),
+                    reason_code=str(a["reason_code"]),
+                    reference=a.get("reference"),
+                    amount=Decimal(a["amount"]),
+                )
+                for a in d.get("provider_adjustments") or []
+            ],
+            published=[],
+            flags=list(d.get("flags") or []),
+            payee_ids=[i for i in (payee["id"], payee.get("tin")) if i],
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise InvalidRemittance(f"the remittance event is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _claim_fact(c: dict) -> ClaimFact:
+    f8 = next((r["value"] for r in c.get("references") or [] if r.get("qualifier") == "F8"), None)
+    return ClaimFact.model_construct(
+        claim_id=str(c["claim_id"]),
+        status_code=str(c["status_code"]),
+        payment=Decimal(c["payment"]),
+        pcn=c.get("payer_claim_control_number"),
+        original_reference=f8,
+        reason_codes=reason_codes_of(c),
+        line_level=bool(c.get("service_lines")),
+        flags=list(c.get("flags") or []),
     )
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _moved_money(handling_code: str, amount: Decimal) -> bool:
+    """Spec §5: C, D, U move money; I and X only when an amount is paid; H and P never."""
+    if handling_code in ("C", "D", "U"):
+        return True
+    return handling_code in ("I", "X") and amount > ZERO
 
 
 # --------------------------------------------------------------------------- derived state
@@ -213,15 +263,15 @@ def apply_remittance(ledger: ProviderLedger, remittance: Remittance, policy: Mat
     if seen is not None:
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
         return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash_row(ledger))
+    facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
     try:
-        return _apply_new(ledger, remittance, policy or MatchPolicy())
+        return _apply_new(ledger, facts, policy or MatchPolicy())
     except Exception:
         _roll_back(ledger, remittance.remittance_id)
         raise
 
 
-def _apply_new(ledger: ProviderLedger, remittance: Remittance, policy: MatchPolicy) -> LedgerUpdate:
-    facts = facts_of(remittance)
+def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy) -> LedgerUpdate:
     if ledger.trace_index.get(f"{facts.payer_id}|{facts.trace_number}"):
         facts.flags.append("reused_trace_number")  # spec §2: same TRN02, other body: applied and flagged
     state = ledger.state(policy)
@@ -313,6 +363,18 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
 
 
 # --------------------------------------------------------------------------- matching
+
+
+def is_valid_npi(value: str) -> bool:
+    """An NPI is 10 digits whose last is a Luhn check digit over '80840' + the first nine (CMS)."""
+    if len(value) != 10 or not value.isdigit():
+        return False
+    digits = [int(c) for c in "80840" + value[:9]]
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        doubled = digit * 2 if index % 2 == 0 else digit
+        total += doubled - 9 if doubled > 9 else doubled
+    return (10 - total % 10) % 10 == int(value[9])
 
 
 def event_id_for(*parts: str) -> str:
@@ -569,9 +631,10 @@ class Matcher:
         linked = self._claim_named_by(facts.payer_id, tokens)
         flags = [] if settled == ZERO else ["partly_settles_carried_balance"]
         # Spec §5: PLB01 may name another provider (offsets across NPIs of one TIN): when the recovered claim
-        # is not one of this payee's, attribute the takeback to PLB01's provider and report both.
+        # is not one of this payee's, attribute the takeback to PLB01's provider and report both.  Payers also
+        # put their own provider numbers in PLB01, so only a valid NPI other than the payee's counts.
         attributed = self.provider_id
-        if linked is None and adj.provider_id and adj.provider_id not in facts.payee_ids:
+        if linked is None and adj.provider_id not in facts.payee_ids and is_valid_npi(adj.provider_id):
             attributed = adj.provider_id
             flags.append("offset_against_other_provider")
         event_id = event_id_for(self.provider_id, facts.remittance_id, "plb", str(position))

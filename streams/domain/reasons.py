@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from schemas import Adjustment, ClaimPayment, ReasonCategory
+from schemas import ReasonCategory
 
 # CARC number -> our category.  Order of CATEGORY_PRIORITY decides when a claim
 # carries codes of several categories: the most specific cause wins.
@@ -54,18 +54,14 @@ def category_of_carc(carc: str) -> ReasonCategory | None:
     return _CARC_TO_CATEGORY.get(carc.strip().upper())
 
 
-def adjustment_code(adjustment: Adjustment) -> str:
-    """'CO-45' style code: group and CARC, as payers and billing staff write them."""
-    return f"{adjustment.group}-{adjustment.reason}"
-
-
-def claim_reason_codes(claim: ClaimPayment) -> list[str]:
-    """CAS group-CARC codes of the claim and its lines, then its RARCs; no repeats, order kept."""
-    codes: list[str] = [adjustment_code(a) for a in claim.adjustments]
-    for line in claim.service_lines:
-        codes.extend(adjustment_code(a) for a in line.adjustments)
-        codes.extend(line.remark_codes)
-    codes.extend(claim.remark_codes)
+def reason_codes_of(claim: dict) -> list[str]:
+    """'CO-45' style codes (group-CARC, as payers and billing staff write them) of a claim and its lines,
+    then its RARCs; no repeats, order kept.  Takes the claim as JSON data (a ClaimPayment dumped)."""
+    codes = [f"{a['group']}-{a['reason']}" for a in claim.get("adjustments") or []]
+    for line in claim.get("service_lines") or []:
+        codes.extend(f"{a['group']}-{a['reason']}" for a in line.get("adjustments") or [])
+        codes.extend(line.get("remark_codes") or [])
+    codes.extend(claim.get("remark_codes") or [])
     return list(dict.fromkeys(codes))
 
 

