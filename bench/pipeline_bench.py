@@ -256,7 +256,10 @@ def main() -> int:
     remittance_json: list[tuple[bytes, bytes, int]] = []
     for name, data in files:
         for r in read_835(data, file=name).remittances:
-            remittance_json.append((r.provider_id.encode(), r.model_dump_json().encode(), len(r.claims)))
+            # the same bytes the ingest agent puts on `remittances` (compact JSON)
+            remittance_json.append(
+                (r.provider_id.encode(), r.model_dump_json(exclude_defaults=True).encode(), len(r.claims))
+            )
     claims = sum(c for _, _, c in remittance_json)
     say("input", f"{len(files)} files, {len(remittance_json)} remittances, {claims} claims")
 

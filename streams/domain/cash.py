@@ -8,9 +8,8 @@ invariant below holds by construction and is checked in tests:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-
-from pydantic import BaseModel
 
 from schemas import NetCashRow, PayerCash
 
@@ -19,8 +18,9 @@ ZERO = Decimal("0")
 BUCKETS = ("net_cash", "claim_payments", "reversed", "recouped", "forward_balance", "refunds", "other_adjustments")
 
 
-class CashTotals(BaseModel):
-    """Running totals for one provider, or one provider x payer."""
+@dataclass(slots=True)
+class CashTotals:
+    """Running totals for one provider, or one provider x payer (derived state, never serialized)."""
 
     net_cash: Decimal = ZERO
     claim_payments: Decimal = ZERO

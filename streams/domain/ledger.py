@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
 import json
 import re
 from collections.abc import Iterable
@@ -207,7 +208,12 @@ class DerivedState:
     payments_by_claim_id: dict[tuple[str, str], list[PaymentRecord]] = field(default_factory=dict)
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
-    awaiting_correction: list[str] = field(default_factory=list)
+    # reversals waiting for their correction: event id -> arrival sequence, indexed by the keys a correction
+    # can match on; and a heap of (date, sequence, event id) to flag the ones overdue
+    awaiting_correction: dict[str, int] = field(default_factory=dict)
+    awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    overdue_heap: list[tuple[str, int, str]] = field(default_factory=list)
+    sequence: int = 0
     cash: CashTotals = field(default_factory=CashTotals)
     cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
     last_key: tuple[str, str, str] = ("", "", "")
@@ -405,11 +411,14 @@ class Matcher:
         self._book(facts.payer_id, "net_cash", facts.net_cash)
         for flag in [*facts.flags, *(f for claim in facts.claims for f in claim.flags)]:
             self.state.flag_counts[flag] = self.state.flag_counts.get(flag, 0) + 1
+        paid = ZERO
         for position, claim in enumerate(facts.claims):
             if claim.status_code == "22" and claim.payment <= ZERO:
                 self._reversal(facts, position, claim)
             else:
                 self._payment(facts, position, claim)
+                paid += claim.payment
+        self._book(facts.payer_id, "claim_payments", paid)  # once per remittance: this loop is the hot path
         self._provider_adjustments(facts)
         self._flag_overdue_corrections()
 
@@ -422,11 +431,12 @@ class Matcher:
         today = self.state.last_key[0]
         if not today:
             return
-        cutoff = dt.date.fromisoformat(today) - dt.timedelta(days=self.policy.correction_wait_days)
-        for event_id in self.state.awaiting_correction:
-            takeback = self.state.takebacks[event_id]
-            overdue = takeback.takeback_date is not None and takeback.takeback_date < cutoff
-            if overdue and takeback.amount > ZERO and "correction_overdue" not in takeback.flags:
+        cutoff = (dt.date.fromisoformat(today) - dt.timedelta(days=self.policy.correction_wait_days)).isoformat()
+        heap = self.state.overdue_heap
+        while heap and heap[0][0] < cutoff:
+            _, _, event_id = heapq.heappop(heap)
+            if event_id in self.state.awaiting_correction:
+                takeback = self.state.takebacks[event_id]
                 self._put(takeback.model_copy(update={"flags": [*takeback.flags, "correction_overdue"]}))
 
     # ---- cash
@@ -440,7 +450,6 @@ class Matcher:
     # ---- claims
 
     def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact) -> None:
-        self._book(facts.payer_id, "claim_payments", claim.payment)
         record = PaymentRecord(facts, claim, position)
         if claim.pcn:
             self.state.payments_by_pcn.setdefault((facts.payer_id, claim.pcn), []).append(record)
@@ -483,7 +492,7 @@ class Matcher:
             flags=flags,
         )
         self._put(takeback)
-        self.state.awaiting_correction.append(event_id)
+        self._await_correction(takeback)
         self._book(facts.payer_id, _bucket(kind), amount)
 
     def _find_original(self, facts: RemittanceFacts, claim: ClaimFact, amount: Decimal) -> PaymentRecord | None:
@@ -515,21 +524,34 @@ class Matcher:
             return TakebackKind.reversal, TakebackMethod.none
         return TakebackKind.recoupment, TakebackMethod.offset
 
+    def _await_correction(self, takeback: Takeback) -> None:
+        state = self.state
+        state.sequence += 1
+        sequence = state.sequence
+        state.awaiting_correction[takeback.event_id] = sequence
+        keys = [("pcn", takeback.payer_claim_control_number), ("claim", takeback.claim_id)]
+        for kind, value in keys:
+            if value:
+                state.awaiting_by_key.setdefault((takeback.payer_id, kind, value), []).append(takeback.event_id)
+        if takeback.amount > ZERO and takeback.takeback_date:
+            heapq.heappush(state.overdue_heap, (takeback.takeback_date.isoformat(), sequence, takeback.event_id))
+
     def _link_correction(self, facts: RemittanceFacts, record: PaymentRecord) -> None:
         """Spec §3: the correction follows its reversal (same remittance or later), linked by CLP07/F8/CLP01."""
         claim = record.claim
-        for event_id in self.state.awaiting_correction:
-            takeback = self.state.takebacks[event_id]
-            if takeback.payer_id != facts.payer_id:
-                continue
-            same = (
-                (claim.pcn and claim.pcn == takeback.payer_claim_control_number)
-                or (claim.original_reference and claim.original_reference == takeback.payer_claim_control_number)
-                or claim.claim_id == takeback.claim_id
-            )
-            if not same:
-                continue
-            self.state.awaiting_correction.remove(event_id)
+        state = self.state
+        keys = [("pcn", claim.pcn), ("pcn", claim.original_reference), ("claim", claim.claim_id)]
+        waiting = {
+            event_id
+            for kind, value in keys
+            if value
+            for event_id in state.awaiting_by_key.get((facts.payer_id, kind, value), ())
+            if event_id in state.awaiting_correction
+        }
+        if waiting:
+            event_id = min(waiting, key=state.awaiting_correction.__getitem__)  # the earliest reversal first
+            takeback = state.takebacks[event_id]
+            del state.awaiting_correction[event_id]
             codes = list(dict.fromkeys([*takeback.reason_codes, *claim.reason_codes]))
             self._put(
                 takeback.model_copy(
@@ -545,7 +567,6 @@ class Matcher:
                     }
                 )
             )
-            return
 
     # ---- provider-level adjustments
 
