@@ -32,11 +32,9 @@ from synthetic import synthetic_835  # noqa: E402
 from schemas import Receipt  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.domain.x12 import read_835  # noqa: E402
-from streams.kafka_io import ensure_topics  # noqa: E402
+from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER, ensure_topics, sniff_payee  # noqa: E402
 from streams.runner import WorkerProcess  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-
-SOURCE_HEADER = "takeback-file"
 
 
 def say(label: str, value: str) -> None:
@@ -124,7 +122,10 @@ async def publish(settings: Settings, files: list[tuple[str, bytes]], pace: floa
         source_id = f"b-{index:07d}"
         sent[source_id] = time.time()
         await producer.send(
-            settings.topic_names.raw, key=source_id.encode(), value=data, headers=[(SOURCE_HEADER, name.encode())]
+            settings.topic_names.raw,
+            key=(sniff_payee(data) or source_id).encode(),
+            value=data,
+            headers=[(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, source_id.encode())],
         )
     await producer.flush()
     await producer.stop()

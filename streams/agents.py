@@ -21,7 +21,7 @@ from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Take
 from streams.app import TakebackApp
 from streams.domain.ledger import InvalidRemittance, MatchPolicy, apply_remittance, facts_from_json
 from streams.domain.x12 import read_835
-from streams.kafka_io import SOURCE_FILE_HEADER
+from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.settings import Settings
 
 log = logging.getLogger("takeback.agents")
@@ -64,7 +64,7 @@ def register_agents(tb: TakebackApp) -> None:
     async def ingest(stream):
         async for event in stream.events():
             message = event.message
-            source_id = (message.key or b"").decode("utf-8", "replace") or f"{message.partition}:{message.offset}"
+            source_id = _header(message.headers, SOURCE_ID_HEADER) or f"{message.partition}:{message.offset}"
             file = _header(message.headers, SOURCE_FILE_HEADER)
             where = SourceRef(
                 file=file, source_id=source_id, topic=message.topic, partition=message.partition, offset=message.offset

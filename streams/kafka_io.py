@@ -21,6 +21,33 @@ from schemas import DeadLetter, NetCashRow, Receipt, Takeback
 from streams.settings import Settings
 
 SOURCE_FILE_HEADER = "takeback-file"
+SOURCE_ID_HEADER = "takeback-source-id"
+
+
+def sniff_payee(data: bytes) -> str | None:
+    """The payee id (N1*PE N104) of an 835's first transaction set, read from its first 16 KiB.
+
+    Feeds key era.raw by payee so one provider's ERAs are ingested in the order
+    they were published (the ledger is order independent, but in-order arrival
+    is its cheap path).  None when it cannot tell; the file is still published.
+    """
+    text = data[:16384].decode("latin-1")
+    start = text.find("ST")
+    if start < 0 or start + 2 >= len(text):
+        return None
+    separator = text[start + 2]
+    at = text.find(f"N1{separator}PE{separator}")
+    if at < 0:
+        return None
+    elements = text[at : at + 200].split(separator)
+    if len(elements) < 5:
+        return None
+    payee = elements[4]
+    for end, char in enumerate(payee):
+        if not (char.isalnum() or char in "-_."):
+            payee = payee[:end]
+            break
+    return payee or None
 
 
 def topic_list(settings: Settings) -> list[str]:
@@ -96,7 +123,7 @@ async def publish_files(
     """Put each file on era.raw, one message per file.
 
     ``ordered`` sends every file to one partition so they are ingested in the
-    order given (replay); feeds spread files over partitions by their id.
+    order given (replay); feeds key files by payee (see sniff_payee).
     """
     run_id = run_id or uuid.uuid4().hex[:12]
     producer = producer_for(settings)
@@ -105,11 +132,12 @@ async def publish_files(
     try:
         for index, path in enumerate(files):
             source_id = f"{run_id}-{index:06d}"
+            data = path.read_bytes()
             await producer.send_and_wait(
                 settings.topic_names.raw,
-                key=source_id.encode(),
-                value=path.read_bytes(),
-                headers=[(SOURCE_FILE_HEADER, path.name.encode())],
+                key=(sniff_payee(data) or source_id).encode(),
+                value=data,
+                headers=[(SOURCE_FILE_HEADER, path.name.encode()), (SOURCE_ID_HEADER, source_id.encode())],
                 partition=0 if ordered else None,
             )
             published.append(Published(source_id=source_id, file=path.name))

@@ -134,9 +134,6 @@ def isa_delimiters(text: str, pos: int) -> Delimiters | str:
     return Delimiters(element, component, terminator, repetition)
 
 
-_COMPONENT_HINT = re.compile(r"(?:SVC|PLB\*[^*~]*\*[^*~]*)\*[A-Z0-9]{1,3}([^A-Za-z0-9*~\s])")
-
-
 def st_delimiters(text: str, pos: int) -> Delimiters:
     """Delimiters of a file without envelope, starting at the ST at ``pos``.
 
@@ -150,12 +147,16 @@ def st_delimiters(text: str, pos: int) -> Delimiters:
         if not ch.isalnum() and ch != element and ch != " ":
             terminator = ch
             break
-    component = ":"
-    if element == "*" and terminator == "~":
-        hint = _COMPONENT_HINT.search(text, pos, pos + FILE_RAW_LIMIT)
-        if hint and hint.group(1) not in (element, terminator):
-            component = hint.group(1)
+    hint = _component_hint(element, terminator).search(text, pos, pos + FILE_RAW_LIMIT)
+    component = hint.group(1) if hint else ":"
     return Delimiters(element, component, terminator)
+
+
+def _component_hint(element: str, terminator: str) -> re.Pattern[str]:
+    """The first SVC01 or PLB03 composite: a qualifier (HC, AD, WO, ...) then the separator."""
+    e, t = re.escape(element), re.escape(terminator)
+    other = f"[^{e}{t}]*"
+    return re.compile(f"(?:SVC|PLB{e}{other}{e}{other}){e}[A-Z0-9]{{1,3}}([^A-Za-z0-9{e}{t}\\s~])")
 
 
 _LEAD = re.compile(r"[ \t\r\n\x0b\x0c~]*")
