@@ -159,6 +159,7 @@ class PipelineResults:
     ingested: dict[str, Receipt] = field(default_factory=dict)  # source_id -> ingested receipt
     processed: dict[tuple[str, int], Receipt] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    redelivered: int = 0  # processed receipts for a remittance already processed (at-least-once at work)
 
 
 class PipelineStalled(RuntimeError):
@@ -216,7 +217,9 @@ class ResultCollector:
                 r.ingested[receipt.source_id] = receipt
             else:
                 key = (receipt.source_id, receipt.sequence or 0)
-                if key not in r.processed:
+                if key in r.processed:
+                    r.redelivered += 1
+                else:
                     r.outcomes[receipt.outcome or "unknown"] = r.outcomes.get(receipt.outcome or "unknown", 0) + 1
                     if receipt.outcome == "dead_letter":
                         self._dead_letters_expected += 1
