@@ -154,8 +154,15 @@ def _tune_fetch_wait(wait_ms: int) -> None:
     thread._create_worker_consumer = create_worker_consumer
 
 
-def quiet_library_loggers() -> None:
-    """faust's worker sets the root logger to DEBUG for its spinner; that costs ~10-16% CPU and may log PHI."""
-    logging.getLogger().setLevel(logging.INFO)
-    for name in ("aiokafka", "faust", "mode", "kafka"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def configure_logging(level: str) -> None:
+    """Our loggers at the requested level; client libraries never below INFO.
+
+    At DEBUG, aiokafka logs whole fetch responses, message bytes included: that
+    would put patient data in the log, so no level we offer lets it through.
+    Also undoes faust's spinner setting the root logger to DEBUG (~10-16% CPU).
+    """
+    wanted = logging.getLevelName(level.upper())
+    wanted = wanted if isinstance(wanted, int) else logging.INFO
+    logging.getLogger().setLevel(wanted)
+    for name in ("aiokafka", "kafka", "faust", "mode"):
+        logging.getLogger(name).setLevel(max(wanted, logging.INFO))

@@ -105,16 +105,17 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from streams.app import create_app, quiet_library_loggers
+    from streams.app import configure_logging, create_app
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
     asyncio.run(ensure_topics(settings))
+    configure_logging(settings.log_level)
     takeback = create_app(settings)
 
     @takeback.app.task
-    async def _quiet_logs() -> None:
-        quiet_library_loggers()
+    async def _logging_after_faust_setup() -> None:
+        configure_logging(settings.log_level)  # faust's worker reconfigures logging when it starts
 
     worker = faust.Worker(takeback.app, loglevel=settings.log_level)
     worker.execute_from_commandline()
