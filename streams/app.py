@@ -16,6 +16,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.domain.ledger import ProviderLedger
 from streams.metrics import WorkerMetrics
+from streams.security import bearer_token_middleware, check_api_exposure, faust_credentials
 from streams.settings import Settings, TopicNames
 
 
@@ -88,6 +89,7 @@ def _raw_topic(app: faust.App, name: str, settings: Settings, **extra: Any) -> f
 
 
 def create_app(settings: Settings) -> TakebackApp:
+    check_api_exposure(settings)
     _tune_fetch_wait(settings.fetch_max_wait_ms)
     names: TopicNames = settings.topic_names
     app = faust.App(
@@ -109,6 +111,8 @@ def create_app(settings: Settings) -> TakebackApp:
         producer_max_request_size=settings.max_input_bytes + 1024 * 1024,
         consumer_max_fetch_size=settings.max_input_bytes + 1024 * 1024,
         table_cleanup_interval=3600.0,
+        broker_credentials=faust_credentials(settings),
+        web_application_options={"middlewares": [bearer_token_middleware(settings)]},
     )
     topics = Topics(
         raw=_raw_topic(app, names.raw, settings),

@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files
+from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, settings_from_env
 
 EXIT_FAILURE = 1
@@ -66,19 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_env()
-    if args.command != "worker":
-        # The client library logs every failed connection attempt; we report the outcome in one line instead.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # The client library logs every failed connection attempt; we report the outcome in one line instead.
+    # (A running worker sets its own logging: streams.app.configure_logging.)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (BrokerError, PipelineStalled, FileNotFoundError, OSError) as exc:
+    except (BrokerError, PipelineStalled, InsecureConfiguration, FileNotFoundError, OSError) as exc:
         print(f"takeback: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KafkaError as exc:
-        print(f"takeback: cannot use the broker ({args.broker or 'embedded'}): {exc}", file=sys.stderr)
+        where = args.broker or ("embedded" if args.command in ("demo", "replay") else settings.bootstrap_servers)
+        print(f"takeback: cannot use the broker ({where}): {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:
         print(f"takeback: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -109,6 +111,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
+    check_api_exposure(settings)
     asyncio.run(ensure_topics(settings))
     configure_logging(settings.log_level)
     takeback = create_app(settings)

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Takeback
+from streams.security import kafka_client_kwargs
 from streams.settings import Settings
 
 SOURCE_FILE_HEADER = "takeback-file"
@@ -65,7 +66,7 @@ def topic_list(settings: Settings) -> list[str]:
 
 async def ensure_topics(settings: Settings) -> None:
     """Create the pipeline's topics if missing, with explicit configs (Tansu reports none otherwise)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **kafka_client_kwargs(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -114,6 +115,7 @@ def producer_for(settings: Settings) -> AIOKafkaProducer:
         max_request_size=settings.max_input_bytes + 1024 * 1024,
         linger_ms=5,
         acks="all",
+        **kafka_client_kwargs(settings),
     )
 
 
@@ -256,6 +258,7 @@ class ResultCollector:
             enable_auto_commit=False,
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=self.settings.max_input_bytes + 1024 * 1024,
+            **kafka_client_kwargs(self.settings),
         )
         await consumer.start()
         try:

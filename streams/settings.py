@@ -55,6 +55,16 @@ class Settings:
     # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
     metrics_max_providers: int = 500
     metrics_max_payers: int = 100
+    # Access (streams/security.py). Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; SASL PLAIN or SCRAM.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    # Required when the HTTP API listens beyond loopback; clients send "Authorization: Bearer <token>".
+    api_token: str = field(default="", repr=False)
     topics: TopicNames = field(default_factory=TopicNames)
 
     @property

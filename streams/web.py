@@ -62,8 +62,9 @@ def register_views(tb: TakebackApp) -> None:
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
             rows = {row["provider_id"]: row for row in rows_here()}
+            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
             for url in _other_workers(tb):
-                async with app.http_client.get(f"{url}/providers/local") as response:
+                async with app.http_client.get(f"{url}/providers/local", headers=headers) as response:
                     if response.status == 200:
                         for row in (await response.json())["items"]:
                             rows.setdefault(row["provider_id"], row)
