@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback, TakebackKind
 from streams.app import TakebackApp
-from streams.domain.ledger import InvalidRemittance, MatchPolicy, apply_remittance, facts_from_json
+from streams.domain.ledger import (
+    InvalidRemittance,
+    MatchPolicy,
+    ProviderLedger,
+    apply_remittance,
+    facts_from_json,
+    settle,
+)
 from streams.domain.x12 import read_835
-from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
+from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.settings import Settings
 
 log = logging.getLogger("takeback.agents")
@@ -69,7 +77,14 @@ def register_agents(tb: TakebackApp) -> None:
             where = SourceRef(
                 file=file, source_id=source_id, topic=message.topic, partition=message.partition, offset=message.offset
             )
-            remittances, dead_letters = _read_input(event.value or b"", file, source_id, where, settings)
+            chunk = _header(message.headers, CHUNK_HEADER)
+            oversize = _header(message.headers, OVERSIZE_HEADER)
+            if oversize:
+                remittances, dead_letters = [], [_oversize_dead_letter(event.value or b"", int(oversize), chunk, where)]
+            else:
+                remittances, dead_letters = _read_input(event.value or b"", file, source_id, where, settings)
+                if chunk:
+                    dead_letters = [_in_file_coordinates(d, chunk) for d in dead_letters]
             tb.metrics.ingested(dead_letters)
             published_at = message.timestamp or None  # faust gives seconds
             for sequence, remittance in enumerate(remittances):
@@ -92,15 +107,41 @@ def register_agents(tb: TakebackApp) -> None:
 
     @app.agent(topics.remittances, name="match")
     async def match(stream):
-        async for event in stream.events():
-            await match_one(event.message, event.value)
+        # Faust's cost is per message and per table write: a batch of remittances costs one table write
+        # (one changelog record) per provider, however many of its remittances the batch holds.
+        async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
+            changed: dict[str, ProviderLedger] = {}
+            outbox: list[tuple[Any, str, Any]] = []
+            receipts: dict[str, Receipt] = {}  # provider -> its last receipt in the batch
+            for event in events:
+                match_one(event.message, event.value, changed, outbox, receipts)
+            for provider_id, ledger in changed.items():
+                settle_one(provider_id, ledger, outbox, receipts)
+                tb.ledgers.put(ledger)  # dedupe markers and amounts in one value, before any event goes out
+            for topic, key, item in outbox:
+                await send_json(topic, key, item)
 
-    async def match_one(message, value: bytes) -> None:
+    def settle_one(provider_id: str, ledger: ProviderLedger, outbox: list, receipts: dict[str, Receipt]) -> None:
+        """Publish what a batch's out-of-order remittances changed, announced on the provider's last receipt."""
+        update = settle(ledger, policy)
+        if update is None:
+            return
+        for takeback in update.takebacks:  # after the batch's earlier revisions, so revisions go out in order
+            outbox.append((_takeback_topic(tb, takeback), takeback.provider_id, takeback))
+        outbox.append((topics.net_cash, provider_id, update.cash))
+        receipt = receipts[provider_id]
+        receipt.takeback_revisions.update({t.event_id: t.revision for t in update.takebacks})
+        receipt.takeback_events = len(receipt.takeback_revisions)
+        receipt.cash_revision = update.cash.revision
+
+    def match_one(
+        message, value: bytes, changed: dict[str, ProviderLedger], outbox: list, receipts: dict[str, Receipt]
+    ) -> None:
         where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
         try:
             facts, document = facts_from_json(value)
         except InvalidRemittance as exc:
-            await reject("invalid_event", f"The remittance event does not match the contract: {exc}.", where, value)
+            reject("invalid_event", f"The remittance event does not match the contract: {exc}.", where, value, outbox)
             return
         source = document.get("source") or {}
         where.source_id, where.file = source.get("source_id"), source.get("file")
@@ -113,37 +154,40 @@ def register_agents(tb: TakebackApp) -> None:
             remittance_id=facts.remittance_id,
             provider_id=provider_id,
         )
-        ledger = tb.ledgers.get(provider_id)
+        ledger = changed.get(provider_id) or tb.ledgers.get(provider_id)
         try:
-            update = apply_remittance(ledger, facts, policy)
+            update = apply_remittance(ledger, facts, policy, defer=True)
         except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
+            # (apply_remittance has rolled the ledger back to before this remittance)
             log.exception("matching failed for remittance %s", facts.remittance_id)
-            tb.ledgers.forget(provider_id)
             message_text = "Takeback could not apply this remittance; it was not counted. Report it with this record."
-            await reject("internal_error", message_text, where, value, receipt)
+            reject("internal_error", message_text, where, value, outbox, receipt)
             return
         if update.outcome == "applied":
-            tb.ledgers.put(ledger)
+            changed[provider_id] = ledger
         for takeback in update.takebacks:
-            await send_json(_takeback_topic(tb, takeback), takeback.provider_id, takeback)
+            outbox.append((_takeback_topic(tb, takeback), takeback.provider_id, takeback))
         if update.cash is not None:
-            await send_json(topics.net_cash, provider_id, update.cash)
+            outbox.append((topics.net_cash, provider_id, update.cash))
         tb.metrics.remittance(len(facts.claims), document.get("published_at"), update.outcome, update.takebacks)
         receipt.outcome = update.outcome
         receipt.takeback_events = len(update.takebacks)
         receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
         receipt.cash_revision = update.cash.revision if update.cash else None
-        await send_json(topics.receipts, receipt.source_id, receipt)
+        receipts[provider_id] = receipt
+        outbox.append((topics.receipts, receipt.source_id, receipt))
 
-    async def reject(code: str, text: str, where: SourceRef, value: bytes, receipt: Receipt | None = None) -> None:
+    def reject(
+        code: str, text: str, where: SourceRef, value: bytes, outbox: list, receipt: Receipt | None = None
+    ) -> None:
         """A remittance event the matching stage cannot apply: dead letter, and a receipt when we know its input."""
         dead = _dead_letter("matching", code, text, where, value)
-        await send_json(topics.dead_letters, where.source_id or "invalid", dead)
+        outbox.append((topics.dead_letters, where.source_id or "invalid", dead))
         tb.metrics.dead_letter(dead)
         tb.metrics.remittances.labels("dead_letter").inc()
         if receipt is not None:
             receipt.outcome = "dead_letter"
-            await send_json(topics.receipts, receipt.source_id, receipt)
+            outbox.append((topics.receipts, receipt.source_id, receipt))
 
     # ------------------------------------------------------------------ cash
 
@@ -187,6 +231,31 @@ def register_agents(tb: TakebackApp) -> None:
 
 def _takeback_topic(tb: TakebackApp, takeback: Takeback):
     return tb.topics.reversals if takeback.kind == TakebackKind.reversal else tb.topics.recoupments
+
+
+def _chunk_position(chunk: str) -> tuple[int, int]:
+    file_offset, header_length = chunk.split(":")
+    return int(file_offset), int(header_length)
+
+
+def _in_file_coordinates(dead: DeadLetter, chunk: str) -> DeadLetter:
+    """Byte offsets of a dead letter from a piece of a split file, as offsets in the whole file."""
+    file_offset, header_length = _chunk_position(chunk)
+    offset = dead.source.byte_offset
+    if offset is None or offset < header_length:
+        return dead
+    source = dead.source.model_copy(update={"byte_offset": offset - header_length + file_offset})
+    return dead.model_copy(update={"source": source})
+
+
+def _oversize_dead_letter(excerpt: bytes, size: int, chunk: str | None, where: SourceRef) -> DeadLetter:
+    file_offset, _ = _chunk_position(chunk) if chunk else (0, 0)
+    where = where.model_copy(update={"byte_offset": file_offset, "segment_tag": "ST"})
+    message = (
+        f"The transaction set at byte {file_offset:,} is {size:,} bytes, larger than the limit of one input "
+        "(TAKEBACK_MAX_INPUT_BYTES); it was not read. Its first 64 KiB are kept here."
+    )
+    return _dead_letter("ingest", "input_too_large", message, where, excerpt)
 
 
 def _read_input(

@@ -49,10 +49,6 @@ class LedgerTable:
         self.table[ledger.provider_id.encode()] = raw
         self._decoded[ledger.provider_id] = (raw, ledger)
 
-    def forget(self, provider_id: str) -> None:
-        """Drop a cached ledger (after a failed apply, the stored bytes are the truth)."""
-        self._decoded.pop(provider_id, None)
-
 
 @dataclass
 class Topics:
@@ -125,7 +121,11 @@ def create_app(settings: Settings) -> TakebackApp:
     )
     # Keys are the raw provider id bytes, exactly the message key of `remittances`, so a table key lives in
     # the partition of its remittances and Faust's web routing finds the worker that owns it.
-    ledgers = LedgerTable(app.Table("ledgers", key_type=bytes, value_type=bytes, partitions=settings.partitions))
+    # use_partitioner: the match agent writes a batch's ledgers after its loop, outside any one event, so the
+    # changelog partition comes from the key (the same hash as the remittances topic), not the current event.
+    ledgers = LedgerTable(
+        app.Table("ledgers", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True)
+    )
     net_cash = app.Table("net-cash", key_type=bytes, value_type=bytes, partitions=settings.partitions)
     metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)
     takeback = TakebackApp(

@@ -5,6 +5,7 @@
     takeback publish FILE... [--broker HOST:PORT]    feeds: put 835 files on era.raw
     takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
+    takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
 
 Every failure ends with a one-line reason on stderr and a non-zero exit code,
 never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
@@ -22,8 +23,9 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
+from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
-from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files
+from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, settings_from_env
 
@@ -55,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
     demo.add_argument("--once", action="store_true", help="exit after printing instead of serving")
     _broker_arg(demo)
+
+    dead = commands.add_parser("dead-letters", help="list rejected inputs, or run them again after a fix")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True)
+    listing = dead_commands.add_parser("list", help="one line per dead letter (or --json)")
+    listing.add_argument("--json", action="store_true", help="print the dead letters as JSON lines")
+    rerun = dead_commands.add_parser("replay", help="publish dead letters' inputs to the raw topic again")
+    for sub in (listing, rerun):
+        sub.add_argument("--code", action="append", help="only this error code (repeatable)")
+        sub.add_argument("--id", action="append", dest="ids", help="only this dead_letter_id (repeatable)")
+        _broker_arg(sub)
 
     replay = commands.add_parser("replay", help="run files through the pipeline and write the results")
     replay.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
@@ -173,7 +185,40 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             time.sleep(1)
 
 
+def _selected_dead_letters(args: argparse.Namespace, settings: Settings) -> list[DeadLetter]:
+    values = asyncio.run(read_topic(settings, settings.topic_names.dead_letters))
+    letters = []
+    for value in values:
+        try:
+            letter = DeadLetter.model_validate_json(value)
+        except ValueError:
+            continue  # not ours: the topic may be shared
+        if (not args.code or letter.error_code in args.code) and (not args.ids or letter.dead_letter_id in args.ids):
+            letters.append(letter)
+    return list({d.dead_letter_id: d for d in letters}.values())  # a re-sent input is rejected once
+
+
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    if args.broker:
+        settings = settings.with_overrides(broker=_normalize(args.broker))
+    letters = _selected_dead_letters(args, settings)
+    if args.dead_command == "list":
+        for d in letters:
+            if args.json:
+                print(d.model_dump_json())
+            else:
+                where = f"{d.source.file or d.source.topic}@{d.source.byte_offset or d.source.offset}"
+                print(f"{d.dead_letter_id}  {d.stage:<8} {d.error_code:<22} {where:<40} {d.message}")
+        print(f"{len(letters)} dead letters", file=sys.stderr)
+        return 0
+    payloads = [(f"dead-letter-{d.dead_letter_id}", d.raw.encode("latin-1")) for d in letters if d.raw]
+    published = asyncio.run(publish_payloads(settings, payloads, f"dlq-{int(time.time())}"))
+    print(f"published {len(published)} dead letters to {settings.topic_names.raw} again", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
+    "dead-letters": cmd_dead_letters,
     "broker": cmd_broker,
     "worker": cmd_worker,
     "publish": cmd_publish,

@@ -18,11 +18,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Takeback
+from streams.domain.chunking import split_input
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
 
 SOURCE_FILE_HEADER = "takeback-file"
 SOURCE_ID_HEADER = "takeback-source-id"
+CHUNK_HEADER = "takeback-chunk"  # "<file offset>:<envelope header length>" of a piece of a split file
+OVERSIZE_HEADER = "takeback-oversize"  # bytes of a transaction set too large to send (the piece is an excerpt)
 
 
 def sniff_payee(data: bytes) -> str | None:
@@ -127,25 +130,8 @@ async def publish_files(
     ``ordered`` sends every file to one partition so they are ingested in the
     order given (replay); feeds key files by payee (see sniff_payee).
     """
-    run_id = run_id or uuid.uuid4().hex[:12]
-    producer = producer_for(settings)
-    await producer.start()
-    published: list[Published] = []
-    try:
-        for index, path in enumerate(files):
-            source_id = f"{run_id}-{index:06d}"
-            data = path.read_bytes()
-            await producer.send_and_wait(
-                settings.topic_names.raw,
-                key=(sniff_payee(data) or source_id).encode(),
-                value=data,
-                headers=[(SOURCE_FILE_HEADER, path.name.encode()), (SOURCE_ID_HEADER, source_id.encode())],
-                partition=0 if ordered else None,
-            )
-            published.append(Published(source_id=source_id, file=path.name))
-    finally:
-        await producer.stop()
-    return published
+    payloads = ((path.name, path.read_bytes()) for path in files)  # one file in memory at a time
+    return await publish_payloads(settings, payloads, run_id or uuid.uuid4().hex[:12], ordered=ordered)
 
 
 # --------------------------------------------------------------------------- reading results
@@ -308,6 +294,77 @@ async def _all_partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> 
             raise PipelineStalled(f"topic {topic} does not exist on the broker")
         partitions.extend(TopicPartition(topic, p) for p in sorted(ids))
     return partitions
+
+
+async def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) -> list[bytes]:
+    """Every value on a topic, from the beginning until it has been quiet for `idle_seconds`.
+
+    Not from end offsets alone: Tansu under-reports them (the last batch's first offset + 1).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=settings.max_input_bytes + 1024 * 1024,
+        **kafka_client_kwargs(settings),
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        partitions = await _all_partitions(consumer, [topic])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for messages in batches.values():
+                values.extend(m.value for m in messages if m.value is not None)
+            if batches:
+                quiet_since = loop.time()
+            caught_up = all([await consumer.position(tp) >= ends[tp] for tp in partitions])
+            if caught_up and loop.time() - quiet_since >= idle_seconds:
+                return values
+    finally:
+        await consumer.stop()
+
+
+async def publish_payloads(
+    settings: Settings, payloads: Iterable[tuple[str, bytes]], run_id: str, *, ordered: bool = False
+) -> list[Published]:
+    """Put inputs (name, bytes) on era.raw: files from feeds, or dead letters replayed.
+
+    An input larger than `max_input_bytes` goes as several messages cut between
+    transaction sets (streams/domain/chunking.py), so no message and no worker
+    ever holds more than that.  ``ordered`` sends every input to one partition so
+    they are ingested in the order given (replay); feeds key inputs by payee.
+    """
+    producer = producer_for(settings)
+    await producer.start()
+    published: list[Published] = []
+    try:
+        for index, (name, data) in enumerate(payloads):
+            key = (sniff_payee(data) or f"{run_id}-{index:06d}").encode()
+            pieces = list(split_input(data, settings.max_input_bytes))
+            for number, piece in enumerate(pieces):
+                source_id = f"{run_id}-{index:06d}" + (f".{number + 1}" if len(pieces) > 1 else "")
+                headers = [(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, source_id.encode())]
+                if len(pieces) > 1 or piece.oversize:
+                    headers.append((CHUNK_HEADER, f"{piece.file_offset}:{piece.header_length}".encode()))
+                if piece.oversize:
+                    headers.append((OVERSIZE_HEADER, str(piece.oversize).encode()))
+                await producer.send_and_wait(
+                    settings.topic_names.raw,
+                    key=key,
+                    value=piece.data,
+                    headers=headers,
+                    partition=0 if ordered else None,
+                )
+                published.append(Published(source_id=source_id, file=name))
+    finally:
+        await producer.stop()
+    return published
 
 
 class ProgressBar:

@@ -44,6 +44,10 @@ class Settings:
     session_timeout: float = 6.0
     # faust hard-codes a 1.5 s fetch wait; Tansu answers a fetch only when it expires.
     fetch_max_wait_ms: int = 100
+    # The match agent takes up to this many remittances at once (waiting at most match_batch_wait seconds):
+    # one table write per provider per batch instead of one per remittance.
+    match_batch_size: int = 200
+    match_batch_wait: float = 0.02
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     web_enabled: bool = True

@@ -234,3 +234,24 @@ def test_reversal_without_correction_is_flagged_after_the_wait_and_unflagged_by_
     _, takebacks = run(ORIGINAL, reversal, much_later, correction)
     t = only(takebacks)
     assert "correction_overdue" not in t.flags and t.correction_payment == Decimal("90.00")
+
+
+def test_deferred_out_of_order_remittances_settle_to_the_in_order_result() -> None:
+    """The match agent defers re-derivation to the end of a batch (a backfill costs one per batch)."""
+    from streams.domain.ledger import settle
+
+    deferral = remittance("EFT400", "2026-03-01", [claim("PCN3", "1", "10.00")], [plb("WO", "-20.00", "ICN1")])
+    settle_wo = remittance("EFT500", "2026-04-01", [claim("PCN4", "1", "70.00")], [plb("WO", "20.00", "ICN1")])
+    inputs = [ORIGINAL, LATER_REVERSAL, deferral, settle_wo]
+    baseline_ledger, baseline = run(*inputs)
+    live = lambda ts: {k: v.model_dump(exclude={"revision"}) for k, v in ts.items() if not v.withdrawn}  # noqa: E731
+    for order in itertools.permutations(inputs):
+        ledger = ProviderLedger(provider_id=PROVIDER)
+        latest = {}
+        updates = [apply_remittance(ledger, r, defer=True) for r in order]
+        settled = settle(ledger)
+        for update in [*updates, *([settled] if settled else [])]:
+            latest.update({t.event_id: t for t in update.takebacks})
+        assert live(latest) == live(baseline), order
+        assert ledger.state().cash == baseline_ledger.state().cash
+        assert any(u.deferred for u in updates) == (settled is not None)

@@ -89,9 +89,13 @@ class RemittanceFacts(BaseModel):
     payee_ids: list[str] = []  # the payee's NPI and TIN: PLB01 naming either is the payee itself
 
     def order_key(self) -> tuple[str, str, str]:
-        """Canonical order: when the payment was produced, then trace, then id (ties are arbitrary but fixed)."""
+        """Canonical order: when the payment was produced, then trace, then id (ties are arbitrary but fixed).
+
+        Numeric traces (check and EFT numbers) compare as numbers: 99871 was issued before 100342.
+        """
         day = self.takeback_date or self.effective_date
-        return (day.isoformat() if day else "", self.trace_number, self.remittance_id)
+        trace = self.trace_number.zfill(30) if self.trace_number.isdigit() else self.trace_number
+        return (day.isoformat() if day else "", trace, self.remittance_id)
 
 
 class InvalidRemittance(ValueError):
@@ -229,6 +233,7 @@ class LedgerUpdate:
     takebacks: list[Takeback]  # new takebacks and new revisions, to publish
     cash: NetCashRow | None
     flags: list[str] = field(default_factory=list)
+    deferred: bool = False  # applied, its effects come with `settle` at the end of the batch
 
 
 # --------------------------------------------------------------------------- the ledger
@@ -243,6 +248,7 @@ class ProviderLedger(BaseModel):
     trace_index: dict[str, list[str]] = {}  # "payer|trace" -> remittance ids (reused TRN02 detection)
 
     _state: DerivedState | None = PrivateAttr(default=None)
+    _pending: list[str] = PrivateAttr(default_factory=list)  # deferred out-of-order remittances (see settle)
 
     def state(self, policy: MatchPolicy | None = None) -> DerivedState:
         if self._state is None:
@@ -258,36 +264,71 @@ class MatchPolicy:
     correction_wait_days: int = 30
 
 
-def apply_remittance(ledger: ProviderLedger, remittance: Remittance, policy: MatchPolicy | None = None) -> LedgerUpdate:
+def apply_remittance(
+    ledger: ProviderLedger,
+    remittance: Remittance | RemittanceFacts,
+    policy: MatchPolicy | None = None,
+    *,
+    defer: bool = False,
+) -> LedgerUpdate:
     """Apply one remittance to its payee's ledger; never applies the same remittance twice.
 
     A remittance seen before is a duplicate: nothing changes, and the events it
     produced are returned again, so a crash between saving the ledger and
     publishing its events loses nothing (consumers upsert by event id).
+
+    A remittance that sorts before ones already applied makes the ledger
+    re-derive.  With ``defer``, that waits for `settle` (once per batch), so a
+    backfill of old ERAs costs one re-derivation per batch, not one per remittance;
+    the update is then empty and `deferred` is true.
     """
     seen = ledger.remittances.get(remittance.remittance_id)
     if seen is not None:
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
-        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash_row(ledger))
+        cash = None if ledger._pending else cash_row(ledger)  # while deferring, settle brings the row
+        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash)
     facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
     try:
-        return _apply_new(ledger, facts, policy or MatchPolicy())
+        return _apply_new(ledger, facts, policy or MatchPolicy(), defer)
     except Exception:
         _roll_back(ledger, remittance.remittance_id)
         raise
 
 
-def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy) -> LedgerUpdate:
+def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerUpdate | None:
+    """Re-derive a ledger that deferred out-of-order remittances; None when nothing was deferred.
+
+    The changes are credited to the last deferred remittance (a re-delivered batch re-emits them).
+    """
+    pending, ledger._pending = ledger._pending, []
+    if not pending:
+        return None
+    try:
+        state = derive(ledger.remittances.values(), ledger.provider_id, policy or MatchPolicy())
+    except Exception:
+        for remittance_id in pending:
+            _roll_back(ledger, remittance_id)
+        raise
+    ledger._state = state
+    changed = _publishable_changes(ledger, state, None)
+    ledger.remittances[pending[-1]].published = [t.event_id for t in changed]
+    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger))
+
+
+def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
     if ledger.trace_index.get(f"{facts.payer_id}|{facts.trace_number}"):
         facts.flags.append("reused_trace_number")  # spec §2: same TRN02, other body: applied and flagged
-    state = ledger.state(policy)
+    state = None if ledger._pending else ledger.state(policy)
     ledger.remittances[facts.remittance_id] = facts
     ledger.trace_index.setdefault(f"{facts.payer_id}|{facts.trace_number}", []).append(facts.remittance_id)
 
-    if facts.order_key() >= state.last_key:
+    if state is not None and facts.order_key() >= state.last_key:
         state.touched.clear()
         Matcher(state, ledger.provider_id, policy).apply(facts)
         changed = _publishable_changes(ledger, state, state.touched)
+    elif defer:  # out of order (or behind one that is): re-derive once, at the end of the batch
+        ledger._pending.append(facts.remittance_id)
+        return LedgerUpdate(outcome="applied", takebacks=[], cash=None, flags=list(facts.flags), deferred=True)
     else:  # arrived out of order: re-derive so the result equals an in-order run
         state = derive(ledger.remittances.values(), ledger.provider_id, policy)
         ledger._state = state
@@ -298,6 +339,8 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
 
 def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
     """Forget a remittance that failed half-way; the derived state is rebuilt from the facts on next use."""
+    if remittance_id in ledger._pending:
+        ledger._pending.remove(remittance_id)
     facts = ledger.remittances.pop(remittance_id, None)
     if facts is not None:
         ids = ledger.trace_index.get(f"{facts.payer_id}|{facts.trace_number}", [])
@@ -351,7 +394,7 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
         by_kind[takeback.kind] = by_kind.get(takeback.kind, 0) + 1
         by_category[takeback.reason_category] = by_category.get(takeback.reason_category, 0) + 1
     open_dates = [c.opened for c in state.carried if c.outstanding > ZERO and c.opened]
-    last_dates = [f.takeback_date for f in ledger.remittances.values() if f.takeback_date]
+    last_day = state.last_key[0]  # the latest production date applied, kept by the matcher
     return NetCashRow(
         provider_id=ledger.provider_id,
         revision=len(ledger.remittances),
@@ -360,7 +403,7 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
         takebacks_by_category=dict(sorted(by_category.items())),
         oldest_open_forward_balance=min(open_dates, default=None),
         flags=dict(sorted(state.flag_counts.items())),
-        last_remittance_date=max(last_dates, default=None),
+        last_remittance_date=dt.date.fromisoformat(last_day) if last_day else None,
         by_payer=[
             PayerCash(payer_id=payer, **totals_as_fields(totals))
             for payer, totals in sorted(state.cash_by_payer.items())

@@ -199,6 +199,16 @@ def _canonical(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
+def remittance_id(payer_id: str, trace_number: str, payee_id: str, payment: Payment, body_hash: str) -> str:
+    """Spec §2 identity: payer, TRN02, payee, BPR02, BPR16 and the body hash (32 hex characters).
+
+    BPR02 is written without trailing zeros and BPR16 as an ISO date, so a remittance rebuilt
+    from its JSON event gets the same id."""
+    effective = payment.effective_date.isoformat() if payment.effective_date else ""
+    amount = _canonical(payment.amount)
+    return _hash32("|".join([payer_id, trace_number, payee_id, amount, effective, body_hash]))
+
+
 # --------------------------------------------------------------------------- file level
 
 
@@ -490,7 +500,6 @@ class _SetReader:
         """``text`` as a Decimal; None when empty; a bad_amount rejection when not a number."""
         value = self.numbers.get(text)
         if value is None and text:
-            value = None
             # X12 numbers are digits, one optional '.', optional leading '-' (no exponent, no NaN)
             if len(text) <= MAX_NUMBER_LENGTH and not text.strip(_NUMBER_CHARS):
                 try:
@@ -498,7 +507,7 @@ class _SetReader:
                 except InvalidOperation:  # '-', '.', '1.2.3', '1-', ...
                     value = None
             if value is None:
-                raise _Reject("bad_amount", f"{name} in segment {self._where(k)} is not a valid number.", k)
+                raise _Reject("bad_amount", f"{name} of {self._where(k)} is not a valid number.", k)
             self.numbers[text] = value
         return value
 
@@ -532,7 +541,7 @@ class _SetReader:
         if len(row) - 1 < count:
             raise _Reject(
                 "malformed_segment",
-                f"Segment {self._where(k)} has {len(row) - 1} elements; {what} needs at least {count}.",
+                f"{self._where(k)} has {len(row) - 1} elements; {what} needs at least {count}.",
                 k,
             )
 
@@ -540,7 +549,7 @@ class _SetReader:
         return _Reject("malformed_segment", message, k)
 
     def _empty(self, name: str, k: int) -> _Reject:
-        return _Reject("malformed_segment", f"{name} in segment {self._where(k)} is empty.", k)
+        return _Reject("malformed_segment", f"{name} of {self._where(k)} is empty.", k)
 
     def _claim_flag(self, flag: str) -> None:
         if self.claim is not None and flag not in self.claim["flags"]:
@@ -561,7 +570,7 @@ class _SetReader:
             if effective is None:
                 raise _Reject(
                     "bad_date",
-                    f"BPR16 (payment effective date) in segment {self._where(k)} is not a valid date.",
+                    f"BPR16 (payment effective date) of {self._where(k)} is not a valid date.",
                     k,
                 )
         self.bpr_index = k
@@ -686,7 +695,7 @@ class _SetReader:
                     continue  # an empty triplet
                 raise _Reject(
                     "malformed_segment",
-                    f"Segment {self._where(k)} has a reason code and amount out of pairs.",
+                    f"{self._where(k)} has a reason code and an amount that do not pair up.",
                     k,
                 )
             quantity = self.number(row[i + 2], CAS_NAMES[i + 2], k) if i + 2 < size else None
@@ -831,7 +840,7 @@ class _SetReader:
                     continue
                 raise _Reject(
                     "malformed_segment",
-                    f"Segment {self._where(k)} has a reason code and amount out of pairs.",
+                    f"{self._where(k)} has a reason code and an amount that do not pair up.",
                     k,
                 )
             reason, _, rest = self.composite(row[i]).partition(":")
@@ -858,14 +867,6 @@ class _SetReader:
         self._check_segment_count()
         body_hash = self._body_hash()
         payer = self._payer()
-        identity = [
-            payer.id,
-            trace,
-            payee.id,
-            _canonical(payment.amount),
-            str(payment.effective_date or ""),
-            body_hash,
-        ]
         region, st = self.region, self.st
         source = _construct(
             SourceRef,
@@ -883,7 +884,7 @@ class _SetReader:
         return _construct(
             Remittance,
             {
-                "remittance_id": _hash32("|".join(identity)),
+                "remittance_id": remittance_id(payer.id, trace, payee.id, payment, body_hash),
                 "body_hash": body_hash,
                 "source": source,
                 "sequence": 0,
@@ -949,7 +950,7 @@ class _SetReader:
         if payment.amount < ZERO:
             raise _Reject(
                 "negative_payment",
-                f"The payment total BPR02 ({_fmt(payment.amount)}) in segment {self._where(k)} is negative; "
+                f"The payment total BPR02 ({_fmt(payment.amount)}) of {self._where(k)} is negative; "
                 "an 835 payment is never negative (takebacks larger than payments are carried as PLB FB).",
                 k,
             )

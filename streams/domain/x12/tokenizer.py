@@ -208,7 +208,7 @@ def _starts_segment(text: str, cut: int, terminator: str) -> bool:
 def _split(text: str, start: int, end: int, delimiters: Delimiters, number0: int) -> Region:
     term = delimiters.segment
     body = text[start:end]
-    if not term.isspace():
+    if not ({term, delimiters.element, delimiters.component} & {"\r", "\n"}):
         # the usual line break after each terminator, removed in C rather than per segment
         body = body.replace(term + "\r\n", term).replace(term + "\n", term)
     # indentation, stray '~', other spacing (strip returns the same string when there is none)

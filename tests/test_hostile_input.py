@@ -1,0 +1,119 @@
+"""Bad and hostile input through a running worker: each ends as a dead letter with position and reason,
+the worker keeps going, and `takeback dead-letters` lists and re-runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.kafka_io import ResultCollector, ensure_topics, publish_payloads
+from streams.runner import WorkerProcess
+from streams.settings import Settings, settings_to_env
+
+pytestmark = pytest.mark.broker
+
+GOOD = "edi835parser_835_5010_minimal_single_claim.835"
+CAP = 3 * 1024 * 1024
+
+
+def many_sets(template: bytes, count: int) -> bytes:
+    """One interchange holding `count` copies of the template's ST/SE (each with its own trace number)."""
+    text = template.decode("latin-1")
+    head, rest = text.split("ST*", 1)
+    body = "ST*" + rest.split("GE*", 1)[0]
+    sets = [body.replace("TRN*1*", f"TRN*1*{n:06d}", 1) for n in range(count)]
+    return (head + "".join(sets) + "GE*1*1~IEA*1*000000001~").encode("latin-1")
+
+
+def hostile_inputs(corpus: Path) -> list[tuple[str, bytes]]:
+    good = (corpus / GOOD).read_bytes()
+    rng = random.Random(3)
+    return [
+        ("empty.835", b""),
+        ("garbage.bin", bytes(rng.randrange(256) for _ in range(5000))),
+        ("truncated.835", good[: len(good) // 2]),
+        ("mixed-delimiters.835", good.replace(b"*", b"|", 40)),
+        ("invalid-utf8.835", good.replace(b"PROVIDER", b"PROV\xff\xfeDER")),
+        ("huge-segment.835", good.replace(b"~", b"~REF*ZZ*" + b"A" * (2 * 1024 * 1024) + b"~", 3)),
+        ("too-large.835", good + b" " * CAP),
+        ("bad-event.json", json.dumps({"remittance_id": 7, "payer": "x"}).encode()),
+        ("unbalanced.835", good.replace(b"BPR*I*", b"BPR*I*1", 1)),
+        ("thousands-of-sets.835", many_sets(good, 3000)),
+        ("good.835", good),
+    ]
+
+
+def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
+    broker: EmbeddedBroker, corpus: Path, tmp_path: Path
+) -> None:
+    settings = Settings(
+        broker=broker.url,
+        topic_prefix=f"hostile-{uuid.uuid4().hex[:8]}.",
+        session_timeout=2.0,
+        web_port=free_port(),
+        max_input_bytes=CAP,
+        data_dir=tmp_path / "state",
+    )
+    asyncio.run(ensure_topics(settings))
+    inputs = hostile_inputs(corpus)
+    with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+
+        async def run():
+            published = await publish_payloads(settings, inputs, "hostile", ordered=True)
+            collector = ResultCollector(settings, [p.source_id for p in published], health=worker.problem)
+            return published, await collector.collect(timeout=240)
+
+        published, results = asyncio.run(run())
+        assert worker.problem() is None, "the worker died"
+
+        by_file = {p.source_id: p.file for p in published}
+        codes: dict[str, set[str]] = {}
+        for dead in results.dead_letters:
+            codes.setdefault(by_file[dead.source.source_id], set()).add(dead.error_code)
+            assert dead.message and dead.error_code
+            if dead.stage == "ingest" and dead.error_code not in ("input_too_large", "invalid_event", "not_x12"):
+                assert dead.source.segment_number is not None and dead.source.byte_offset is not None, dead
+        expected_rejected = {
+            "empty.835", "garbage.bin", "truncated.835", "too-large.835", "bad-event.json", "unbalanced.835",
+        }  # fmt: skip
+        assert expected_rejected <= set(codes), codes
+        assert codes["too-large.835"] == {"input_too_large"}
+        assert codes["bad-event.json"] == {"invalid_event"}
+        assert codes["unbalanced.835"] == {"unbalanced_remittance"}
+        ingested = {by_file[s]: r for s, r in results.ingested.items()}
+        assert ingested["thousands-of-sets.835"].remittances == 3000  # all of them, none lost
+        assert ingested["good.835"].remittances == 1 and "good.835" not in codes
+        assert ingested["invalid-utf8.835"].remittances == 1  # bytes that are not UTF-8 are not an error
+
+        env = {**os.environ, **settings_to_env(settings)}
+        cli = [sys.executable, "-m", "streams.cli", "dead-letters"]
+        listing = subprocess.run([*cli, "list"], env=env, capture_output=True, text=True, timeout=120)
+        assert listing.returncode == 0, listing.stderr
+        assert len([x for x in listing.stdout.split("\n") if x]) == len(results.dead_letters)
+        assert "unbalanced_remittance" in listing.stdout
+        only = subprocess.run(
+            [*cli, "list", "--json", "--code", "invalid_event"], env=env, capture_output=True, text=True, timeout=120
+        )
+        (bad_event,) = [json.loads(line) for line in only.stdout.split("\n") if line]
+        assert bad_event["source"]["file"] == "bad-event.json"
+
+        again = subprocess.run(
+            [*cli, "replay", "--id", bad_event["dead_letter_id"]], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert again.returncode == 0 and "published 1" in again.stderr
+        for _ in range(20):  # the worker takes a moment to reject it again
+            after = subprocess.run([*cli, "list", "--json"], env=env, capture_output=True, text=True, timeout=120)
+            replayed = [json.loads(line) for line in after.stdout.split("\n") if line]
+            if any((d["source"]["file"] or "").startswith("dead-letter-") for d in replayed):
+                break
+        else:
+            pytest.fail("the replayed dead letter was not processed again")
