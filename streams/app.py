@@ -8,6 +8,7 @@ lives in ``streams/domain`` with no Faust in it.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,8 @@ def create_app(settings: Settings) -> TakebackApp:
         recovery_consistency_check=False,
         web_enabled=settings.web_enabled,
         web_host=settings.web_host,
+        web_bind=settings.web_host,  # faust listens on every interface unless told otherwise
+        canonical_url=advertised_url(settings),
         web_port=settings.web_port,
         producer_max_request_size=settings.max_input_bytes + 1024 * 1024,
         consumer_max_fetch_size=settings.max_input_bytes + 1024 * 1024,
@@ -139,6 +142,19 @@ def create_app(settings: Settings) -> TakebackApp:
     register_agents(takeback)
     register_views(takeback)
     return takeback
+
+
+def advertised_url(settings: Settings) -> str:
+    """How other workers reach this one's API (table routing): TAKEBACK_CANONICAL_URL, else host and port.
+
+    A worker bound to every interface (0.0.0.0) is reached by its host name, not by 0.0.0.0.
+    """
+    if settings.canonical_url:
+        return settings.canonical_url
+    host = settings.web_host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"http://{host}:{settings.web_port}"
 
 
 def _tune_fetch_wait(wait_ms: int) -> None:

@@ -81,7 +81,9 @@ def check_api_exposure(settings: Settings) -> None:
         )
 
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes carry no data and must work without credentials
+# Probes carry no data; /metrics carries no patient data (counts, dollars, provider ids) and is scraped by
+# Prometheus: keep its port on the cluster network. Everything else (the cash table, takebacks) needs the token.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def token_accepted(settings: Settings, authorization: str | None) -> bool:

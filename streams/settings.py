@@ -50,6 +50,8 @@ class Settings:
     match_batch_wait: float = 0.02
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # The URL other workers use to reach this one (request routing); default: web_host and web_port.
+    canonical_url: str = ""
     web_enabled: bool = True
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024

@@ -86,6 +86,7 @@ def test_the_api_asks_for_the_bearer_token_and_never_logs_it(broker: EmbeddedBro
         assert status_of(f"{base}/healthz") == 200  # probes stay open
         assert status_of(f"{base}/providers") == 401
         assert status_of(f"{base}/providers", token="wrong") == 401
-        assert status_of(f"{base}/metrics") == 401
+        assert status_of(f"{base}/providers/123/takebacks") == 401
+        assert status_of(f"{base}/metrics") == 200  # scraped by Prometheus; no patient data in it
         assert status_of(f"{base}/providers", token=SECRET) == 200
     assert SECRET not in (tmp_path / "worker.log").read_text(errors="replace")
