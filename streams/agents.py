@@ -109,17 +109,24 @@ def register_agents(tb: TakebackApp) -> None:
     async def match(stream):
         # Faust's cost is per message and per table write: a batch of remittances costs one table write
         # (one changelog record) per provider, however many of its remittances the batch holds.
-        async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
-            changed: dict[str, ProviderLedger] = {}
-            outbox: list[tuple[Any, str, Any]] = []
-            receipts: dict[str, Receipt] = {}  # provider -> its last receipt in the batch
-            for event in events:
-                match_one(event.message, event.value, changed, outbox, receipts)
-            for provider_id, ledger in changed.items():
-                settle_one(provider_id, ledger, outbox, receipts)
-                tb.ledgers.put(ledger)  # dedupe markers and amounts in one value, before any event goes out
-            for topic, key, item in outbox:
-                await send_json(topic, key, item)
+        if settings.match_batch_size > 1:
+            async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
+                await match_batch(events)
+        else:
+            async for event in stream.events():
+                await match_batch([event])
+
+    async def match_batch(events) -> None:
+        changed: dict[str, ProviderLedger] = {}
+        outbox: list[tuple[Any, str, Any]] = []
+        receipts: dict[str, Receipt] = {}  # provider -> its last receipt in the batch
+        for event in events:
+            match_one(event.message, event.value, changed, outbox, receipts)
+        for provider_id, ledger in changed.items():
+            settle_one(provider_id, ledger, outbox, receipts)
+            tb.ledgers.put(ledger)  # dedupe markers and amounts in one value, before any event goes out
+        for topic, key, item in outbox:
+            await send_json(topic, key, item)
 
     def settle_one(provider_id: str, ledger: ProviderLedger, outbox: list, receipts: dict[str, Receipt]) -> None:
         """Publish what a batch's out-of-order remittances changed, announced on the provider's last receipt."""

@@ -270,9 +270,13 @@ class ResultCollector:
     def _stall_reason(self, timeout: float) -> str:
         r = self.results
         expected = sum(x.remittances for x in r.ingested.values())
+        missing_takebacks = sum(_older(r.takebacks.get(e), v) for e, v in self._wanted_revisions.items())
+        missing_rows = sum(_older(r.net_cash.get(p), v) for p, v in self._wanted_cash.items())
         return (
             f"the pipeline did not finish within {timeout:.0f} s: {len(r.ingested)}/{len(self.sources)} inputs "
-            f"ingested, {len(r.processed)}/{expected} remittances processed"
+            f"ingested, {len(r.processed)}/{expected} remittances processed, {missing_takebacks} takeback "
+            f"revisions and {missing_rows} cash rows announced but not seen, "
+            f"{len(r.dead_letters)}/{self._dead_letters_expected} dead letters"
         )
 
 
