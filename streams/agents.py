@@ -120,11 +120,14 @@ def register_agents(tb: TakebackApp) -> None:
         changed: dict[str, ProviderLedger] = {}
         outbox: list[tuple[Any, str, Any]] = []
         receipts: dict[str, Receipt] = {}  # provider -> its last receipt in the batch
+        event_of: dict[str, Any] = {}  # provider -> one of its events (the table write needs its partition)
         for event in events:
-            match_one(event.message, event.value, changed, outbox, receipts)
+            provider_id = match_one(event.message, event.value, changed, outbox, receipts)
+            if provider_id is not None:
+                event_of[provider_id] = event
         for provider_id, ledger in changed.items():
             settle_one(provider_id, ledger, outbox, receipts)
-            tb.ledgers.put(ledger)  # dedupe markers and amounts in one value, before any event goes out
+            tb.ledgers.put(ledger, event_of[provider_id])  # markers and amounts in one value, before any output
         for topic, key, item in outbox:
             await send_json(topic, key, item)
 
@@ -143,13 +146,14 @@ def register_agents(tb: TakebackApp) -> None:
 
     def match_one(
         message, value: bytes, changed: dict[str, ProviderLedger], outbox: list, receipts: dict[str, Receipt]
-    ) -> None:
+    ) -> str | None:
+        """Apply one remittance event; returns its provider id (None when the event was rejected unread)."""
         where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
         try:
             facts, document = facts_from_json(value)
         except InvalidRemittance as exc:
             reject("invalid_event", f"The remittance event does not match the contract: {exc}.", where, value, outbox)
-            return
+            return None
         source = document.get("source") or {}
         where.source_id, where.file = source.get("source_id"), source.get("file")
         provider_id = str(document["payee"]["id"])
@@ -169,7 +173,7 @@ def register_agents(tb: TakebackApp) -> None:
             log.exception("matching failed for remittance %s", facts.remittance_id)
             message_text = "Takeback could not apply this remittance; it was not counted. Report it with this record."
             reject("internal_error", message_text, where, value, outbox, receipt)
-            return
+            return provider_id
         if update.outcome == "applied":
             changed[provider_id] = ledger
         for takeback in update.takebacks:
@@ -183,6 +187,7 @@ def register_agents(tb: TakebackApp) -> None:
         receipt.cash_revision = update.cash.revision if update.cash else None
         receipts[provider_id] = receipt
         outbox.append((topics.receipts, receipt.source_id, receipt))
+        return provider_id
 
     def reject(
         code: str, text: str, where: SourceRef, value: bytes, outbox: list, receipt: Receipt | None = None

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.domain.ledger import ProviderLedger
@@ -44,10 +46,19 @@ class LedgerTable:
         self._decoded[provider_id] = (raw, ledger)
         return ledger
 
-    def put(self, ledger: ProviderLedger) -> None:
-        """One table write (one changelog record): dedupe markers and amounts together."""
+    def put(self, ledger: ProviderLedger, event: faust.EventT) -> None:
+        """One table write (one changelog record): dedupe markers and amounts together.
+
+        `event`: one of the provider's remittance events.  A batch writes after its loop, and the RocksDB
+        store picks its partition database from the *current* event, which faust sets only inside
+        iteration; so the write runs in that event's context (faust has no public setter for it).
+        """
         raw = ledger.model_dump_json().encode()
-        self.table[ledger.provider_id.encode()] = raw
+        token = faust_streams._current_event.set(weakref.ref(event))
+        try:
+            self.table[ledger.provider_id.encode()] = raw
+        finally:
+            faust_streams._current_event.reset(token)
         self._decoded[ledger.provider_id] = (raw, ledger)
 
 
