@@ -121,18 +121,13 @@ def register_agents(tb: TakebackApp) -> None:
         outbox: list[tuple[Any, str, Any]] = []
         receipts: dict[str, Receipt] = {}  # provider -> its last receipt in the batch
         event_of: dict[str, Any] = {}  # provider -> one of its events (the table write needs its partition)
-        try:
-            for event in events:
-                provider_id = match_one(event.message, event.value, changed, outbox, receipts)
-                if provider_id is not None:
-                    event_of[provider_id] = event
-            for provider_id, ledger in changed.items():
-                settle_one(provider_id, ledger, outbox, receipts)
-                tb.ledgers.put(ledger, event_of[provider_id])  # markers and amounts in one value, before output
-        except BaseException:
-            # The batch will be delivered again: cached ledgers may hold changes the table does not.
-            tb.ledgers.forget_all()
-            raise
+        for event in events:
+            provider_id = match_one(event.message, event.value, changed, outbox, receipts)
+            if provider_id is not None:
+                event_of[provider_id] = event
+        for provider_id, ledger in changed.items():
+            settle_one(provider_id, ledger, outbox, receipts)
+            tb.ledgers.put(ledger, event_of[provider_id])  # markers and amounts in one value, before any output
         for topic, key, item in outbox:
             await send_json(topic, key, item)
 
@@ -240,8 +235,7 @@ def register_agents(tb: TakebackApp) -> None:
 
     @app.on_rebalance_complete.connect
     async def refresh_provider_gauges(sender, **kwargs) -> None:
-        """Another worker may own some providers now (show only ours); tables may have been restored."""
-        tb.ledgers.forget_all()
+        """Another worker may own some providers now: show only ours."""
         tb.metrics.forget_providers()
         for raw in tb.net_cash.values():
             tb.metrics.cash_row(NetCashRow.model_validate_json(raw))

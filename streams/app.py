@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import socket
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,34 +26,25 @@ from streams.settings import Settings, TopicNames
 class LedgerTable:
     """ProviderLedger objects over a Faust table of their JSON.
 
-    The table holds bytes (what the changelog carries).  Decoded ledgers are
-    cached, so a provider's ledger is decoded once, not once per remittance; the
-    cache holds at most `cache_size` ledgers (least recently used go first) and
-    is trusted until `forget_all`, which the agents call after a rebalance (the
-    table may have been restored from the changelog) and after a failed batch.
+    The table holds bytes (what the changelog carries); decoded ledgers are
+    cached and reused while the stored bytes are unchanged, so a provider's
+    ledger is decoded once, not once per remittance.
     """
 
-    def __init__(self, table: faust.Table, cache_size: int) -> None:
+    def __init__(self, table: faust.Table) -> None:
         self.table = table
-        self.cache_size = cache_size
-        self._decoded: OrderedDict[str, ProviderLedger] = OrderedDict()
+        self._decoded: dict[str, tuple[bytes, ProviderLedger]] = {}
 
     def get(self, provider_id: str) -> ProviderLedger:
-        ledger = self._decoded.get(provider_id)
-        if ledger is None:
-            raw = self.table.get(provider_id.encode())
-            ledger = ProviderLedger(provider_id=provider_id) if raw is None else ProviderLedger.model_validate_json(raw)
-        self._remember(ledger)
+        raw = self.table.get(provider_id.encode())
+        if raw is None:
+            return ProviderLedger(provider_id=provider_id)
+        cached = self._decoded.get(provider_id)
+        if cached is not None and (cached[0] is raw or cached[0] == raw):
+            return cached[1]
+        ledger = ProviderLedger.model_validate_json(raw)
+        self._decoded[provider_id] = (raw, ledger)
         return ledger
-
-    def forget_all(self) -> None:
-        self._decoded.clear()
-
-    def _remember(self, ledger: ProviderLedger) -> None:
-        self._decoded[ledger.provider_id] = ledger
-        self._decoded.move_to_end(ledger.provider_id)
-        while len(self._decoded) > self.cache_size:
-            self._decoded.popitem(last=False)
 
     def put(self, ledger: ProviderLedger, event: faust.EventT) -> None:
         """One table write (one changelog record): dedupe markers and amounts together.
@@ -69,7 +59,7 @@ class LedgerTable:
             self.table[ledger.provider_id.encode()] = raw
         finally:
             faust_streams._current_event.reset(token)
-        self._remember(ledger)
+        self._decoded[ledger.provider_id] = (raw, ledger)
 
 
 @dataclass
@@ -148,8 +138,7 @@ def create_app(settings: Settings) -> TakebackApp:
     # use_partitioner: the match agent writes a batch's ledgers after its loop, outside any one event, so the
     # changelog partition comes from the key (the same hash as the remittances topic), not the current event.
     ledgers = LedgerTable(
-        app.Table("ledgers", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True),
-        cache_size=settings.ledger_cache_size,
+        app.Table("ledgers", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True)
     )
     net_cash = app.Table("net-cash", key_type=bytes, value_type=bytes, partitions=settings.partitions)
     metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)

@@ -48,8 +48,6 @@ class Settings:
     # one table write per provider per batch instead of one per remittance.
     match_batch_size: int = 200
     match_batch_wait: float = 0.02
-    # Decoded provider ledgers kept in memory (least recently used evicted; the table is the truth).
-    ledger_cache_size: int = 2000
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     # The URL other workers use to reach this one (request routing); default: web_host and web_port.
