@@ -33,20 +33,6 @@ class CashTotals:
     def add(self, bucket: str, amount: Decimal) -> None:
         setattr(self, bucket, getattr(self, bucket) + amount)
 
-    def explained_cash(self) -> Decimal:
-        """What net_cash must equal if every amount was put in its bucket."""
-        return (
-            self.claim_payments
-            - self.reversed
-            - self.recouped
-            + self.forward_balance
-            + self.refunds
-            + self.other_adjustments
-        )
-
-    def balanced(self) -> bool:
-        return self.net_cash == self.explained_cash()
-
 
 def invariant_holds(row: NetCashRow | PayerCash) -> bool:
     """Spec §8 invariant on a published row."""
