@@ -31,8 +31,8 @@ from streams.settings import Settings
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from era_mix import era_stream
 
-# Not in the default run: on the embedded broker (Tansu) these tests stall now and then because an input is
-# never delivered to any worker after a rebalance (seen in about half of the SIGTERM runs). Run them with
+# Not in the default run: on the embedded broker (Tansu) these tests stall now and then because a worker that
+# rejoins reports ready and never fetches an input (seen in about half of the SIGTERM runs). Run them with
 # `scripts/test -m soak`; see the README ("Known problems").
 pytestmark = [pytest.mark.broker, pytest.mark.soak]
 
