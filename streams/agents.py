@@ -195,8 +195,7 @@ def register_agents(tb: TakebackApp) -> None:
         """A remittance event the matching stage cannot apply: dead letter, and a receipt when we know its input."""
         dead = _dead_letter("matching", code, text, where, value)
         outbox.append((topics.dead_letters, where.source_id or "invalid", dead))
-        tb.metrics.dead_letter(dead)
-        tb.metrics.remittances.labels("dead_letter").inc()
+        tb.metrics.rejected(dead)
         if receipt is not None:
             receipt.outcome = "dead_letter"
             outbox.append((topics.receipts, receipt.source_id, receipt))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,8 +130,12 @@ async def publish_files(
     ``ordered`` sends every file to one partition so they are ingested in the
     order given (replay); feeds key files by payee (see sniff_payee).
     """
-    payloads = ((path.name, path.read_bytes()) for path in files)  # one file in memory at a time
-    return await publish_payloads(settings, payloads, run_id or uuid.uuid4().hex[:12], ordered=ordered)
+    return await publish_payloads(settings, file_payloads(files), run_id or uuid.uuid4().hex[:12], ordered=ordered)
+
+
+def file_payloads(files: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each file, read one at a time so a backfill never holds every file in memory."""
+    return ((path.name, path.read_bytes()) for path in files)
 
 
 # --------------------------------------------------------------------------- reading results
@@ -178,6 +182,7 @@ class ResultCollector:
         self._wanted_revisions: dict[str, int] = {}
         self._wanted_cash: dict[str, int] = {}
         self._dead_letters_expected = 0
+        self._dead_letter_ids: set[str] = set()
 
     def done(self) -> bool:
         r = self.results
@@ -231,9 +236,8 @@ class ResultCollector:
                 r.net_cash[row.provider_id] = row
         elif topic == names.dead_letters:
             dead = DeadLetter.model_validate_json(value)
-            if dead.source.source_id in self.sources and all(
-                d.dead_letter_id != dead.dead_letter_id for d in r.dead_letters
-            ):
+            if dead.source.source_id in self.sources and dead.dead_letter_id not in self._dead_letter_ids:
+                self._dead_letter_ids.add(dead.dead_letter_id)
                 r.dead_letters.append(dead)
 
     async def collect(self, timeout: float) -> PipelineResults:

@@ -92,6 +92,11 @@ class WorkerMetrics:
     def dead_letter(self, dead: DeadLetter) -> None:
         self.dead_letters.labels(dead.stage, dead.error_code).inc()
 
+    def rejected(self, dead: DeadLetter) -> None:
+        """A remittance event the match agent could not apply."""
+        self.dead_letter(dead)
+        self.remittances.labels("dead_letter").inc()
+
     def remittance(self, claims: int, published_at: float | None, outcome: str, takebacks: list[Takeback]) -> None:
         self.remittances.labels(outcome).inc()
         if outcome != "applied":

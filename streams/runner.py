@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +24,12 @@ from streams.broker import broker_or_embedded, free_port
 from streams.kafka_io import (
     PipelineResults,
     ProgressBar,
+    Published,
     ResultCollector,
     ensure_topics,
     expand_inputs,
-    publish_files,
+    file_payloads,
+    publish_payloads,
 )
 from streams.settings import Settings, settings_to_env
 
@@ -112,10 +114,23 @@ async def feed_and_collect(
     pipeline: RunningPipeline, files: Sequence[Path], *, timeout: float, progress: bool
 ) -> PipelineResults:
     bar = ProgressBar("processing") if progress and len(files) > 1 else None
-    published = await publish_files(pipeline.settings, files, ordered=True)
-    sources = [p.source_id for p in published]
-    collector = ResultCollector(pipeline.settings, sources, bar, health=pipeline.worker.problem)
-    return await collector.collect(timeout)
+    payloads = file_payloads(files)
+    _, results = await publish_and_collect(pipeline.settings, pipeline.worker, payloads, timeout=timeout, progress=bar)
+    return results
+
+
+async def publish_and_collect(
+    settings: Settings,
+    worker: WorkerProcess,
+    payloads: Iterable[tuple[str, bytes]],
+    *,
+    timeout: float,
+    progress: ProgressBar | None = None,
+) -> tuple[list[Published], PipelineResults]:
+    """Publish inputs in order (one partition) and wait until the worker has processed all of them."""
+    published = await publish_payloads(settings, payloads, uuid.uuid4().hex[:12], ordered=True)
+    collector = ResultCollector(settings, [p.source_id for p in published], progress, health=worker.problem)
+    return published, await collector.collect(timeout)
 
 
 def isolated(settings: Settings) -> Settings:

@@ -13,7 +13,7 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from schemas import NetCashRow, TakebackKind
+from schemas import NetCashRow, Takeback, TakebackKind
 from streams.app import TakebackApp
 from streams.metrics import CONTENT_TYPE_LATEST
 
@@ -152,11 +152,8 @@ def openapi_document() -> dict[str, Any]:
     def ok(schema: dict[str, Any]) -> dict[str, Any]:
         return {"description": "OK", "content": {"application/json": {"schema": schema}}}
 
-    from schemas import NetCashRow as Row
-    from schemas import Takeback
-
     components = {
-        "NetCashRow": Row.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
+        "NetCashRow": NetCashRow.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
         "Takeback": Takeback.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
     }
     for schema in list(components.values()):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.kafka_io import ResultCollector, ensure_topics, publish_payloads
-from streams.runner import WorkerProcess
+from streams.kafka_io import ensure_topics
+from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings, settings_to_env
 
 pytestmark = pytest.mark.broker
@@ -66,13 +66,7 @@ def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
     asyncio.run(ensure_topics(settings))
     inputs = hostile_inputs(corpus)
     with WorkerProcess(settings, tmp_path / "worker.log") as worker:
-
-        async def run():
-            published = await publish_payloads(settings, inputs, "hostile", ordered=True)
-            collector = ResultCollector(settings, [p.source_id for p in published], health=worker.problem)
-            return published, await collector.collect(timeout=240)
-
-        published, results = asyncio.run(run())
+        published, results = asyncio.run(publish_and_collect(settings, worker, inputs, timeout=240))
         assert worker.problem() is None, "the worker died"
 
         by_file = {p.source_id: p.file for p in published}

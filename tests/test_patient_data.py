@@ -12,8 +12,8 @@ import pytest
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.domain.x12 import read_835
-from streams.kafka_io import ResultCollector, ensure_topics, expand_inputs, publish_files
-from streams.runner import WorkerProcess
+from streams.kafka_io import ensure_topics, expand_inputs, file_payloads
+from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings
 
 pytestmark = pytest.mark.broker
@@ -59,13 +59,9 @@ def test_no_patient_identifier_reaches_logs_metrics_or_events(
     )
     asyncio.run(ensure_topics(settings))
     log = tmp_path / "worker.log"
-    with WorkerProcess(settings, log):
-
-        async def run():
-            published = await publish_files(settings, expand_inputs([corpus]), ordered=True)
-            return await ResultCollector(settings, [p.source_id for p in published]).collect(timeout=180)
-
-        results = asyncio.run(run())
+    with WorkerProcess(settings, log) as worker:
+        payloads = file_payloads(expand_inputs([corpus]))
+        _, results = asyncio.run(publish_and_collect(settings, worker, payloads, timeout=180))
         with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=10) as response:
             metrics = response.read().decode()
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port, wait_for_port
-from streams.kafka_io import ResultCollector, ensure_topics, expand_inputs, publish_files
-from streams.runner import WorkerProcess
+from streams.kafka_io import ensure_topics, expand_inputs, file_payloads
+from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings
 
 pytestmark = pytest.mark.broker
@@ -69,13 +69,8 @@ def test_prometheus_counters_agree_with_the_pipeline_output(
     try:
         wait_for_port(prom_port, 30)
         with WorkerProcess(settings, tmp_path / "worker.log") as worker:
-
-            async def run():
-                published = await publish_files(settings, expand_inputs([corpus]), ordered=True)
-                collector = ResultCollector(settings, [p.source_id for p in published], health=worker.problem)
-                return await collector.collect(timeout=180)
-
-            results = asyncio.run(run())
+            payloads = file_payloads(expand_inputs([corpus]))
+            _, results = asyncio.run(publish_and_collect(settings, worker, payloads, timeout=180))
             found = [t for t in results.takebacks.values() if not t.withdrawn]
             expected = {
                 "sum(takeback_takebacks_total)": len(found),

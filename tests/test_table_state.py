@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.kafka_io import PipelineResults, ResultCollector, ensure_topics, publish_files
-from streams.runner import WorkerProcess
+from streams.kafka_io import PipelineResults, ensure_topics, file_payloads
+from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings
 
 pytestmark = pytest.mark.broker
@@ -19,12 +19,8 @@ SCENARIO = Path(__file__).resolve().parent / "scenarios" / "03_reversal_in_later
 
 
 def run_file(settings: Settings, worker: WorkerProcess, path: Path) -> PipelineResults:
-    async def go():
-        published = await publish_files(settings, [path], run_id=uuid.uuid4().hex[:8])
-        collector = ResultCollector(settings, [p.source_id for p in published], health=worker.problem)
-        return await collector.collect(timeout=120)
-
-    return asyncio.run(go())
+    _, results = asyncio.run(publish_and_collect(settings, worker, file_payloads([path]), timeout=120))
+    return results
 
 
 def test_the_rocksdb_store_keeps_ledgers_that_link_takebacks(broker: EmbeddedBroker, tmp_path: Path) -> None:
