@@ -99,6 +99,7 @@ def _raw_topic(app: faust.App, name: str, settings: Settings, **extra: Any) -> f
 def create_app(settings: Settings) -> TakebackApp:
     check_api_exposure(settings)
     _tune_fetch_wait(settings.fetch_max_wait_ms)
+    _seek_uncommitted_to_beginning()
     names: TopicNames = settings.topic_names
     app = faust.App(
         settings.app_id + (f"-{settings.topic_prefix.strip('.-')}" if settings.topic_prefix else ""),
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> TakebackApp:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         broker_session_timeout=settings.session_timeout,
+        broker_rebalance_timeout=settings.rebalance_timeout,
         broker_heartbeat_interval=max(settings.session_timeout / 4, 0.5),
         broker_request_timeout=max(90.0, settings.session_timeout * 2),
         consumer_auto_offset_reset="earliest",
@@ -183,6 +185,30 @@ def _tune_fetch_wait(wait_ms: int) -> None:
 
     thread._takeback_original_create = original
     thread._create_worker_consumer = create_worker_consumer
+
+
+def _seek_uncommitted_to_beginning() -> None:
+    """After a rebalance, put partitions that have no committed offset back at their beginning.
+
+    faust seeks every stream partition "to its committed offset" before it resumes them, but aiokafka's
+    seek_to_committed does nothing for a partition with no commit yet. Records fetched during the rebalance and
+    then dropped by faust (it drops what arrives for a partition it has just paused) have already moved the
+    position on, so those inputs were skipped for good: seen on Tansu as a rejoined worker that reports ready
+    and never processes the files waiting on era.raw. The reset policy here is "earliest" (create_app).
+    """
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = getattr(thread, "_takeback_original_seek", None) or thread.seek_to_committed
+
+    async def seek_to_committed(self: Any) -> Any:
+        committed = await original(self)
+        changelogs = self.app.tables.changelog_topics  # recovery positions those itself
+        uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
+        if uncommitted:
+            await self.seek_to_beginning(*uncommitted)
+        return committed
+
+    thread._takeback_original_seek = original
+    thread.seek_to_committed = seek_to_committed
 
 
 def configure_logging(level: str) -> None:

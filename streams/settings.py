@@ -42,6 +42,9 @@ class Settings:
     # Tansu joins a group in session_timeout/2; 6 s keeps start-up and crash recovery short
     # without false evictions on a busy 2-core machine.
     session_timeout: float = 6.0
+    # How long a rebalance waits for every member to rejoin: a member killed mid-rebalance holds the whole group
+    # this long (faust's default 60 s). A member must finish its current batch within it.
+    rebalance_timeout: float = 60.0
     # faust hard-codes a 1.5 s fetch wait; Tansu answers a fetch only when it expires.
     fetch_max_wait_ms: int = 100
     # The match agent takes up to this many remittances at once (waiting at most match_batch_wait seconds):

@@ -41,9 +41,6 @@ def test_the_rocksdb_store_keeps_ledgers_that_link_takebacks(broker: EmbeddedBro
     assert list((tmp_path / "state").rglob("*.sst")) or list((tmp_path / "state").rglob("CURRENT")), "no RocksDB files"
 
 
-# On demand (scripts/test -m soak): a worker joining a group another member left sometimes reports ready and
-# then never fetches the input waiting on era.raw (README, Known problems).
-@pytest.mark.soak
 @pytest.mark.parametrize("store", ["rocksdb://", "memory://"])
 def test_a_restarted_worker_links_a_takeback_to_a_payment_seen_before_the_restart(
     broker: EmbeddedBroker, tmp_path: Path, store: str
