@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -45,6 +46,10 @@ def hostile_inputs(corpus: Path) -> list[tuple[str, bytes]]:
         ("invalid-utf8.835", good.replace(b"PROVIDER", b"PROV\xff\xfeDER")),
         ("huge-segment.835", good.replace(b"~", b"~REF*ZZ*" + b"A" * (2 * 1024 * 1024) + b"~", 3)),
         ("too-large.835", good + b" " * CAP),
+        ("fifty-megabytes.835", good.replace(b"~", b"~REF*ZZ*" + b"A" * (50 * 1024 * 1024) + b"~", 3)),
+        ("bad-amount.835", re.sub(rb"(CLP\*[^*]*\*[^*]*\*[^*]*\*)[^*]*", rb"\g<1>12X.00", good, count=1)),
+        ("bad-date.835", good.replace(b"*123456789*20260121", b"*123456789*20261399", 1)),
+        ("not-an-835.835", good.replace(b"ST*835*", b"ST*837*", 1)),
         ("bad-event.json", json.dumps({"remittance_id": 7, "payer": "x"}).encode()),
         ("unbalanced.835", good.replace(b"BPR*I*", b"BPR*I*1", 1)),
         ("thousands-of-sets.835", many_sets(good, 3000)),
@@ -78,11 +83,16 @@ def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
                 assert dead.source.segment_number is not None and dead.source.byte_offset is not None, dead
         expected_rejected = {
             "empty.835", "garbage.bin", "truncated.835", "too-large.835", "bad-event.json", "unbalanced.835",
+            "fifty-megabytes.835", "bad-amount.835", "bad-date.835", "not-an-835.835",
         }  # fmt: skip
         assert expected_rejected <= set(codes), codes
         assert codes["too-large.835"] == {"input_too_large"}
         assert codes["bad-event.json"] == {"invalid_event"}
         assert codes["unbalanced.835"] == {"unbalanced_remittance"}
+        assert codes["fifty-megabytes.835"] == {"input_too_large"}  # cut at ST/SE; only its first 64 KiB travel
+        assert codes["bad-amount.835"] == {"bad_amount"}
+        assert codes["bad-date.835"] == {"bad_date"}
+        assert codes["not-an-835.835"] == {"not_835"}
         ingested = {by_file[s]: r for s, r in results.ingested.items()}
         assert ingested["thousands-of-sets.835"].remittances == 3000  # all of them, none lost
         assert ingested["good.835"].remittances == 1 and "good.835" not in codes

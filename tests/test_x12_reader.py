@@ -387,11 +387,21 @@ def test_non_835_sets_are_skipped_with_a_notice() -> None:
     assert result.notices == ["skipped transaction set 837 at segment 3"]
 
 
-def test_only_non_835_sets_give_notices_and_nothing_else() -> None:
+def test_a_file_of_only_non_835_sets_is_a_dead_letter_not_a_silent_drop() -> None:
     segments = [ISA_5010, "GS*HC*A*B*20261101*1200*1*X*005010X222A1", "ST*837*1", "BHT*0019", "SE*3*1"]
     result = read_835(x12([*segments, "GE*1*1", "IEA*1*000000001"]))
-    assert result.remittances == [] and result.dead_letters == []
+    assert result.remittances == []
     assert result.notices == ["skipped transaction set 837 at segment 3"]
+    (letter,) = result.dead_letters
+    assert letter.error_code == "not_835" and "837 at segment 3" in letter.message
+
+
+def test_non_835_sets_beside_an_835_are_skipped_with_a_notice() -> None:
+    segments = interchange([BODY_5010])
+    segments[-2:-2] = ["ST*837*0002", "BHT*0019", "SE*3*0002"]  # before GE
+    result = read_835(x12(segments))
+    assert len(result.remittances) == 1 and result.dead_letters == []
+    assert any("skipped transaction set 837" in n for n in result.notices)
 
 
 def test_one_bad_set_does_not_sink_its_siblings() -> None:

@@ -47,9 +47,9 @@ def split_input(data: bytes, max_bytes: int) -> Iterator[Piece]:
             yield _piece(text, header, run_start, run_end)
             run_start = start
         header = own_header
-        if len(header) + (end - start) > max_bytes:  # one set alone is too large
-            yield Piece((header + text[start : start + OVERSIZE_EXCERPT]).encode("latin-1"), start, len(header),
-                        oversize=end - start)  # fmt: skip
+        if len(header) + (end - start) > max_bytes:  # one set alone (or its envelope) is too large
+            excerpt = (header + text[start : start + OVERSIZE_EXCERPT])[:OVERSIZE_EXCERPT]  # a huge ISA/GS too
+            yield Piece(excerpt.encode("latin-1"), start, len(header), oversize=len(header) + end - start)
             run_start = end
         run_end = end
     if run_end > run_start:

@@ -228,6 +228,7 @@ class _FileReader:
         self.gs08 = ""
         self.outside = 0  # segments outside any transaction set
         self.sets = 0
+        self.first_skipped: tuple[int, int] | None = None  # (byte offset, segment number) of a non-835 set
 
     # ---- entry points
 
@@ -251,6 +252,11 @@ class _FileReader:
         if not (result.remittances or result.dead_letters or self.sets):
             message = "The file holds no transaction set (ST/SE)."
             self.file_dead_letter("bad_envelope", message, 0, None, None, b"")
+        elif not (result.remittances or result.dead_letters):  # sets, none of them an 835: the feed sent the wrong file
+            skipped = "; ".join(result.notices)
+            message = f"The file holds no 835 (remittance advice) transaction set: {skipped}."
+            offset, number = self.first_skipped or (0, None)
+            self.file_dead_letter("not_835", message, offset, number, "ST", b"")
 
     def file_dead_letter(
         self, code: str, message: str, offset: int, number: int | None, tag: str | None, raw: str | bytes
@@ -369,6 +375,8 @@ class _FileReader:
         if kind != "835":
             shown = kind if kind.isalnum() and len(kind) <= 6 else "(unreadable)"
             self.result.notices.append(f"skipped transaction set {shown} at segment {region.number(st)}")
+            if self.first_skipped is None:  # where a file of nothing but other sets is reported (finish)
+                self.first_skipped = (region.offset(st), region.number(st))
             return
         rows = [text.split(element) for text in region.texts[st : se + 1]]
         try:
