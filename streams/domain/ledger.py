@@ -52,17 +52,22 @@ RECOVERY_CODES = frozenset({"WO", "WU", "J1"})
 # --------------------------------------------------------------------------- stored facts
 
 
-class ClaimFact(BaseModel):
-    """What the ledger needs to remember of one CLP (no patient data)."""
+@dataclass(slots=True)
+class ClaimFact:
+    """What the ledger needs to remember of one CLP (no patient data).
+
+    A slotted dataclass, not a model: one is built per claim on the hot path, ~10x cheaper than
+    `BaseModel.model_construct` (pydantic still validates and serializes it inside the ledger).
+    """
 
     claim_id: str
     status_code: str
     payment: Decimal
     pcn: str | None = None
     original_reference: str | None = None  # REF*F8
-    reason_codes: list[str] = []
+    reason_codes: list[str] = field(default_factory=list)
     line_level: bool = False
-    flags: list[str] = []
+    flags: list[str] = field(default_factory=list)
 
 
 class PlbFact(BaseModel):
@@ -157,7 +162,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
 
 def _claim_fact(c: dict) -> ClaimFact:
     f8 = next((r["value"] for r in c.get("references") or [] if r.get("qualifier") == "F8"), None)
-    return ClaimFact.model_construct(
+    return ClaimFact(
         claim_id=str(c["claim_id"]),
         status_code=str(c["status_code"]),
         payment=Decimal(c["payment"]),
