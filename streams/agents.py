@@ -12,6 +12,7 @@ how `takeback replay` (and ops) know that an input has been fully processed.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 from typing import Any
@@ -231,6 +232,15 @@ def register_agents(tb: TakebackApp) -> None:
             if highwater is not None:
                 lags[(tp.topic, tp.partition)] = max(0, highwater - ((read + 1) if read is not None else 0))
         tb.metrics.set_lag(lags)
+
+    @app.timer(interval=10.0)
+    async def keep_state_out_of_full_collections() -> None:
+        """Move the objects that survived so far (the ledgers, mostly) out of the cyclic GC's reach.
+
+        A full collection walks every tracked object, millions with a large state: pauses that showed as
+        p99 latency. Frozen objects are still freed by reference counting when a ledger is dropped.
+        """
+        gc.freeze()
 
     @app.on_rebalance_complete.connect
     async def refresh_provider_gauges(sender, **kwargs) -> None:
