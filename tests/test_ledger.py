@@ -255,3 +255,27 @@ def test_deferred_out_of_order_remittances_settle_to_the_in_order_result() -> No
         assert live(latest) == live(baseline), order
         assert ledger.state().cash == baseline_ledger.state().cash
         assert any(u.deferred for u in updates) == (settled is not None)
+
+
+def test_the_claim_index_keeps_every_payment_under_a_key_oldest_first() -> None:
+    from decimal import Decimal
+
+    from streams.domain.ledger import ClaimFact, ClaimIndex, PaymentRecord, facts_from_dict
+
+    facts = facts_from_dict(
+        {
+            "remittance_id": "r1",
+            "trace_number": "t1",
+            "payer": {"id": "P1"},
+            "payee": {"id": PROVIDER},
+            "payment": {"amount": "0", "handling_code": "H"},
+        }
+    )
+    records = [PaymentRecord(facts, ClaimFact("C1", "1", Decimal(n)), n) for n in range(3)]
+    index = ClaimIndex()
+    assert index.get(("P1", "C1")) == []
+    for record in records:
+        index.add(("P1", "C1"), record)
+    index.add(("P2", "C1"), records[0])
+    assert index.get(("P1", "C1")) == records
+    assert index.get(("P2", "C1")) == [records[0]] and index.get(("P3", "C1")) == []

@@ -26,6 +26,7 @@ import hashlib
 import heapq
 import json
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -65,9 +66,9 @@ class ClaimFact:
     payment: Decimal
     pcn: str | None = None
     original_reference: str | None = None  # REF*F8
-    reason_codes: list[str] = field(default_factory=list)
+    reason_codes: tuple[str, ...] = ()  # tuples: a million claims of state, and most have no flags
     line_level: bool = False
-    flags: list[str] = field(default_factory=list)
+    flags: tuple[str, ...] = ()
 
 
 class PlbFact(BaseModel):
@@ -164,13 +165,13 @@ def _claim_fact(c: dict) -> ClaimFact:
     f8 = next((r["value"] for r in c.get("references") or [] if r.get("qualifier") == "F8"), None)
     return ClaimFact(
         claim_id=str(c["claim_id"]),
-        status_code=str(c["status_code"]),
+        status_code=sys.intern(str(c["status_code"])),  # a handful of values, a million claims
         payment=Decimal(c["payment"]),
         pcn=c.get("payer_claim_control_number"),
         original_reference=f8,
-        reason_codes=reason_codes_of(c),
+        reason_codes=tuple(sys.intern(code) for code in reason_codes_of(c)),
         line_level=bool(c.get("service_lines")),
-        flags=list(c.get("flags") or []),
+        flags=tuple(c.get("flags") or ()),
     )
 
 
@@ -188,7 +189,7 @@ def _moved_money(handling_code: str, amount: Decimal) -> bool:
 # --------------------------------------------------------------------------- derived state
 
 
-@dataclass
+@dataclass(slots=True)
 class PaymentRecord:
     """A claim payment the provider received: a candidate original for later takebacks."""
 
@@ -209,12 +210,43 @@ class CarriedBalance:
     opened: dt.date | None
 
 
+class ClaimIndex:
+    """(payer, claim key) -> the payments under it, oldest first.
+
+    Memory matters here (one entry per claim per index, a million claims of state): keys are nested by
+    payer instead of tuples, and the one payment most keys have is stored bare, not in a list.
+    """
+
+    __slots__ = ("_by_payer",)
+
+    def __init__(self) -> None:
+        self._by_payer: dict[str, dict[str, PaymentRecord | list[PaymentRecord]]] = {}
+
+    def add(self, key: tuple[str, str], record: PaymentRecord) -> None:
+        payer, claim_key = key
+        records = self._by_payer.setdefault(payer, {})
+        found = records.get(claim_key)
+        if found is None:
+            records[claim_key] = record
+        elif isinstance(found, list):
+            found.append(record)
+        else:
+            records[claim_key] = [found, record]
+
+    def get(self, key: tuple[str, str]) -> list[PaymentRecord]:
+        payer, claim_key = key
+        found = self._by_payer.get(payer, {}).get(claim_key)
+        if found is None:
+            return []
+        return found if isinstance(found, list) else [found]
+
+
 @dataclass
 class DerivedState:
     """Everything computed from the facts; rebuilt whenever facts arrive out of order."""
 
-    payments_by_pcn: dict[tuple[str, str], list[PaymentRecord]] = field(default_factory=dict)
-    payments_by_claim_id: dict[tuple[str, str], list[PaymentRecord]] = field(default_factory=dict)
+    payments_by_pcn: ClaimIndex = field(default_factory=lambda: ClaimIndex())
+    payments_by_claim_id: ClaimIndex = field(default_factory=lambda: ClaimIndex())
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
     # reversals waiting for their correction: event id -> arrival sequence, indexed by the keys a correction
@@ -366,10 +398,11 @@ def _publishable_changes(ledger: ProviderLedger, state: DerivedState, touched: s
         previous = ledger.emitted.get(event_id)
         if previous is not None and _same_content(previous, takeback):
             continue
-        revision = previous.revision + 1 if previous else 1
-        published = takeback.model_copy(update={"revision": revision})
-        ledger.emitted[event_id] = published
-        changed.append(published)
+        # The derived state's takeback is published as it is, not copied: takebacks are never changed in
+        # place (a change is a new object), and one copy per takeback was a sixth of a ledger's memory.
+        takeback.revision = previous.revision + 1 if previous else 1
+        ledger.emitted[event_id] = takeback
+        changed.append(takeback)
     if touched is None:
         for event_id, previous in ledger.emitted.items():
             if event_id not in state.takebacks and not previous.withdrawn:
@@ -500,8 +533,8 @@ class Matcher:
     def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact) -> None:
         record = PaymentRecord(facts, claim, position)
         if claim.pcn:
-            self.state.payments_by_pcn.setdefault((facts.payer_id, claim.pcn), []).append(record)
-        self.state.payments_by_claim_id.setdefault((facts.payer_id, claim.claim_id), []).append(record)
+            self.state.payments_by_pcn.add((facts.payer_id, claim.pcn), record)
+        self.state.payments_by_claim_id.add((facts.payer_id, claim.claim_id), record)
         if claim.status_code != "22":
             self._link_correction(facts, record)
 
@@ -548,10 +581,10 @@ class Matcher:
         payer = facts.payer_id
         lookups: list[list[PaymentRecord]] = []
         if claim.pcn:
-            lookups.append(self.state.payments_by_pcn.get((payer, claim.pcn), []))
+            lookups.append(self.state.payments_by_pcn.get((payer, claim.pcn)))
         if claim.original_reference:
-            lookups.append(self.state.payments_by_pcn.get((payer, claim.original_reference), []))
-        by_claim_id = self.state.payments_by_claim_id.get((payer, claim.claim_id), [])
+            lookups.append(self.state.payments_by_pcn.get((payer, claim.original_reference)))
+        by_claim_id = self.state.payments_by_claim_id.get((payer, claim.claim_id))
         lookups.append([p for p in by_claim_id if p.claim.payment == amount])
         for records in lookups:
             open_records = [p for p in reversed(records) if p.reversed_by is None and p.claim.status_code != "22"]
@@ -735,7 +768,7 @@ class Matcher:
     def _claim_named_by(self, payer_id: str, tokens: frozenset[str]) -> PaymentRecord | None:
         """The latest payment whose CLP07, else CLP01, is one of the reference tokens."""
         for index in (self.state.payments_by_pcn, self.state.payments_by_claim_id):
-            records = [r for token in sorted(tokens) for r in index.get((payer_id, token), [])]
+            records = [r for token in sorted(tokens) for r in index.get((payer_id, token))]
             if records:
                 return max(records, key=lambda r: (r.remittance.order_key(), r.position))
         return None
