@@ -120,13 +120,14 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from streams.app import configure_logging, create_app
+    from streams.app import configure_logging, create_app, return_large_buffers_to_the_os
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
     check_api_exposure(settings)
     asyncio.run(ensure_topics(settings))
     configure_logging(settings.log_level)
+    return_large_buffers_to_the_os()
     takeback = create_app(settings)
 
     @takeback.app.task
