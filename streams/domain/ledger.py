@@ -245,8 +245,8 @@ class ClaimIndex:
 class DerivedState:
     """Everything computed from the facts; rebuilt whenever facts arrive out of order."""
 
-    payments_by_pcn: ClaimIndex = field(default_factory=lambda: ClaimIndex())
-    payments_by_claim_id: ClaimIndex = field(default_factory=lambda: ClaimIndex())
+    payments_by_pcn: ClaimIndex = field(default_factory=ClaimIndex)
+    payments_by_claim_id: ClaimIndex = field(default_factory=ClaimIndex)
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
     # reversals waiting for their correction: event id -> arrival sequence, indexed by the keys a correction
