@@ -212,7 +212,9 @@ def run_pipeline(
         for i in range(workers)
     ]
     try:
-        time.sleep(1.0 + workers)  # let the group form before the burst, so rebalancing is not measured
+        for proc in procs:  # the group formed and tables recovered before the burst: rebalancing is not measured
+            if not proc.wait_ready(timeout=60):
+                raise RuntimeError(proc.problem() or f"a worker did not get ready (log: {proc.log_path})")
 
         async def go():
             sender = asyncio.create_task(publish(settings, files, pace))

@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -67,6 +69,20 @@ class WorkerProcess:
             return None
         last = _last_line(self.log_path)
         return f"the worker exited with code {self.process.returncode}: {last} (log: {self.log_path})"
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Wait until the worker's `/readyz` answers 200 (it has joined the group and recovered its tables)."""
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.settings.web_port}/readyz"
+        while time.monotonic() < deadline and self.problem() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self.process = self.process, None

@@ -15,7 +15,6 @@ import random
 import signal
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -77,22 +76,13 @@ class Crew:
         self.workers.append(worker)
         return worker
 
-    def wait_ready(self, worker: WorkerProcess, timeout: float = 30.0) -> None:
+    def wait_ready(self, worker: WorkerProcess) -> None:
         """Let the group rebalance before the next harm.
 
         Tansu keeps a member killed between its JoinGroup and SyncGroup as the group's leader and never expires
         it: the others re-join forever (README, Known problems). So the tests hurt running workers, not joining ones.
         """
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{worker.settings.web_port}/readyz"
-        while time.monotonic() < deadline and worker.problem() is None:
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
+        worker.wait_ready()
 
     def alive(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.process is not None and w.process.poll() is None]
