@@ -12,7 +12,6 @@ how `takeback replay` (and ops) know that an input has been fully processed.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 from typing import Any
@@ -64,8 +63,16 @@ def register_agents(tb: TakebackApp) -> None:
 
     async def send_json(topic, key: str, event, *, compact: bool = False) -> None:
         """Publish an event as JSON. `compact` leaves out fields at their default (documented in the schema):
-        a third smaller remittance, and 3-4x faster to decode downstream."""
-        await topic.send(key=key.encode(), value=event.model_dump_json(exclude_defaults=compact).encode())
+        a third smaller remittance, and 3-4x faster to decode downstream.
+
+        Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
+        sensors, callbacks) cost ~0.6 ms a message, most of a batch's time. Delivery is still guaranteed before
+        the input's offset is committed: faust flushes the producer before every commit.
+        """
+        value = event.model_dump_json(exclude_defaults=compact).encode()
+        await app.producer.send(
+            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=None
+        )
 
     # ------------------------------------------------------------------ ingest
 
@@ -232,15 +239,6 @@ def register_agents(tb: TakebackApp) -> None:
             if highwater is not None:
                 lags[(tp.topic, tp.partition)] = max(0, highwater - ((read + 1) if read is not None else 0))
         tb.metrics.set_lag(lags)
-
-    @app.timer(interval=10.0)
-    async def keep_state_out_of_full_collections() -> None:
-        """Move the objects that survived so far (the ledgers, mostly) out of the cyclic GC's reach.
-
-        A full collection walks every tracked object, millions with a large state: pauses that showed as
-        p99 latency. Frozen objects are still freed by reference counting when a ledger is dropped.
-        """
-        gc.freeze()
 
     @app.on_rebalance_complete.connect
     async def refresh_provider_gauges(sender, **kwargs) -> None:

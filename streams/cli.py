@@ -120,7 +120,12 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from streams.app import configure_logging, create_app, return_large_buffers_to_the_os
+    from streams.app import (
+        configure_logging,
+        create_app,
+        keep_state_out_of_full_collections,
+        return_large_buffers_to_the_os,
+    )
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
@@ -128,6 +133,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     configure_logging(settings.log_level)
     return_large_buffers_to_the_os()
+    keep_state_out_of_full_collections()
     takeback = create_app(settings)
 
     @takeback.app.task
