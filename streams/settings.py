@@ -46,11 +46,11 @@ class Settings:
     # this long (faust's default 60 s). A member must finish its current batch within it.
     rebalance_timeout: float = 60.0
     # faust hard-codes a 1.5 s fetch wait; Tansu answers a fetch only when it expires.
-    fetch_max_wait_ms: int = 100
+    fetch_max_wait_ms: int = 20
     # The match agent takes up to this many remittances at once (waiting at most match_batch_wait seconds):
     # one table write per provider per batch instead of one per remittance.
     match_batch_size: int = 200
-    match_batch_wait: float = 0.02
+    match_batch_wait: float = 0.005
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     # The URL other workers use to reach this one (request routing); default: web_host and web_port.
