@@ -17,22 +17,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust import streams as faust_streams
+from faust.tables import recovery as faust_recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.domain.ledger import ProviderLedger
+from streams.domain.ledger_records import ledger_from_records, records_to_write
+from streams.kafka_io import true_end_offsets
 from streams.metrics import WorkerMetrics
 from streams.security import bearer_token_middleware, check_api_exposure, faust_credentials
 from streams.settings import Settings, TopicNames
 
 
 class LedgerTable:
-    """ProviderLedger objects over a Faust table of their JSON.
+    """ProviderLedger objects over a Faust table of bytes (what the changelog carries).
 
-    The table holds bytes (what the changelog carries); decoded ledgers are
-    cached and reused while the stored bytes are unchanged, so a provider's
-    ledger is decoded once, not once per remittance. The cache keeps the length
-    and hash of those bytes, not the bytes: with RocksDB they live on disk.
+    A provider's key holds its header and each remittance's facts have a key of their own
+    (streams/domain/ledger_records.py), so a write costs what changed, not the whole history.
+    Decoded ledgers are cached and reused while the stored header is unchanged, so a ledger is decoded
+    once, not once per remittance. The cache keeps the header's length and hash, not its bytes.
     """
 
     def __init__(self, table: faust.Table) -> None:
@@ -47,24 +51,27 @@ class LedgerTable:
         # bytes cache their hash: O(1) for the memory store's own object, one pass over a RocksDB copy
         if cached is not None and cached[0] == len(raw) and cached[1] == hash(raw):
             return cached[2]
-        ledger = ProviderLedger.model_validate_json(raw)
+        ledger = ledger_from_records(raw, self.table.get)
         self._decoded[provider_id] = (len(raw), hash(raw), ledger)
         return ledger
 
     def put(self, ledger: ProviderLedger, event: faust.EventT) -> None:
-        """One table write (one changelog record): dedupe markers and amounts together.
+        """Store what changed: new remittances' facts, then the header that makes them count.
 
-        `event`: one of the provider's remittance events.  A batch writes after its loop, and the RocksDB
-        store picks its partition database from the *current* event, which faust sets only inside
-        iteration; so the write runs in that event's context (faust has no public setter for it).
+        `event`: one of the provider's remittance events. Every record goes to that event's partition, the
+        provider's (the table does not hash its keys: facts keys would hash elsewhere). A batch writes after
+        its loop, and faust sets the current event only inside iteration, so the writes run in that event's
+        context (faust has no public setter for it).
         """
-        raw = ledger.model_dump_json().encode()
+        records = records_to_write(ledger)
         token = faust_streams._current_event.set(weakref.ref(event))
         try:
-            self.table[ledger.provider_id.encode()] = raw
+            for key, raw in records:
+                self.table[key] = raw
         finally:
             faust_streams._current_event.reset(token)
-        self._decoded[ledger.provider_id] = (len(raw), hash(raw), ledger)
+        header = records[-1][1]
+        self._decoded[ledger.provider_id] = (len(header), hash(header), ledger)
 
 
 @dataclass
@@ -116,6 +123,7 @@ def create_app(settings: Settings) -> TakebackApp:
     check_api_exposure(settings)
     _tune_fetch_wait(settings.fetch_max_wait_ms)
     _seek_uncommitted_to_beginning()
+    _recover_to_the_true_end(settings)
     names: TopicNames = settings.topic_names
     app = faust.App(
         settings.app_id + (f"-{settings.topic_prefix.strip('.-')}" if settings.topic_prefix else ""),
@@ -156,17 +164,15 @@ def create_app(settings: Settings) -> TakebackApp:
         net_cash=_raw_topic(app, names.net_cash, settings),
         receipts=_raw_topic(app, names.receipts, settings),
     )
-    # Keys are the raw provider id bytes, exactly the message key of `remittances`, so a table key lives in
-    # the partition of its remittances and Faust's web routing finds the worker that owns it.
-    # use_partitioner: the match agent writes a batch's ledgers after its loop, outside any one event, so the
-    # changelog partition comes from the key (the same hash as the remittances topic), not the current event.
+    # Headers are keyed by the raw provider id bytes, exactly the message key of `remittances`, so Faust's web
+    # routing (which hashes the key) finds the worker that owns a provider. Every record, facts keys included,
+    # is written to the partition of the provider's remittance event (LedgerTable.put), which is that same one.
     ledgers = LedgerTable(
         app.Table(
             "ledgers",
             key_type=bytes,
             value_type=bytes,
             partitions=settings.partitions,
-            use_partitioner=True,
             options=ROCKSDB_OPTIONS,
         )
     )
@@ -215,6 +221,34 @@ def _tune_fetch_wait(wait_ms: int) -> None:
 
     thread._takeback_original_create = original
     thread._create_worker_consumer = create_worker_consumer
+
+
+def _recover_to_the_true_end(settings: Settings) -> None:
+    """Restore tables up to the real end of each changelog partition, not up to the end the broker reports.
+
+    Tansu reports the first offset of a partition's last record batch + 1, and faust stops restoring there:
+    the rest of that batch was lost on restart. A batch's ledger write is several records (facts, then the
+    header that makes them count), so a restart lost the last batch's headers, with the inputs already
+    committed. Seen as a restarted memory-store worker that no longer knew a payment (tests/test_table_state.py).
+    """
+    recovery = faust_recovery.Recovery
+    original = getattr(recovery, "_takeback_original_highwaters", None) or recovery._build_highwaters
+
+    async def build_highwaters(self: Any, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        await original(self, consumer, tps, destination, title)
+        # faust keeps "end - 1" (the last offset to read); -1 for an empty partition
+        reported = {TopicPartition(tp.topic, tp.partition): last + 1 for tp, last in destination.items()}
+        ends = await true_end_offsets(settings, reported)
+        for tp in list(destination):
+            true_last = ends[TopicPartition(tp.topic, tp.partition)] - 1
+            if true_last > destination[tp]:
+                self.log.info(
+                    "%s[%s]: restoring to offset %s, past the reported end", tp.topic, tp.partition, true_last
+                )
+                destination[tp] = true_last
+
+    recovery._takeback_original_highwaters = original
+    recovery._build_highwaters = build_highwaters
 
 
 def _seek_uncommitted_to_beginning() -> None:

@@ -398,3 +398,42 @@ class ProgressBar:
         elif done >= total or done % max(1, total // 10) == 0:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    """End offsets read from the records themselves: the reported end, moved past the last batch.
+
+    Tansu reports a partition's end as the first offset of its last record batch + 1, so a reader that stops
+    there skips the rest of that batch. Reading from the reported end - 1 returns that whole batch; its last
+    record gives the true end. On Apache Kafka it returns the one record before the end: the same answer.
+    """
+    probe = [tp for tp, end in reported.items() if end and end > 0]
+    if not probe:
+        return dict(reported)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=settings.max_input_bytes + 1024 * 1024,
+        **kafka_client_kwargs(settings),
+    )
+    await consumer.start()
+    ends = dict(reported)
+    try:
+        consumer.assign(probe)
+        for tp in probe:
+            consumer.seek(tp, reported[tp] - 1)
+        waiting = set(probe)
+        for _ in range(20):  # ~50 ms a fetch; a partition is done when its last batch has been read
+            if not waiting:
+                break
+            batches = await consumer.getmany(*waiting, timeout_ms=100)
+            for tp in list(waiting):
+                records = batches.get(tp)
+                if records:
+                    ends[tp] = max(ends[tp], records[-1].offset + 1)
+                else:
+                    waiting.discard(tp)
+    finally:
+        await consumer.stop()
+    return ends

@@ -286,6 +286,15 @@ class ProviderLedger(BaseModel):
 
     _state: DerivedState | None = PrivateAttr(default=None)
     _pending: list[str] = PrivateAttr(default_factory=list)  # deferred out-of-order remittances (see settle)
+    _unsaved: list[str] = PrivateAttr(default_factory=list)  # applied since the last store write (ledger_records)
+
+    def take_unsaved(self) -> list[str]:
+        """Remittance ids applied since the last call, for a store that writes each remittance's facts once."""
+        unsaved, self._unsaved = self._unsaved, []
+        return unsaved
+
+    def mark_all_unsaved(self) -> None:
+        self._unsaved = list(self.remittances)
 
     def state(self, policy: MatchPolicy | None = None) -> DerivedState:
         if self._state is None:
@@ -357,6 +366,7 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
         facts.flags.append("reused_trace_number")  # spec §2: same TRN02, other body: applied and flagged
     state = None if ledger._pending else ledger.state(policy)
     ledger.remittances[facts.remittance_id] = facts
+    ledger._unsaved.append(facts.remittance_id)
     ledger.trace_index.setdefault(f"{facts.payer_id}|{facts.trace_number}", []).append(facts.remittance_id)
 
     if state is not None and facts.order_key() >= state.last_key:
@@ -378,6 +388,8 @@ def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
     """Forget a remittance that failed half-way; the derived state is rebuilt from the facts on next use."""
     if remittance_id in ledger._pending:
         ledger._pending.remove(remittance_id)
+    if remittance_id in ledger._unsaved:
+        ledger._unsaved.remove(remittance_id)
     facts = ledger.remittances.pop(remittance_id, None)
     if facts is not None:
         ids = ledger.trace_index.get(f"{facts.payer_id}|{facts.trace_number}", [])

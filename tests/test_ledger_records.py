@@ -1,0 +1,108 @@
+"""The stored form of a ledger (streams/domain/ledger_records.py): header plus facts written once, no broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
+from streams.domain.ledger_records import (
+    MissingFacts,
+    facts_key,
+    is_facts_key,
+    ledger_from_records,
+    records_to_write,
+)
+
+from builders import PROVIDER, claim, remittance
+
+ORIGINAL = remittance("CHK100", "2026-01-10", [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1")])
+OTHER = remittance("CHK150", "2026-01-20", [claim("PCN7", "1", "70.00", pcn="ICN7")])
+REVERSAL = remittance(
+    "EFT200",
+    "2026-02-01",
+    [
+        claim("PCN1", "22", "-100.00", charge="-150", pcn="ICN1"),
+        claim("PCN1", "1", "80.00", charge="150", pcn="ICN1B", f8="ICN1"),
+    ],
+)
+
+
+class Store(dict):
+    """What the table holds: key bytes -> value bytes, written in order."""
+
+    def write(self, ledger: ProviderLedger) -> list[bytes]:
+        records = records_to_write(ledger)
+        self.update(records)
+        return [key for key, _ in records]
+
+    def load(self) -> ProviderLedger:
+        return ledger_from_records(self[PROVIDER.encode()], self.get)
+
+
+def test_a_write_stores_only_the_new_remittances_facts_then_the_header() -> None:
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    apply_remittance(ledger, OTHER)
+    first = store.write(ledger)
+    apply_remittance(ledger, REVERSAL)
+    second = store.write(ledger)
+
+    assert [is_facts_key(k) for k in first] == [True, True, False]
+    assert second == [facts_key(PROVIDER, REVERSAL.remittance_id), PROVIDER.encode()]  # not the earlier two again
+    assert store.write(ledger) == [PROVIDER.encode()]  # nothing new: the header alone
+
+
+def test_a_loaded_ledger_matches_and_counts_like_the_one_that_was_stored() -> None:
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    store.write(ledger)
+    loaded = store.load()
+    assert list(loaded.remittances) == list(ledger.remittances)
+    assert loaded.trace_index == ledger.trace_index
+
+    # the reversal links to the payment stored before, and a re-delivered remittance is a duplicate
+    update = apply_remittance(loaded, REVERSAL)
+    assert [t.original_trace_number for t in update.takebacks] == ["CHK100"]
+    assert apply_remittance(loaded, ORIGINAL).outcome == "duplicate"
+    store.write(loaded)
+    again = store.load()
+    assert cash_row(again) == cash_row(loaded)
+    assert again.emitted == loaded.emitted
+
+
+def test_facts_left_by_a_crash_before_the_header_count_for_nothing_and_are_rewritten() -> None:
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    store.write(ledger)
+    apply_remittance(ledger, REVERSAL)
+    records = records_to_write(ledger)
+    store.update(records[:-1])  # the facts landed, the process died before the header
+
+    restarted = store.load()
+    assert REVERSAL.remittance_id not in restarted.remittances  # not counted
+    update = apply_remittance(restarted, REVERSAL)  # the re-delivery applies it, once
+    assert update.outcome == "applied" and len(update.takebacks) == 1
+    assert facts_key(PROVIDER, REVERSAL.remittance_id) in store.write(restarted)
+    assert list(store.load().remittances) == [ORIGINAL.remittance_id, REVERSAL.remittance_id]
+
+
+def test_a_header_naming_facts_that_are_not_stored_is_a_clear_error() -> None:
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    store.write(ledger)
+    del store[facts_key(PROVIDER, ORIGINAL.remittance_id)]
+    with pytest.raises(MissingFacts, match="names remittance"):
+        store.load()
+
+
+def test_a_value_in_the_earlier_one_value_form_is_read_and_split_on_the_next_write() -> None:
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    store = Store({PROVIDER.encode(): ledger.model_dump_json().encode()})  # how a ledger was stored before
+
+    loaded = store.load()
+    assert list(loaded.remittances) == [ORIGINAL.remittance_id]
+    apply_remittance(loaded, REVERSAL)
+    written = store.write(loaded)
+    assert facts_key(PROVIDER, ORIGINAL.remittance_id) in written  # the old facts move to their own key
+    assert len(store.load().emitted) == 1
