@@ -2,7 +2,7 @@
 
 * ``ingest``:  era.raw (one message per 835 file) -> remittances (keyed by payee) + dead letters
 * ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash rows,
-               with the payee's ProviderLedger as table state (one table write per remittance)
+               with the payee's ProviderLedger as table state (one header write per provider per batch)
 * ``cash``:    net-cash rows -> the net-cash table that the HTTP API reads
 
 Faust's cost is per message, so messages are whole files and whole
@@ -115,8 +115,8 @@ def register_agents(tb: TakebackApp) -> None:
 
     @app.agent(topics.remittances, name="match")
     async def match(stream):
-        # Faust's cost is per message and per table write: a batch of remittances costs one table write
-        # (one changelog record) per provider, however many of its remittances the batch holds.
+        # Faust's cost is per message and per table write: a batch of remittances costs one header write per
+        # provider, however many of its remittances the batch holds (plus each new remittance's facts, once).
         if settings.match_batch_size > 1:
             async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
                 await match_batch(events)
@@ -135,7 +135,7 @@ def register_agents(tb: TakebackApp) -> None:
                 event_of[provider_id] = event
         for provider_id, ledger in changed.items():
             settle_one(provider_id, ledger, outbox, receipts)
-            tb.ledgers.put(ledger, event_of[provider_id])  # markers and amounts in one value, before any output
+            tb.ledgers.put(ledger, event_of[provider_id])  # facts, then the header that counts them; before any output
         for topic, key, item in outbox:
             await send_json(topic, key, item)
 

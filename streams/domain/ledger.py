@@ -277,7 +277,10 @@ class LedgerUpdate:
 
 
 class ProviderLedger(BaseModel):
-    """The state of one provider. Stored as one table value, so its dedupe markers and amounts move together."""
+    """The state of one provider: the facts of every remittance it applied, and what it published.
+
+    Stored as a header plus each remittance's facts under its own key (streams/domain/ledger_records.py).
+    """
 
     provider_id: str
     remittances: dict[str, RemittanceFacts] = {}
