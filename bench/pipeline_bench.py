@@ -318,6 +318,7 @@ def main() -> int:
                 broker, state_files, args.state_claims, state_rems, workers=1, store="rocksdb://", keep=True
             )
             say(f"worker RSS with {args.state_claims:,} claims of state (RocksDB)", f"{max(big.peak_rss_mb):.0f} MB")
+            say("  the same run's rate, 1 worker", f"{big.claims_per_s:,.0f} claims/s")
     small = ROOT.parent / "shared" / "corpus" / "era" / "edi835parser_835_5010_minimal_single_claim.835"
     if small.exists():
         say("takeback replay, one small file (wall)", f"{replay_wall(small):.2f} s")
