@@ -33,7 +33,7 @@ from synthetic import synthetic_835  # noqa: E402
 from schemas import Receipt  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.domain.x12 import read_835  # noqa: E402
-from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER, ensure_topics, sniff_payee  # noqa: E402
+from streams.kafka_io import InputMessage, ensure_topics, input_messages  # noqa: E402
 from streams.runner import WorkerProcess  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
@@ -105,7 +105,7 @@ async def ensure_topics_for(broker: str, topics: list[str]) -> None:
 @dataclass
 class PipelineRun:
     claims_per_s: float
-    latencies: list[tuple[float, float]]  # (seconds since the first publish, latency in seconds) per file
+    latencies: list[tuple[float, float]]  # (seconds since the first publish, latency in seconds) per input
     peak_rss_mb: list[float]
     cores: dict[str, float]  # CPU used during the run, in cores: workers, broker, this benchmark's clients
 
@@ -114,25 +114,26 @@ class PipelineRun:
         return f"{used} of {os.cpu_count()} cores"
 
 
-async def publish(settings: Settings, files: list[tuple[str, bytes]], pace: float | None) -> dict[str, float]:
-    """Put files on era.raw; returns source id -> publish time (unix s). `pace`: files per second."""
+def as_inputs(files: list[tuple[str, bytes]], max_bytes: int = Settings().max_input_bytes) -> list[InputMessage]:
+    """The era.raw messages a feed publishes for these files (cut by payee and size, keyed by payee)."""
+    return [
+        m for index, (name, data) in enumerate(files) for m in input_messages(name, data, f"b-{index:07d}", max_bytes)
+    ]
+
+
+async def publish(settings: Settings, inputs: list[InputMessage], pace: float | None) -> dict[str, float]:
+    """Put inputs on era.raw; returns source id -> publish time (unix s). `pace`: inputs per second."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, linger_ms=2, max_request_size=17 * 1024 * 1024
     )
     await producer.start()
     sent: dict[str, float] = {}
     started = time.time()
-    for index, (name, data) in enumerate(files):
+    for index, message in enumerate(inputs):
         if pace:
             await asyncio.sleep(max(0.0, started + index / pace - time.time()))
-        source_id = f"b-{index:07d}"
-        sent[source_id] = time.time()
-        await producer.send(
-            settings.topic_names.raw,
-            key=(sniff_payee(data) or source_id).encode(),
-            value=data,
-            headers=[(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, source_id.encode())],
-        )
+        sent[message.source_id] = time.time()
+        await producer.send(settings.topic_names.raw, key=message.key, value=message.value, headers=message.headers)
     await producer.flush()
     await producer.stop()
     return sent
@@ -202,7 +203,7 @@ def rss_mb(pid: int) -> float:
 
 def run_pipeline(
     broker: EmbeddedBroker,
-    files: list[tuple[str, bytes]],
+    inputs: list[InputMessage],
     claims: int,
     remittances: int,
     *,
@@ -232,8 +233,8 @@ def run_pipeline(
                 raise RuntimeError(proc.problem() or f"a worker did not get ready (log: {proc.log_path})")
 
         async def go():
-            sender = asyncio.create_task(publish(settings, files, pace))
-            result = await follow_receipts(settings, len(files), remittances, timeout=1800)
+            sender = asyncio.create_task(publish(settings, inputs, pace))
+            result = await follow_receipts(settings, len(inputs), remittances, timeout=1800)
             return await sender, result
 
         pids = {"workers": [p.pid for p in procs], "broker": [broker.process.pid]}
@@ -291,23 +292,27 @@ def main() -> int:
                 (r.provider_id.encode(), r.model_dump_json(exclude_defaults=True).encode(), len(r.claims))
             )
     claims = sum(c for _, _, c in remittance_json)
-    say("input", f"{len(files)} files, {len(remittance_json)} remittances, {claims} claims")
+    inputs = as_inputs(files)
+    say(
+        "input",
+        f"{len(files)} files ({len(inputs)} era.raw messages), {len(remittance_json)} remittances, {claims} claims",
+    )
 
     say("reader (20,000-claim file, best of 3)", f"{reader_rate():,.0f} claims/s")
     with EmbeddedBroker() as broker:
         raw = asyncio.run(raw_baseline(broker.bootstrap, remittance_json))
         say("raw aiokafka consume + JSON decode", f"{raw:,.0f} claims/s")
-        one = run_pipeline(broker, files, claims, len(remittance_json), workers=1)
+        one = run_pipeline(broker, inputs, claims, len(remittance_json), workers=1)
         say("pipeline, 1 worker", f"{one.claims_per_s:,.0f} claims/s")
         say("  CPU used", one.cpu_line())
-        two = run_pipeline(broker, files, claims, len(remittance_json), workers=2)
+        two = run_pipeline(broker, inputs, claims, len(remittance_json), workers=2)
         say("pipeline, 2 workers", f"{two.claims_per_s:,.0f} claims/s ({two.claims_per_s / one.claims_per_s:.2f}x)")
         say("  CPU used", two.cpu_line())
-        files_per_s = one.claims_per_s / 2 / (claims / len(files))
-        paced = run_pipeline(broker, files[: max(50, int(files_per_s * 30))], claims, 0, workers=1, pace=files_per_s)
+        per_s = one.claims_per_s / 2 / (claims / len(inputs))
+        paced = run_pipeline(broker, inputs[: max(50, int(per_s * 30))], claims, 0, workers=1, pace=per_s)
         steady = [latency for at, latency in paced.latencies if at >= WARM_UP_S]
         p50, p99 = (percentile(steady, q) * 1000 for q in (0.5, 0.99))
-        say(f"latency at half of peak ({files_per_s:.1f} files/s)", f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+        say(f"latency at half of peak ({per_s:.1f} inputs/s)", f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
         first = percentile([latency for _, latency in paced.latencies], 0.99) * 1000
         say(f"  (p99 with the first {WARM_UP_S:.0f} s of warm-up counted)", f"{first:.0f} ms")
         say("worker peak RSS (1 worker run)", f"{max(one.peak_rss_mb):.0f} MB")
@@ -315,7 +320,7 @@ def main() -> int:
             state_files = list(era_stream(args.state_claims, providers=args.providers, seed=11))
             state_rems = sum(len(read_835(d).remittances) for _, d in state_files)
             big = run_pipeline(
-                broker, state_files, args.state_claims, state_rems, workers=1, store="rocksdb://", keep=True
+                broker, as_inputs(state_files), args.state_claims, state_rems, workers=1, store="rocksdb://", keep=True
             )
             say(f"worker RSS with {args.state_claims:,} claims of state (RocksDB)", f"{max(big.peak_rss_mb):.0f} MB")
             say("  the same run's rate, 1 worker", f"{big.claims_per_s:,.0f} claims/s")

@@ -343,36 +343,55 @@ async def publish_payloads(
 ) -> list[Published]:
     """Put inputs (name, bytes) on era.raw: files from feeds, or dead letters replayed.
 
-    An input larger than `max_input_bytes` goes as several messages cut between
-    transaction sets (streams/domain/chunking.py), so no message and no worker
-    ever holds more than that.  ``ordered`` sends every input to one partition so
-    they are ingested in the order given (replay); feeds key inputs by payee.
+    An input larger than `max_input_bytes`, or paying several payees, goes as
+    several messages cut between transaction sets (streams/domain/chunking.py):
+    no message and no worker ever holds more than the limit, and each piece is
+    keyed by its payee.  ``ordered`` sends every input to one partition so they
+    are ingested in the order given (replay).
     """
     producer = producer_for(settings)
     await producer.start()
     published: list[Published] = []
     try:
         for index, (name, data) in enumerate(payloads):
-            key = (sniff_payee(data) or f"{run_id}-{index:06d}").encode()
-            pieces = list(split_input(data, settings.max_input_bytes))
-            for number, piece in enumerate(pieces):
-                source_id = f"{run_id}-{index:06d}" + (f".{number + 1}" if len(pieces) > 1 else "")
-                headers = [(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, source_id.encode())]
-                if len(pieces) > 1 or piece.oversize:
-                    headers.append((CHUNK_HEADER, f"{piece.file_offset}:{piece.header_length}".encode()))
-                if piece.oversize:
-                    headers.append((OVERSIZE_HEADER, str(piece.oversize).encode()))
+            for message in input_messages(name, data, f"{run_id}-{index:06d}", settings.max_input_bytes):
                 await producer.send_and_wait(
                     settings.topic_names.raw,
-                    key=key,
-                    value=piece.data,
-                    headers=headers,
+                    key=message.key,
+                    value=message.value,
+                    headers=message.headers,
                     partition=0 if ordered else None,
                 )
-                published.append(Published(source_id=source_id, file=name))
+                published.append(Published(source_id=message.source_id, file=name))
     finally:
         await producer.stop()
     return published
+
+
+@dataclass
+class InputMessage:
+    """One era.raw message: a whole input, or a piece of one."""
+
+    source_id: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> list[InputMessage]:
+    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee."""
+    pieces = list(split_input(data, max_bytes))
+    messages = []
+    for number, piece in enumerate(pieces):
+        piece_id = source_id + (f".{number + 1}" if len(pieces) > 1 else "")
+        headers = [(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, piece_id.encode())]
+        if len(pieces) > 1 or piece.oversize:
+            headers.append((CHUNK_HEADER, f"{piece.file_offset}:{piece.header_length}".encode()))
+        if piece.oversize:
+            headers.append((OVERSIZE_HEADER, str(piece.oversize).encode()))
+        key = (sniff_payee(piece.data) or source_id).encode()
+        messages.append(InputMessage(piece_id, key, piece.data, headers))
+    return messages
 
 
 class ProgressBar:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from itertools import pairwise
 from pathlib import Path
 
-from streams.domain.chunking import OVERSIZE_EXCERPT, split_input
+from streams.domain.chunking import OVERSIZE_EXCERPT, Piece, split_input
 from streams.domain.x12 import read_835
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from era_mix import era_stream
 
 GOOD = "edi835parser_835_5010_minimal_single_claim.835"
 
@@ -35,3 +40,21 @@ def test_a_huge_envelope_never_makes_a_message_over_the_limit(corpus: Path) -> N
     huge_header = good.replace(b"~\nGS*", b"~REF*ZZ*" + b"A" * 5_000_000 + b"~\nGS*", 1)  # between ISA and GS
     pieces = list(split_input(huge_header, 1_000_000))
     assert pieces and all(len(p.data) <= OVERSIZE_EXCERPT for p in pieces) and all(p.oversize for p in pieces)
+
+
+def test_a_file_paying_several_payees_is_cut_where_the_payee_changes() -> None:
+    files = list(era_stream(20_000, providers=20))
+    several = [data for _, data in files if len({r.provider_id for r in read_835(data).remittances}) > 1]
+    assert several, "the mix has files with more than one payee"
+    for data in several:
+        pieces = list(split_input(data, 16 * 1024 * 1024))
+        payees = [{r.provider_id for r in read_835(p.data).remittances} for p in pieces]
+        assert all(len(p) == 1 for p in payees), "a piece pays one payee"
+        assert all(a != b for a, b in pairwise(payees)), "cut only where the payee changes"
+        whole = [r.remittance_id for r in read_835(data).remittances]
+        assert [r.remittance_id for p in pieces for r in read_835(p.data).remittances] == whole  # same sets, in order
+
+
+def test_a_file_paying_one_payee_travels_whole(corpus: Path) -> None:
+    data = many_sets((corpus / GOOD).read_bytes(), 3)
+    assert list(split_input(data, 16 * 1024 * 1024)) == [Piece(data, 0, 0)]

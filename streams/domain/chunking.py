@@ -1,10 +1,15 @@
-"""Cutting an 835 file that is larger than one message into pieces at transaction-set boundaries.
+"""Cutting an 835 file into pieces at transaction-set boundaries: by size, and by payee.
 
 A Kafka message has a size limit, and a worker should never hold a 50 MB file
 in memory at once.  A large file is sent as several inputs, each its envelope
 (ISA/GS) plus a run of whole ST/SE sets, so every piece reads on its own.  A
 single set larger than the limit cannot be cut: it becomes an `Oversize`
 piece, which the pipeline turns into a dead letter with its position.
+
+A file whose sets pay several payees is cut where the payee changes, so each
+piece can be keyed by its own payee: a provider's ERAs then travel through one
+partition, in the order they were published, and its ledger applies them one
+by one instead of re-deriving for each that arrives late.
 """
 
 from __future__ import annotations
@@ -29,24 +34,30 @@ class Piece:
 
 
 def split_input(data: bytes, max_bytes: int) -> Iterator[Piece]:
-    """Yield the input whole when it fits, else pieces of at most `max_bytes` cut between ST/SE sets."""
-    if len(data) <= max_bytes:
+    """Yield the input whole when it fits and pays one payee, else pieces cut between ST/SE sets, each of at
+    most `max_bytes` and for one payee."""
+    if len(data) <= max_bytes and len(_payees_named(data)) <= 1:
         yield Piece(data, 0, 0)
         return
     text = data.decode("latin-1")
     starts = _set_starts(text)
     if not starts:
-        yield Piece(data[:OVERSIZE_EXCERPT], 0, 0, oversize=len(data))
+        if len(data) <= max_bytes:  # names payees but has no set to cut at: it reads (or fails) as it is
+            yield Piece(data, 0, 0)
+        else:
+            yield Piece(data[:OVERSIZE_EXCERPT], 0, 0, oversize=len(data))
         return
     bounds = [*starts[1:], len(text)]
     run_start, run_end, header = starts[0], starts[0], _header_before(text, starts[0])
+    run_payee = _payee_of(text, starts[0], bounds[0])
     for start, end in zip(starts, bounds, strict=True):
         own_header = _header_before(text, start)
+        payee = _payee_of(text, start, end)
         fits = len(own_header) + (end - run_start) <= max_bytes
-        if run_end > run_start and (own_header != header or not fits):
+        if run_end > run_start and (own_header != header or not fits or payee != run_payee):
             yield _piece(text, header, run_start, run_end)
             run_start = start
-        header = own_header
+        header, run_payee = own_header, payee
         if len(header) + (end - start) > max_bytes:  # one set alone (or its envelope) is too large
             excerpt = (header + text[start : start + OVERSIZE_EXCERPT])[:OVERSIZE_EXCERPT]  # a huge ISA/GS too
             yield Piece(excerpt.encode("latin-1"), start, len(header), oversize=len(header) + end - start)
@@ -75,6 +86,35 @@ def _set_starts(text: str) -> list[int]:
     d = _delimiters(text)
     pattern = re.compile(rf"(?:^|{re.escape(d.segment)})[\s~]*(ST{re.escape(d.element)})")
     return [m.start(1) for m in pattern.finditer(text)]
+
+
+_PAYEE = re.compile(rb"N1(?P<sep>[^A-Za-z0-9\s])PE(?P=sep)")
+_ID = re.compile(rb"[A-Za-z0-9_.-]*")
+
+
+def _payee_named_at(data: bytes, match: re.Match[bytes]) -> bytes:
+    """N103|N104 of the N1*PE segment `match` found: how the payee is identified."""
+    elements = data[match.end() : match.end() + 200].split(match.group("sep"), 3)
+    qualifier = elements[1] if len(elements) > 1 else b""
+    ident = _ID.match(elements[2]).group() if len(elements) > 2 else b""  # type: ignore[union-attr]
+    return qualifier + b"|" + ident
+
+
+def _payees_named(data: bytes) -> set[bytes]:
+    """The distinct payees (N1*PE) an input names, up to two: enough to tell one from several."""
+    payees: set[bytes] = set()
+    for match in _PAYEE.finditer(data):
+        payees.add(_payee_named_at(data, match))
+        if len(payees) > 1:
+            break
+    return payees
+
+
+def _payee_of(text: str, start: int, end: int) -> bytes | None:
+    """The payee the set at text[start:end] pays (its first N1*PE), None when it names none."""
+    data = text[start:end].encode("latin-1")
+    match = _PAYEE.search(data)
+    return _payee_named_at(data, match) if match else None
 
 
 def _header_before(text: str, st: int) -> str:
