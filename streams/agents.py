@@ -1,6 +1,6 @@
 """The agents: read a message, call the domain, write the results. Nothing else lives here.
 
-* ``ingest``:  era.raw (one message per 835 file) -> remittances (keyed by payee) + dead letters
+* ``ingest``:  era.raw (one message per 835 file, or per piece of one) -> remittances (keyed by payee) + dead letters
 * ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash rows,
                with the payee's ProviderLedger as table state (one header write per provider per batch)
 * ``cash``:    net-cash rows -> the net-cash table that the HTTP API reads

@@ -122,6 +122,17 @@ def producer_for(settings: Settings) -> AIOKafkaProducer:
     )
 
 
+def consumer_for(settings: Settings, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
+    """A group-less reader (the caller assigns partitions) that takes the largest input in one fetch."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        max_partition_fetch_bytes=settings.max_input_bytes + 1024 * 1024,
+        **kafka_client_kwargs(settings),
+    )
+
+
 async def publish_files(
     settings: Settings, files: Sequence[Path], *, ordered: bool = False, run_id: str | None = None
 ) -> list[Published]:
@@ -243,13 +254,7 @@ class ResultCollector:
     async def collect(self, timeout: float) -> PipelineResults:
         names = self.settings.topic_names
         topics = [names.receipts, names.reversals, names.recoupments, names.net_cash, names.dead_letters]
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=100,
-            max_partition_fetch_bytes=self.settings.max_input_bytes + 1024 * 1024,
-            **kafka_client_kwargs(self.settings),
-        )
+        consumer = consumer_for(self.settings)
         await consumer.start()
         try:
             partitions = await _all_partitions(consumer, topics)
@@ -309,13 +314,7 @@ async def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) 
 
     Not from end offsets alone: Tansu under-reports them (the last batch's first offset + 1).
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,
-        max_partition_fetch_bytes=settings.max_input_bytes + 1024 * 1024,
-        **kafka_client_kwargs(settings),
-    )
+    consumer = consumer_for(settings)
     await consumer.start()
     values: list[bytes] = []
     try:
@@ -429,13 +428,7 @@ async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, in
     probe = [tp for tp, end in reported.items() if end and end > 0]
     if not probe:
         return dict(reported)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=50,
-        max_partition_fetch_bytes=settings.max_input_bytes + 1024 * 1024,
-        **kafka_client_kwargs(settings),
-    )
+    consumer = consumer_for(settings, fetch_max_wait_ms=50)
     await consumer.start()
     ends = dict(reported)
     try:
