@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Takeback
-from streams.domain.chunking import split_input
+from streams.domain.chunking import payee_id, split_input
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
 
@@ -26,32 +26,6 @@ SOURCE_FILE_HEADER = "takeback-file"
 SOURCE_ID_HEADER = "takeback-source-id"
 CHUNK_HEADER = "takeback-chunk"  # "<file offset>:<envelope header length>" of a piece of a split file
 OVERSIZE_HEADER = "takeback-oversize"  # bytes of a transaction set too large to send (the piece is an excerpt)
-
-
-def sniff_payee(data: bytes) -> str | None:
-    """The payee id (N1*PE N104) of an 835's first transaction set, read from its first 16 KiB.
-
-    Feeds key era.raw by payee so one provider's ERAs are ingested in the order
-    they were published (the ledger is order independent, but in-order arrival
-    is its cheap path).  None when it cannot tell; the file is still published.
-    """
-    text = data[:16384].decode("latin-1")
-    start = text.find("ST")
-    if start < 0 or start + 2 >= len(text):
-        return None
-    separator = text[start + 2]
-    at = text.find(f"N1{separator}PE{separator}")
-    if at < 0:
-        return None
-    elements = text[at : at + 200].split(separator)
-    if len(elements) < 5:
-        return None
-    payee = elements[4]
-    for end, char in enumerate(payee):
-        if not (char.isalnum() or char in "-_."):
-            payee = payee[:end]
-            break
-    return payee or None
 
 
 def topic_list(settings: Settings) -> list[str]:
@@ -139,7 +113,7 @@ async def publish_files(
     """Put each file on era.raw, one message per file.
 
     ``ordered`` sends every file to one partition so they are ingested in the
-    order given (replay); feeds key files by payee (see sniff_payee).
+    order given (replay); feeds key files by payee (see chunking.payee_id).
     """
     return await publish_payloads(settings, file_payloads(files), run_id or uuid.uuid4().hex[:12], ordered=ordered)
 
@@ -388,7 +362,7 @@ def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> li
             headers.append((CHUNK_HEADER, f"{piece.file_offset}:{piece.header_length}".encode()))
         if piece.oversize:
             headers.append((OVERSIZE_HEADER, str(piece.oversize).encode()))
-        key = (sniff_payee(piece.data) or source_id).encode()
+        key = (payee_id(piece.data) or source_id).encode()
         messages.append(InputMessage(piece_id, key, piece.data, headers))
     return messages
 

@@ -49,10 +49,10 @@ def split_input(data: bytes, max_bytes: int) -> Iterator[Piece]:
         return
     bounds = [*starts[1:], len(text)]
     run_start, run_end, header = starts[0], starts[0], _header_before(text, starts[0])
-    run_payee = _payee_of(text, starts[0], bounds[0])
+    run_payee = _payee_of(data, starts[0], bounds[0])  # text and data share offsets (latin-1)
     for start, end in zip(starts, bounds, strict=True):
         own_header = _header_before(text, start)
-        payee = _payee_of(text, start, end)
+        payee = _payee_of(data, start, end)
         fits = len(own_header) + (end - run_start) <= max_bytes
         if run_end > run_start and (own_header != header or not fits or payee != run_payee):
             yield _piece(text, header, run_start, run_end)
@@ -92,17 +92,27 @@ _PAYEE = re.compile(rb"N1(?P<sep>[^A-Za-z0-9\s])PE(?P=sep)")
 _ID = re.compile(rb"[A-Za-z0-9_.-]*")
 
 
-def _payee_named_at(data: bytes, match: re.Match[bytes]) -> bytes:
-    """N103|N104 of the N1*PE segment `match` found: how the payee is identified."""
+def payee_id(data: bytes, within: int = 16384) -> str | None:
+    """The payee id (N1*PE N104) of the first set that names one, looked for in the first `within` bytes.
+
+    Feeds key era.raw by it, so one provider's ERAs are ingested in the order they were published (the ledger
+    is order independent, but in-order arrival is its cheap path). None when it cannot tell.
+    """
+    match = _PAYEE.search(data, 0, within)
+    return _payee_named_at(data, match)[1].decode("latin-1") or None if match else None
+
+
+def _payee_named_at(data: bytes, match: re.Match[bytes]) -> tuple[bytes, bytes]:
+    """(N103, N104) of the N1*PE segment `match` found: how the payee is identified."""
     elements = data[match.end() : match.end() + 200].split(match.group("sep"), 3)
     qualifier = elements[1] if len(elements) > 1 else b""
     ident = _ID.match(elements[2]).group() if len(elements) > 2 else b""  # type: ignore[union-attr]
-    return qualifier + b"|" + ident
+    return qualifier, ident
 
 
-def _payees_named(data: bytes) -> set[bytes]:
+def _payees_named(data: bytes) -> set[tuple[bytes, bytes]]:
     """The distinct payees (N1*PE) an input names, up to two: enough to tell one from several."""
-    payees: set[bytes] = set()
+    payees: set[tuple[bytes, bytes]] = set()
     for match in _PAYEE.finditer(data):
         payees.add(_payee_named_at(data, match))
         if len(payees) > 1:
@@ -110,10 +120,9 @@ def _payees_named(data: bytes) -> set[bytes]:
     return payees
 
 
-def _payee_of(text: str, start: int, end: int) -> bytes | None:
-    """The payee the set at text[start:end] pays (its first N1*PE), None when it names none."""
-    data = text[start:end].encode("latin-1")
-    match = _PAYEE.search(data)
+def _payee_of(data: bytes, start: int, end: int) -> tuple[bytes, bytes] | None:
+    """The payee the set at data[start:end] pays (its first N1*PE), None when it names none."""
+    match = _PAYEE.search(data, start, end)
     return _payee_named_at(data, match) if match else None
 
 
