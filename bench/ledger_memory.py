@@ -1,4 +1,4 @@
-"""Memory of ledger state per claim, domain only: ``python bench/ledger_memory.py [--claims N]``.
+"""Memory of ledger state per claim, domain only: ``python -m bench.ledger_memory [--claims N]``.
 
 Applies an `era_mix` stream to ProviderLedgers (no broker, no Faust) and prints the
 bytes of live Python objects per claim of state (tracemalloc), then the lines that
@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from bench.era_mix import era_stream
 from streams.domain.ledger import ProviderLedger, apply_remittance, facts_from_json
 from streams.domain.x12 import read_835
+from tests.support.era_mix import era_stream
 
 
 def main() -> None:

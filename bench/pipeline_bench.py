@@ -1,6 +1,6 @@
 """The Takeback benchmark: every figure in one run, on one broker and the same data.
 
-    .venv/bin/python bench/pipeline_bench.py [--claims 200000] [--state-claims 1000000]
+    .venv/bin/python -m bench.pipeline_bench [--claims 200000] [--state-claims 1000000]
 
 Prints the reader rate, the raw-client baseline, the pipeline with 1 and 2
 workers (claims/s), latency at half of peak, worker RSS, and the wall time of
@@ -24,18 +24,15 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from era_mix import era_stream  # noqa: E402
-from synthetic import synthetic_835  # noqa: E402
-
-from schemas import Receipt  # noqa: E402
-from streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.domain.x12 import read_835  # noqa: E402
-from streams.kafka_io import InputMessage, ensure_topics, input_messages  # noqa: E402
-from streams.runner import WorkerProcess  # noqa: E402
-from streams.settings import Settings  # noqa: E402
+from schemas import Receipt
+from streams.broker import EmbeddedBroker, free_port
+from streams.domain.x12 import read_835
+from streams.kafka_io import InputMessage, ensure_topics, input_messages
+from streams.runner import WorkerProcess
+from streams.samples import CORPUS_DIR, PROJECT_ROOT
+from streams.settings import Settings
+from tests.support.era_mix import era_stream
+from tests.support.synthetic import synthetic_835
 
 
 def say(label: str, value: str) -> None:
@@ -269,7 +266,7 @@ def replay_wall(file: Path) -> float:
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "takeback"), "replay", str(file), "--out", out],
+            [str(PROJECT_ROOT / ".venv" / "bin" / "takeback"), "replay", str(file), "--out", out],
             check=True,
             capture_output=True,
         )
@@ -327,7 +324,7 @@ def main() -> int:
             )
             say(f"worker RSS with {args.state_claims:,} claims of state (RocksDB)", f"{max(big.peak_rss_mb):.0f} MB")
             say("  the same run's rate, 1 worker", f"{big.claims_per_s:,.0f} claims/s")
-    small = ROOT.parent / "shared" / "corpus" / "era" / "edi835parser_835_5010_minimal_single_claim.835"
+    small = CORPUS_DIR / "edi835parser_835_5010_minimal_single_claim.835"
     if small.exists():
         say("takeback replay, one small file (wall)", f"{replay_wall(small):.2f} s")
     print(f"pipeline/raw = {one.claims_per_s / raw:.2f}")

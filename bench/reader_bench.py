@@ -1,16 +1,12 @@
-"""Reader throughput on a large synthetic 835: ``python bench/reader_bench.py [--claims N]``."""
+"""Reader throughput on a large synthetic 835: ``python -m bench.reader_bench [--claims N]``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from bench.synthetic import synthetic_835
 from streams.domain.x12 import read_835
+from tests.support.synthetic import synthetic_835
 
 
 def main() -> None:

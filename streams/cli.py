@@ -31,9 +31,6 @@ from streams.settings import Settings, settings_from_env
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# The demo's ERAs: the public corpus (beside the project, when present) and the hand-written scenarios.
-DEMO_INPUTS = (PROJECT_ROOT.parent / "shared" / "corpus" / "era", PROJECT_ROOT / "tests" / "scenarios")
 
 
 def _broker_arg(parser: argparse.ArgumentParser) -> None:
@@ -168,20 +165,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _demo_inputs() -> list[str]:
-    corpus, scenarios = DEMO_INPUTS
-    found = [str(corpus)] if corpus.is_dir() else []
-    if scenarios.is_dir():
-        found += [str(f) for d in sorted(scenarios.iterdir()) if d.is_dir() for f in sorted(d.glob("*.835"))]
-    return found
-
-
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.report import print_report
     from streams.runner import feed_and_collect, running_pipeline
+    from streams.samples import demo_inputs, describe_inputs
 
-    inputs = args.paths or _demo_inputs()
-    files = expand_inputs(inputs)
+    files = expand_inputs(args.paths or demo_inputs())
+    print(f"feeding {describe_inputs(files)}", file=sys.stderr)
     work_dir = settings.data_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     with running_pipeline(settings, _normalize(args.broker), work_dir) as pipeline:

@@ -1,18 +1,14 @@
-"""Shared fixtures: a real Kafka-compatible broker (Tansu) started by the suite, the corpus location."""
+"""Shared fixtures: a real Kafka-compatible broker (Tansu) started by the suite; the corpus (corpus/era)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "era"
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/builders.py
+from streams.samples import CORPUS_DIR
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +21,4 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.fail(f"the ERA corpus is missing: expected {CORPUS} (shared/ beside the project)")
-    return CORPUS
+    return CORPUS_DIR

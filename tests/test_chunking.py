@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from itertools import pairwise
 from pathlib import Path
 
 from streams.domain.chunking import OVERSIZE_EXCERPT, Piece, split_input
 from streams.domain.x12 import read_835
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from era_mix import era_stream
+from tests.support.era_mix import era_stream
 
 GOOD = "edi835parser_835_5010_minimal_single_claim.835"
 

@@ -1,4 +1,4 @@
-"""The X12 835 reader over every file of the public ERA corpus (shared/corpus/era, see SOURCES.md).
+"""The X12 835 reader over every file of the public ERA corpus (corpus/era, see SOURCES.md there).
 
 Expectations were written by hand from SOURCES.md and the file contents.  Several corpus files do
 not balance (BPR02 != sum CLP04 - sum PLB04) and are dead letters by spec §7; each has a reason,
@@ -17,15 +17,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from schemas.events import Remittance
 from streams.domain.x12 import ReadResult, read_835
+from streams.samples import CORPUS_DIR
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "era"
-FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "SOURCES.md") if CORPUS.is_dir() else []
+CORPUS = CORPUS_DIR
+FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "SOURCES.md")
 
 UNBALANCED = "unbalanced_remittance"
 DEIDENTIFIED_96 = "oopfactory_835_4010_deidentified_96_claims_reversals.dat"
@@ -72,8 +72,6 @@ EXPECTED: dict[str, tuple[int, int, list[str]]] = {
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, ReadResult]:
-    if not CORPUS.is_dir():
-        pytest.fail(f"the ERA corpus is missing: expected {CORPUS}")
     return {name: read(name) for name in FILES}
 
 

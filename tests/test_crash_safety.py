@@ -1,6 +1,6 @@
 """Nothing lost, nothing counted twice: workers killed with SIGKILL and SIGTERM while ERAs flow.
 
-Each test streams synthetic ERAs (bench/era_mix.py: reversals, corrections, WO,
+Each test streams synthetic ERAs (tests/support/era_mix.py: reversals, corrections, WO,
 FB, L6, re-sent duplicates) through real workers on the suite's broker, hurts
 the workers while the stream flows, and compares the final takebacks (by
 event_id, latest revision) and the cash table with the plain domain run over
@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -27,9 +26,7 @@ from streams.domain.x12 import read_835
 from streams.kafka_io import ResultCollector, ensure_topics, publish_files
 from streams.runner import WorkerProcess
 from streams.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from era_mix import era_stream
+from tests.support.era_mix import era_stream
 
 pytestmark = pytest.mark.broker
 

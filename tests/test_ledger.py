@@ -8,8 +8,7 @@ from decimal import Decimal
 from schemas import Remittance
 from streams.domain.cash import invariant_holds
 from streams.domain.ledger import ProviderLedger, apply_remittance
-
-from builders import PROVIDER, claim, plb, remittance
+from tests.support.builders import PROVIDER, claim, plb, remittance
 
 
 def run(*remittances: Remittance) -> tuple[ProviderLedger, dict]:

@@ -12,8 +12,7 @@ from streams.domain.ledger_records import (
     ledger_from_records,
     records_to_write,
 )
-
-from builders import PROVIDER, claim, remittance
+from tests.support.builders import PROVIDER, claim, remittance
 
 ORIGINAL = remittance("CHK100", "2026-01-10", [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1")])
 OTHER = remittance("CHK150", "2026-01-20", [claim("PCN7", "1", "70.00", pcn="ICN7")])

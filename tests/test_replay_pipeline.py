@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker
-
-from builders import claim, plb, remittance
+from tests.support.builders import claim, plb, remittance
 
 pytestmark = pytest.mark.broker
 

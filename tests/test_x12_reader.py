@@ -5,11 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import importlib.util
-import sys
 from collections import Counter
 from decimal import Decimal, localcontext
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,8 +21,8 @@ from streams.domain.x12 import ReadResult, read_835
 from streams.domain.x12 import reader as reader_module
 from streams.domain.x12.reader import remittance_id
 from streams.domain.x12.tokenizer import Delimiters, isa_delimiters, st_delimiters
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "era"
+from streams.samples import CORPUS_DIR
+from tests.support.synthetic import synthetic_835
 
 # --------------------------------------------------------------------------- building 835 texts
 
@@ -112,9 +109,8 @@ STANDARD = x12(interchange([BODY_5010]))
 
 
 def corpus_file(name: str) -> bytes:
-    """A corpus file, or the standard 835 when the corpus is not beside the project."""
-    path = CORPUS / name
-    return path.read_bytes() if path.is_file() else STANDARD
+    """A file of the public corpus (corpus/era); a missing one fails the test that names it."""
+    return (CORPUS_DIR / name).read_bytes()
 
 
 # --------------------------------------------------------------------------- delimiters
@@ -782,20 +778,9 @@ def test_byte_flips(original: bytes, flips: list[tuple[int, int]]) -> None:
 # --------------------------------------------------------------------------- the benchmark generator
 
 
-def load_synthetic() -> object:
-    path = Path(__file__).resolve().parents[1] / "bench" / "synthetic.py"
-    spec = importlib.util.spec_from_file_location("bench_synthetic", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_synthetic_835_balances_and_reads_without_dead_letters() -> None:
-    synthetic = load_synthetic()
-    data = synthetic.synthetic_835(2_000, seed=7)  # type: ignore[attr-defined]
-    assert data == synthetic.synthetic_835(2_000, seed=7)  # type: ignore[attr-defined]  # deterministic
+    data = synthetic_835(2_000, seed=7)
+    assert data == synthetic_835(2_000, seed=7)  # deterministic
     result = read_835(data)
     assert result.dead_letters == [] and result.notices == []
     assert len(result.remittances) == 10
