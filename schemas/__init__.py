@@ -20,10 +20,12 @@ from schemas.events import (
     Reference,
     Remittance,
     ServiceLine,
+    Settlement,
     SourceRef,
     Takeback,
     TakebackKind,
     TakebackMethod,
+    TakebackStatus,
 )
 
 __all__ = [
@@ -46,8 +48,10 @@ __all__ = [
     "Reference",
     "Remittance",
     "ServiceLine",
+    "Settlement",
     "SourceRef",
     "Takeback",
     "TakebackKind",
     "TakebackMethod",
+    "TakebackStatus",
 ]

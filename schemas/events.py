@@ -230,7 +230,28 @@ class ReasonCategory(StrEnum):
     timely_filing = "timely_filing"
     overpayment_recovery = "overpayment_recovery"
     payer_correction = "payer_correction"
+    provider_void = "provider_void"
     unknown = "unknown"
+
+
+class TakebackStatus(StrEnum):
+    """Where a takeback stands for the person who works it (rules §8a)."""
+
+    needs_review = "needs_review"  # no original found, no correction past the wait, or a PLB naming no known claim
+    open = "open"  # carried as a forward balance or a deferred recovery: `remaining` is still owed
+    settled = "settled"  # offset in full or refunded: `settled_by` says how
+    withdrawn = "withdrawn"  # later facts showed it was not a takeback
+
+
+class Settlement(Event):
+    """One payment that settled (part of) a takeback: an offset in a later payment, or a refund by check."""
+
+    method: TakebackMethod
+    amount: Money
+    trace_number: str | None = Field(None, description="TRN02 of the payment that carried the settlement.")
+    remittance_id: str | None = None
+    date: dt.date | None = Field(None, description="DTM*405 (else BPR16) of that payment.")
+    plb_reason_code: str | None = Field(None, description="The PLB code that settled it (WO, FB, 72, B2, CS).")
 
 
 class Takeback(Event):
@@ -268,6 +289,23 @@ class Takeback(Event):
     withdrawn: bool = Field(
         False, description="True when later facts showed this was not a takeback (e.g. it settles a carried balance)."
     )
+    # What a person needs to work the takeback (rules §8a); null where the facts do not say.
+    status: TakebackStatus | None = Field(None, description="Kept current by revisions (rules §8a).")
+    remaining: Money | None = Field(None, description="Still owed, while the status is open.")
+    settled_by: list[Settlement] = Field([], description="What settled it, oldest first.")
+    original_payment_amount: Money | None = Field(None, description="CLP04 of the original payment.")
+    days_to_takeback: int | None = Field(None, description="Days from the original payment's date to takeback_date.")
+    service_date_from: dt.date | None = None
+    service_date_to: dt.date | None = None
+    claim_charge: Money | None = Field(None, description="CLP03 of the original claim.")
+    patient_responsibility_change: Money | None = Field(
+        None, description="CLP05 of the correction - CLP05 of the original, when a correction exists."
+    )
+    correction_payer_claim_control_number: str | None = Field(None, description="CLP07 of the correction.")
+    payer_name: str | None = Field(None, description="N1*PR N102.")
+    plb_fiscal_date: dt.date | None = Field(None, description="PLB02, the fiscal period date of a PLB recovery.")
+    patient_name: str | None = Field(None, description="PHI: only when TAKEBACK_INCLUDE_PATIENT_DATA is on.")
+    member_id: str | None = Field(None, description="PHI: only when TAKEBACK_INCLUDE_PATIENT_DATA is on.")
 
 
 class PayerCash(Event):
