@@ -25,9 +25,10 @@ from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
-from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
+from streams.inputs import expand_inputs
+from streams.kafka_io import PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
 from streams.security import InsecureConfiguration, check_api_exposure
-from streams.settings import Settings, settings_from_env
+from streams.settings import Settings, broker_url, settings_from_env
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -98,9 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _normalize(broker: str | None) -> str | None:
-    if broker is None:
-        return None
-    return broker if "://" in broker else f"kafka://{broker}"
+    return None if broker is None else broker_url(broker)
 
 
 # --------------------------------------------------------------------------- commands
