@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_env()
     # The client library logs every failed connection attempt; we report the outcome in one line instead.
-    # (A running worker sets its own logging: streams.app.configure_logging.)
+    # (A running worker sets its own logging: streams.logging_setup.configure_logging.)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args, settings)
@@ -116,12 +116,9 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from streams.app import (
-        configure_logging,
-        create_app,
-        keep_state_out_of_full_collections,
-        return_large_buffers_to_the_os,
-    )
+    from streams.app import create_app
+    from streams.logging_setup import configure_logging
+    from streams.process_tuning import keep_state_out_of_full_collections, return_large_buffers_to_the_os
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
