@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 from streams.domain.x12 import read_835
 from streams.ingest import IngestedInput, ingest_input
 from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER, ensure_topics
 from streams.metrics import WorkerMetrics
 from streams.reader_notices import NOTICE_CODES, OTHER, notice_code
-from streams.runner import WorkerProcess, publish_and_collect
+from streams.runner import WorkerProcess, isolated, publish_and_collect
 from streams.samples import CORPUS_DIR
 from streams.settings import Settings
 from tests.support.builders import claim, remittance
@@ -144,13 +143,7 @@ def test_notices_are_counted_by_code_in_the_metrics() -> None:
 
 @pytest.mark.broker
 def test_a_worker_counts_and_logs_the_notices_of_what_it_ingests(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    settings = Settings(
-        broker=broker.url,
-        topic_prefix=f"notices-{uuid.uuid4().hex[:8]}.",
-        session_timeout=2.0,
-        web_port=free_port(),
-        data_dir=tmp_path / "state",
-    )
+    settings = isolated(Settings(broker=broker.url))
     asyncio.run(ensure_topics(settings))
     log = tmp_path / "worker.log"
     with WorkerProcess(settings, log) as worker:

@@ -13,15 +13,9 @@ from streams.match_batch import BatchResult, Destination, MatchBatch
 from streams.metrics import WorkerMetrics
 from tests.support.builders import PROVIDER, claim, remittance
 
-ORIGINAL = remittance("CHK100", "2026-01-10", [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1")])
-REVERSAL = remittance(
-    "EFT200",
-    "2026-02-01",
-    [
-        claim("PCN1", "22", "-100.00", charge="-150", pcn="ICN1", cas=[("CO", "45", "-50")]),
-        claim("PCN1", "1", "80.00", charge="150", pcn="ICN1B", f8="ICN1", cas=[("CO", "18", "70")]),
-    ],
-)
+PAID = [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1"), claim("PCN2", "1", "40.00", pcn="ICN2")]
+ORIGINAL = remittance("CHK100", "2026-01-10", PAID)
+REVERSAL = remittance("EFT200", "2026-02-01", [claim("PCN1", "22", "-100.00", charge="-150", pcn="ICN1")])
 OTHER_PROVIDER = remittance("CHK300", "2026-01-11", [claim("PCN9", "1", "50.00")], provider="1098765435")
 
 
