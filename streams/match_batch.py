@@ -2,7 +2,7 @@
 
 Plain Python, no Faust: the match agent takes events, hands each to a MatchBatch, writes the changed ledgers and
 sends the outbox. Faust's cost is per table write, so a batch writes each provider's ledger once, however many of
-its remittances it holds, and settles remittances that arrived out of order once per provider (rules §3).
+its remittances it holds, and settles remittances that arrived out of order once per provider (rules §5).
 
 Every remittance gets a Receipt announcing the takeback revisions and cash row it produced. Settling at the end of
 the batch can add to the provider's last receipt, so receipts are kept aside and join the outbox only once the
@@ -12,7 +12,7 @@ batch is settled: nothing in the outbox changes after it is put there.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -22,6 +22,7 @@ from schemas import DeadLetter, NetCashRow, Receipt, SourceRef, Takeback, Takeba
 from streams.dead_letters import dead_letter
 from streams.domain.ledger import (
     InvalidRemittance,
+    LedgerUpdate,
     MatchPolicy,
     ProviderLedger,
     apply_remittance,
@@ -63,16 +64,18 @@ class BatchResult:
     outbox: list[Outgoing]  # in the order to send
 
 
-@dataclass
 class MatchBatch:
-    ledgers: LedgerStore
-    policy: MatchPolicy
-    metrics: WorkerMetrics
-    _changed: dict[str, ProviderLedger] = field(default_factory=dict)
-    _outputs: list[Outgoing] = field(default_factory=list)
-    _receipts: list[Receipt] = field(default_factory=list)
-    _last_receipt: dict[str, Receipt] = field(default_factory=dict)  # provider -> its last applied or duplicate
-    _finished: bool = False
+    """Takes a batch's remittance events one by one (`add`), then settles the batch (`finish`)."""
+
+    def __init__(self, ledgers: LedgerStore, policy: MatchPolicy, metrics: WorkerMetrics) -> None:
+        self.ledgers = ledgers
+        self.policy = policy
+        self.metrics = metrics
+        self._changed: dict[str, ProviderLedger] = {}
+        self._outputs: list[Outgoing] = []
+        self._receipts: list[Receipt] = []
+        self._last_receipt: dict[str, Receipt] = {}  # provider -> its last applied or duplicate remittance's
+        self._finished = False
 
     def add(self, value: bytes, where: SourceRef) -> str | None:
         """Apply one remittance event; returns its provider id (None when the event was rejected unread)."""
@@ -88,8 +91,8 @@ class MatchBatch:
         provider_id = str(document["payee"]["id"])
         receipt = Receipt(
             stage="processed",
-            source_id=source.get("source_id") or "",
-            file=source.get("file"),
+            source_id=where.source_id or "",
+            file=where.file,
             sequence=document.get("sequence"),
             remittance_id=facts.remittance_id,
             provider_id=provider_id,
@@ -107,12 +110,7 @@ class MatchBatch:
             self._changed[provider_id] = ledger
         self._publish(update.takebacks, update.cash, provider_id)
         self.metrics.remittance(len(facts.claims), document.get("published_at"), update.outcome, update.takebacks)
-        receipt.outcome = update.outcome
-        receipt.takeback_events = len(update.takebacks)
-        receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
-        receipt.cash_revision = update.cash.revision if update.cash else None
-        self._receipts.append(receipt)
-        self._last_receipt[provider_id] = receipt
+        self._keep_receipt(provider_id, receipt, update)
         return provider_id
 
     def finish(self) -> BatchResult:
@@ -130,6 +128,15 @@ class MatchBatch:
             receipt.cash_revision = update.cash.revision
         receipts = [Outgoing(Destination.receipts, r.source_id, r) for r in self._receipts]
         return BatchResult(changed=dict(self._changed), outbox=[*self._outputs, *receipts])
+
+    def _keep_receipt(self, provider_id: str, receipt: Receipt, update: LedgerUpdate) -> None:
+        """Set aside until `finish`: settling may still add to the provider's last receipt."""
+        receipt.outcome = update.outcome
+        receipt.takeback_events = len(update.takebacks)
+        receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
+        receipt.cash_revision = update.cash.revision if update.cash else None
+        self._receipts.append(receipt)
+        self._last_receipt[provider_id] = receipt
 
     def _ledger(self, provider_id: str) -> ProviderLedger:
         ledger = self._changed.get(provider_id) or self.ledgers.get(provider_id)
