@@ -127,13 +127,17 @@ def same_value(field: str, expected: Any, actual: Any) -> bool:
             and all(Decimal(str(amount)) == Decimal(str(actual[bucket])) for bucket, amount in expected.items())
         )
     if field == "by_payer":  # payer id -> PayerCash fields
-        rows = {row.get("payer_id"): row for row in actual}
+        rows = {row.get("payer_id"): row for row in actual if isinstance(row, dict)}
         return all(
             payer in rows and all(same_value(f, v, rows[payer].get(f)) for f, v in fields.items())
             for payer, fields in expected.items()
         )
     if isinstance(expected, list) and expected and all(isinstance(e, dict) for e in expected):
-        return isinstance(actual, list) and not match_multiset(field, expected, actual, exact_count=False)
+        return (
+            isinstance(actual, list)
+            and all(isinstance(a, dict) for a in actual)
+            and not match_multiset(field, expected, actual, exact_count=False)
+        )
     return expected == actual
 
 
