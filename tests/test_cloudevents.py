@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
-from schemas import DeadLetter, NetCashRow, Receipt, SourceRef, Takeback
-from streams.cloudevents import cloudevent_headers, event_source
+import pytest
+
+from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback
+from streams.cloudevents import cloudevent_headers, event_id, event_source
+from streams.kafka_io import expand_inputs
+from streams.runner import feed_and_collect, isolated, running_pipeline
+from streams.settings import Settings
 
 WHEN = dt.datetime(2026, 11, 30, 15, 4, 5, 123456, tzinfo=dt.UTC)
 
@@ -60,3 +67,54 @@ def test_each_event_type_has_its_own_type_and_subject() -> None:
 def test_time_is_utc_rfc3339() -> None:
     local = WHEN.astimezone(dt.timezone(dt.timedelta(hours=-5)))
     assert dict(cloudevent_headers(takeback(), "/s", local))["ce_time"] == b"2026-11-30T15:04:05.123Z"
+
+
+# --------------------------------------------------------------------------- on the wire
+
+
+@pytest.mark.broker
+def test_every_published_event_carries_the_headers_on_the_wire(broker, corpus: Path, tmp_path: Path) -> None:
+    """A replay of the corpus, read back with librdkafka (confluent-kafka), not the client that wrote it."""
+    confluent = pytest.importorskip("confluent_kafka")
+    live = isolated(Settings(broker=broker.url, session_timeout=2.0)).with_overrides(data_dir=tmp_path)
+    with running_pipeline(live, live.broker, tmp_path) as pipeline:
+        asyncio.run(feed_and_collect(pipeline, expand_inputs([corpus]), timeout=300, progress=False))
+    names = live.topic_names
+    models = {
+        names.remittances: Remittance,
+        names.reversals: Takeback,
+        names.recoupments: Takeback,
+        names.net_cash: NetCashRow,
+        names.dead_letters: DeadLetter,
+        names.receipts: Receipt,
+    }
+    consumer = confluent.Consumer(
+        {"bootstrap.servers": live.bootstrap_servers, "group.id": "headers-check", "enable.auto.commit": False}
+    )
+    try:
+        consumer.assign(
+            [confluent.TopicPartition(t, p, confluent.OFFSET_BEGINNING) for t in models for p in range(live.partitions)]
+        )
+        seen: dict[str, int] = {}
+        quiet_polls = 0
+        while quiet_polls < 10:
+            message = consumer.poll(0.5)
+            if message is None:
+                quiet_polls += 1
+                continue
+            assert message.error() is None, message.error()
+            quiet_polls = 0
+            headers = {k: v.decode() for k, v in message.headers() or []}
+            event = models[message.topic()].model_validate_json(message.value())  # the payload is the event alone
+            assert headers["ce_specversion"] == "1.0"
+            assert headers["ce_id"] == event_id(event)
+            assert headers["ce_source"] == f"/takeback/{live.application_id}"
+            assert headers["ce_type"].startswith("org.takeback.") and headers["ce_type"].endswith(".v1")
+            assert dt.datetime.fromisoformat(headers["ce_time"]).tzinfo is not None
+            if isinstance(event, Takeback | NetCashRow | Remittance):
+                assert headers["ce_subject"] == message.key().decode()  # the provider, as the key
+            assert headers["content-type"] == "application/json"
+            seen[message.topic()] = seen.get(message.topic(), 0) + 1
+    finally:
+        consumer.close()
+    assert set(models) - {names.reversals} <= set(seen), seen  # the corpus has recoupments only
