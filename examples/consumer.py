@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--prefix", default="", help="Takeback's TAKEBACK_TOPIC_PREFIX, if it has one")
     parser.add_argument("--group", default="takeback-example-consumer", help="this consumer's group id")
     parser.add_argument("--db", default="takebacks.sqlite", help="SQLite file to keep the takebacks in")
-    parser.add_argument("--idle-exit", type=float, default=0, help="exit after this many quiet seconds once it has read")
+    parser.add_argument("--idle-exit", type=float, default=0, help="exit after this many quiet seconds (0: never)")
     args = parser.parse_args()
     db = sqlite3.connect(args.db)
     db.execute(SCHEMA)
