@@ -29,7 +29,7 @@ from streams.broker import BrokerError, EmbeddedBroker
 from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, settings_from_env
-from streams.sink.consumer import SinkError
+from streams.sink import SinkError
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130

@@ -4,3 +4,7 @@
 * ``store``: batched, idempotent writes (upsert by id where the revision is newer);
 * ``consumer``: the Kafka side: its own consumer group, offsets committed after the database commit, lag metric.
 """
+
+
+class SinkError(RuntimeError):
+    """The sink cannot run (no database, a refused connection): one line for the operator."""

@@ -17,14 +17,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from streams.kafka_io import ensure_topics
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
+from streams.sink import SinkError
 from streams.sink.migrations import migrate
 from streams.sink.store import Record, SinkStore, sink_topics
 
 log = logging.getLogger("takeback.sink")
-
-
-class SinkError(RuntimeError):
-    """The sink cannot run (no database, a refused connection): one line for the operator."""
 
 
 class SinkMetrics:
