@@ -2,6 +2,7 @@
 
 from schemas.events import (
     EVENT_TYPES,
+    EVENT_VERSIONS,
     Adjustment,
     AmountRef,
     ClaimPayment,
@@ -30,6 +31,7 @@ from schemas.events import (
 
 __all__ = [
     "EVENT_TYPES",
+    "EVENT_VERSIONS",
     "Adjustment",
     "AmountRef",
     "ClaimPayment",
