@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlencode
 
-from schemas import ReasonCategory, Takeback, TakebackKind, TakebackMethod, TakebackStatus
+from schemas import ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -100,19 +100,6 @@ class WorklistFilter:
             payer=(query.get("payer") or "").strip() or None,
             date_from=start,
             date_to=end,
-        )
-
-    def matches(self, t: Takeback) -> bool:
-        if t.withdrawn and self.status != TakebackStatus.withdrawn:
-            return False
-        return (
-            (self.status is None or t.status == self.status)
-            and (self.kind is None or t.kind == self.kind)
-            and (self.method is None or t.method == self.method)
-            and (self.category is None or t.reason_category == self.category)
-            and (self.payer is None or t.payer_id == self.payer)
-            and (self.date_from is None or (t.takeback_date is not None and t.takeback_date >= self.date_from))
-            and (self.date_to is None or (t.takeback_date is not None and t.takeback_date <= self.date_to))
         )
 
     @property

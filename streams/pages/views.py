@@ -39,7 +39,6 @@ from streams.pages.queries import (
     TakebackIndex,
     all_matching,
     as_of_date,
-    open_balances_by_age,
     overview,
     overview_line,
     payments,
@@ -192,26 +191,9 @@ class Pages:
         wanted = WorklistFilter.parse(request.query)
         paging = Paging.parse(request.query)
         loaded = self.load(provider_id)
-        data, index = loaded.data, loaded.index
-        if data.row is None:
+        if loaded.data.row is None:
             raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
-        everything = data.takebacks.values()
-        payment_lines = payments(data.remittances, everything)
-        return self.page(
-            "provider.html",
-            provider_id=provider_id,
-            row=data.row,
-            reconciliation=reconciliation(data.row),
-            reconciliation_columns=tables.RECONCILIATION,
-            filters=wanted,
-            page=worklist(data.takebacks, index, wanted, paging),
-            choices=_choices(data),
-            as_of=as_of_date(data.row),
-            ages=open_balances_by_age(everything, as_of_date(data.row)),
-            age_columns=tables.OPEN_BALANCES,
-            payment_lines=payment_lines[:PAYMENTS_ON_PAGE],
-            payment_columns=tables.PAYMENTS,
-        )
+        return self.page("provider.html", **provider_context(loaded, wanted, paging))
 
     def takeback_page(self, provider_id: str, event_id: str) -> web.StreamResponse:
         data = self.load(provider_id).data
@@ -257,10 +239,10 @@ class Pages:
         elif table == "reconciliation":
             sheet = Sheet("Cash per payer", tables.RECONCILIATION, reconciliation(data.row))
         elif table == "open-balances":
-            ages = open_balances_by_age(data.takebacks.values(), as_of_date(data.row))
+            ages = loaded.index.open_balances(data.takebacks, as_of_date(data.row))
             sheet = Sheet("Open balances", tables.OPEN_BALANCES, ages)
         elif table == "payments":
-            sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, data.takebacks.values()))
+            sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
         elif table == "statement":
             start, end = date_range(request.query)
             statement = build_statement(data, start, end)
@@ -309,6 +291,26 @@ class Pages:
             path="/",
         )
         return response
+
+
+def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> dict[str, Any]:
+    """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
+    data, index = loaded.data, loaded.index
+    as_of = as_of_date(data.row)
+    return {
+        "provider_id": data.provider_id,
+        "row": data.row,
+        "reconciliation": reconciliation(data.row),
+        "reconciliation_columns": tables.RECONCILIATION,
+        "filters": wanted,
+        "page": worklist(data.takebacks, index, wanted, paging),
+        "choices": _choices(data),
+        "as_of": as_of,
+        "ages": index.open_balances(data.takebacks, as_of),
+        "age_columns": tables.OPEN_BALANCES,
+        "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
+        "payment_columns": tables.PAYMENTS,
+    }
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
