@@ -231,3 +231,38 @@ def test_templates_render_with_a_dash_for_missing_fields_and_no_patient_columns_
     assert "—" in html and "Patient" not in html
     html = env.get_template("takeback.html").render(t=t, revisions=[], include_patient_data=True)
     assert "Patient" in html
+
+
+def index_fields(index: TakebackIndex) -> dict:
+    return {k: v for k, v in index.__dict__.items() if k not in ("snapshot", "position_of", "ages")}
+
+
+def test_the_index_follows_revisions_and_new_takebacks_as_a_rebuild_would() -> None:
+    takebacks = {
+        t.event_id: t
+        for t in (
+            takeback("open", "5.00", "2026-06-30"),
+            takeback("needs_review", None, "2026-05-31"),
+            takeback("open", "3.00", "2026-04-01", payer="P2"),
+        )
+    }
+    index = TakebackIndex.build(takebacks)
+    first = next(iter(takebacks))
+    takebacks[first] = takebacks[first].model_copy(update={"status": "settled", "remaining": None})  # a revision
+    newer = takeback("needs_review", None, "2026-07-15", payer="P3")
+    takebacks[newer.event_id] = newer
+    updated = index.updated(takebacks)
+    assert updated is index  # changed in place
+    assert index_fields(updated) == index_fields(TakebackIndex.build(takebacks))
+    assert (updated.needs_review, updated.open_count, updated.oldest_open) == (2, 1, dt.date(2026, 4, 1))
+
+    older = takeback("open", "1.00", "2020-01-01")  # sorts last: the index is rebuilt
+    takebacks[older.event_id] = older
+    rebuilt = updated.updated(takebacks)
+    assert index_fields(rebuilt) == index_fields(TakebackIndex.build(takebacks))
+    worklist_ids = [t.event_id for t in worklist(takebacks, rebuilt, WorklistFilter(status="open"), Paging()).items]
+    assert worklist_ids == [
+        t.event_id
+        for t in sorted(takebacks.values(), key=lambda t: t.takeback_date, reverse=True)
+        if t.status == "open"
+    ]

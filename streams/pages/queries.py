@@ -62,6 +62,9 @@ class TakebackIndex:
     oldest_open: dt.date | None
     carried: dict[str, tuple[int, Decimal]]  # remittance id -> (takebacks in it, their amount), withdrawn left out
     ages: dict[dt.date, list[AgeLine]] = field(default_factory=dict)  # as_of -> open balances by age
+    # what the index was built from (the ledger replaces a takeback object when it revises it), for `updated`
+    snapshot: dict[str, Takeback] = field(default_factory=dict)
+    position_of: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, takebacks: Mapping[str, Takeback]) -> TakebackIndex:
@@ -91,7 +94,68 @@ class TakebackIndex:
             count, amount = carried.get(t.remittance_id, (0, ZERO))
             carried[t.remittance_id] = (count + 1, amount + t.amount)
         index.oldest_open = min(open_dates, default=None)
+        index.snapshot = dict(takebacks)
+        index.position_of = {event_id: i for i, event_id in enumerate(index.newest_first)}
         return index
+
+    def updated(self, takebacks: Mapping[str, Takeback]) -> TakebackIndex:
+        """The index of the ledger's takebacks now, changed in place when that is cheap, else rebuilt.
+
+        Cheap, and the common case: a few takebacks revised (their status, what remains) and new ones newer than
+        all the others (a new remittance). A revision that moves a takeback in the order, or new takebacks dated
+        before the newest, rebuild the index.
+        """
+        changed = [t for event_id, t in takebacks.items() if self.snapshot.get(event_id) is not t]
+        if not changed:
+            return self
+        if len(changed) > max(len(self.newest_first) // 10, 100):
+            return TakebackIndex.build(takebacks)
+        new = sorted(
+            (t for t in changed if t.event_id not in self.position_of),
+            key=lambda t: (t.takeback_date or dt.date.min, t.event_id),
+            reverse=True,
+        )
+        revised = [t for t in changed if t.event_id in self.position_of]
+        if any(self.snapshot[t.event_id].takeback_date != t.takeback_date for t in revised):
+            return TakebackIndex.build(takebacks)
+        if new and self.newest_first:
+            newest = (self.date[0] or dt.date.min, self.newest_first[0])
+            if (new[-1].takeback_date or dt.date.min, new[-1].event_id) < newest:
+                return TakebackIndex.build(takebacks)
+        for t in revised:
+            self._count(self.snapshot[t.event_id], -1)
+            self._set(self.position_of[t.event_id], t)
+            self._count(t, +1)
+        if new:
+            fresh = TakebackIndex.build({t.event_id: t for t in new})
+            for name in ("newest_first", "status", "kind", "method", "category", "payer", "date", "withdrawn"):
+                setattr(self, name, getattr(fresh, name) + getattr(self, name))
+            for t in new:
+                self._count(t, +1)
+            self.position_of = {event_id: i for i, event_id in enumerate(self.newest_first)}
+        self.live = [i for i, withdrawn in enumerate(self.withdrawn) if not withdrawn]
+        open_dates = [self.date[i] for i in self.live if self.status[i] == TakebackStatus.open and self.date[i]]
+        self.oldest_open = min(open_dates, default=None)  # type: ignore[type-var]
+        self.ages = {}
+        self.snapshot.update((t.event_id, t) for t in changed)
+        return self
+
+    def _set(self, position: int, t: Takeback) -> None:
+        self.status[position] = t.status
+        self.kind[position] = t.kind
+        self.method[position] = t.method
+        self.category[position] = t.reason_category
+        self.payer[position] = t.payer_id
+        self.withdrawn[position] = t.withdrawn
+
+    def _count(self, t: Takeback, sign: int) -> None:
+        """Add (+1) or take away (-1) one takeback's share of the counts and sums."""
+        if t.withdrawn:
+            return
+        self.needs_review += sign * (t.status == TakebackStatus.needs_review)
+        self.open_count += sign * (t.status == TakebackStatus.open)
+        count, amount = self.carried.get(t.remittance_id, (0, ZERO))
+        self.carried[t.remittance_id] = (count + sign, amount + sign * t.amount)
 
     def open_balances(self, takebacks: Mapping[str, Takeback], as_of: dt.date) -> list[AgeLine]:
         if as_of not in self.ages:
@@ -109,7 +173,7 @@ class IndexCache:
         found = self._entries.get(provider_id)
         if found is not None and found[0] == version:
             return found[1]
-        index = TakebackIndex.build(takebacks)
+        index = found[1].updated(takebacks) if found is not None else TakebackIndex.build(takebacks)
         self._entries[provider_id] = (version, index)
         return index
 
