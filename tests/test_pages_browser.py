@@ -254,8 +254,11 @@ def test_provider_page_filters_pages_and_exports_what_the_api_has(cluster: Clust
         older = page.get_by_role("link", name="Older")
         if older.count() == 0:
             break
-        older.click()
-        page.wait_for_load_state()
+        older.click()  # htmx swaps the worklist in place and pushes the URL
+        page.wait_for_url(f"**offset={len(seen)}*")
+        page.wait_for_function(
+            "previous => document.querySelector('#worklist tbody a').getAttribute('href') != previous", arg=seen[-1]
+        )
     assert len(set(seen)) == len(expected)
 
 
