@@ -63,7 +63,8 @@ def build_statement(data: ProviderData, start: dt.date | None, end: dt.date | No
     still_owed = ages[-1].total if ages else ZERO
     summary = [
         SummaryLine(
-            f"Payments received ({len(paid)} checks/EFTs, amount per ERA)", sum((p.amount for p in paid), ZERO)
+            f"Payments received ({len(paid)} {'check/EFT' if len(paid) == 1 else 'checks/EFTs'}, amount per ERA)",
+            sum((p.amount for p in paid), ZERO),
         ),
         SummaryLine("Claim payments in those payments", sum((p.claim_payments for p in paid), ZERO)),
         SummaryLine(

@@ -73,6 +73,17 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
     return columns
 
 
+# what fits a printed page; the statement's downloads keep every column
+PRINTED_TAKEBACK_HEADERS = frozenset(
+    {"Takeback date", "Status", "Kind", "Method", "Amount", "Remaining", "Payer", "Claim", "Patient", "Reason", "Codes"}
+    | {"Original date", "Original paid", "Flags"}
+)
+
+
+def printed_takeback_columns(include_patient_data: bool) -> list[Column]:
+    return [c for c in takeback_columns(include_patient_data) if c.header in PRINTED_TAKEBACK_HEADERS]
+
+
 RECONCILIATION = [
     col("Payer", "text", "payer_id"),
     col("Claim payments", "money", "claim_payments"),

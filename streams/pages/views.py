@@ -214,7 +214,7 @@ class Pages:
             provider_id=provider_id,
             statement=statement,
             summary_columns=SUMMARY,
-            takeback_columns=tables.takeback_columns(self.tb.settings.include_patient_data),
+            takeback_columns=tables.printed_takeback_columns(self.tb.settings.include_patient_data),
             age_columns=tables.OPEN_BALANCES,
             payment_columns=tables.PAYMENTS,
         )
