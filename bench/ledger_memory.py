@@ -11,7 +11,8 @@ import argparse
 import gc
 import tracemalloc
 
-from streams.domain.ledger import ProviderLedger, apply_remittance, facts_from_json
+from streams.domain.facts import facts_from_json
+from streams.domain.ledger import ProviderLedger, apply_remittance
 from streams.domain.x12 import read_835
 from tests.support.era_mix import era_stream
 

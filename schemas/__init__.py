@@ -2,6 +2,8 @@
 
 from schemas.events import (
     EVENT_TYPES,
+    REVERSAL_STATUS,
+    ZERO,
     Adjustment,
     AmountRef,
     ClaimPayment,
@@ -30,6 +32,8 @@ from schemas.events import (
 
 __all__ = [
     "EVENT_TYPES",
+    "REVERSAL_STATUS",
+    "ZERO",
     "Adjustment",
     "AmountRef",
     "ClaimPayment",

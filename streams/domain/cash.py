@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from schemas import NetCashRow, PayerCash
-
-ZERO = Decimal("0")
+from schemas import ZERO, NetCashRow, PayerCash
 
 BUCKETS = ("net_cash", "claim_payments", "reversed", "recouped", "forward_balance", "refunds", "other_adjustments")
 
