@@ -1,4 +1,4 @@
-"""Per-provider cash arithmetic (spec §8).
+"""Per-provider cash arithmetic (rules §8).
 
 Every amount of an applied remittance lands in exactly one bucket, so the
 invariant below holds by construction and is checked in tests:
@@ -33,7 +33,7 @@ class CashTotals:
 
 
 def invariant_holds(row: NetCashRow | PayerCash) -> bool:
-    """Spec §8 invariant on a published row."""
+    """Rules §8 invariant on a published row."""
     return row.net_cash == (
         row.claim_payments - row.reversed - row.recouped + row.forward_balance + row.refunds + row.other_adjustments
     )

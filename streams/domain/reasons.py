@@ -1,4 +1,4 @@
-"""Why a takeback happened: one reason category per takeback (spec §6).
+"""Why a takeback happened: one reason category per takeback (rules §6).
 
 Only code numbers and our own categories live here: X12's code descriptions
 are copyrighted, so we never ship them.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from typing import Any
 
-from schemas import ZERO
-from schemas.events import (
+from schemas import (
+    ZERO,
     ClaimPayment,
     DeadLetter,
     Patient,
@@ -858,7 +858,7 @@ class _SetReader:
         return build(Payer, {"id": payer_id, "name": _optional(n1, 2)})
 
     def _check_balance(self, payment: Payment) -> None:
-        """Spec §7: BPR02 = sum(CLP04) - sum(PLB04), to the cent; BPR02 is never negative."""
+        """Rules §7: BPR02 = sum(CLP04) - sum(PLB04), to the cent; BPR02 is never negative."""
         k = self.bpr_index
         if payment.amount < ZERO:
             raise _Reject(
