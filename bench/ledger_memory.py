@@ -11,8 +11,7 @@ import argparse
 import gc
 import tracemalloc
 
-from streams.domain.facts import facts_from_json
-from streams.domain.ledger import ProviderLedger, apply_remittance
+from streams.domain.ledger import ProviderLedger, apply_remittance, facts_from_json
 from streams.domain.x12 import read_835
 from tests.support.era_mix import era_stream
 

@@ -20,9 +20,14 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback, TakebackKind
 from streams.app import TakebackApp
-from streams.domain.facts import InvalidRemittance, facts_from_json
-from streams.domain.ledger import ProviderLedger, apply_remittance, settle
-from streams.domain.match_policy import MatchPolicy
+from streams.domain.ledger import (
+    InvalidRemittance,
+    MatchPolicy,
+    ProviderLedger,
+    apply_remittance,
+    facts_from_json,
+    settle,
+)
 from streams.domain.x12 import read_835
 from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.settings import Settings

@@ -1,7 +1,7 @@
 """The domain core: Takeback's rules in plain Python (no Faust, no Kafka).
 
-Entry points: `ledger` (`ProviderLedger`, `apply_remittance`, `settle`, `cash_row`), `facts`
-(decoding a remittance event into what a ledger stores), `x12.read_835` (835 bytes in,
+Entry points: `ledger` (what the stream layer calls: `ProviderLedger`, `facts_from_json`,
+`apply_remittance`, `settle`, `cash_row`; see its `__all__`), `x12.read_835` (835 bytes in,
 remittances and dead letters out), `offline` (all of it without a broker).
 
 Where each rule lives:
@@ -10,6 +10,7 @@ Where each rule lives:
   settlement, rules §4); `plb_pairing` (PLB amounts of one remittance that offset each other);
 * `disbursement` (moved money, signed BPR02, takeback date), `plb_codes`, `references` (PLB
   reference tokens), `reasons` (rules §6), `cash` (rules §8), `npi`, `ids` (deterministic ids);
+* `facts`: a remittance event decoded into what a ledger stores;
 * `derived_state` and `claim_index`: what matching computes from a ledger's facts;
 * `ledger_records`: how a ledger is stored; `chunking`: cutting large inputs into messages;
 * `x12`: `tokenizer`, `reader`, `builders` (models without re-validation), `identity` (rules §2).

@@ -1,8 +1,9 @@
 """A provider's ledger: which remittances it applied, what it published, where its cash stands.
 
 The entry point of the domain core: the stream layer keeps one ``ProviderLedger`` per provider
-in a table and calls ``apply_remittance`` once per remittance (and ``settle`` once per batch).
-The rules themselves live in `matching` (claims, PLB amounts); this module keeps the state.
+in a table, decodes each remittance event with ``facts_from_json`` and calls ``apply_remittance``
+(and ``settle`` once per batch); ``__all__`` is what it may use. The rules themselves live in
+`matching` (claims, PLB amounts); this module keeps the state.
 
 Design (why it is built this way):
 
@@ -29,9 +30,21 @@ from pydantic import BaseModel, PrivateAttr
 from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback
 from streams.domain.cash import totals_as_fields
 from streams.domain.derived_state import DerivedState
-from streams.domain.facts import RemittanceFacts, facts_of
+from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
+
+__all__ = [
+    "InvalidRemittance",
+    "LedgerUpdate",
+    "MatchPolicy",
+    "ProviderLedger",
+    "RemittanceFacts",
+    "apply_remittance",
+    "cash_row",
+    "facts_from_json",
+    "settle",
+]
 
 
 def trace_key(payer_id: str, trace_number: str) -> str:
