@@ -2,6 +2,7 @@
 
 from schemas.events import (
     EVENT_TYPES,
+    EVENT_VERSIONS,
     REVERSAL_STATUS,
     ZERO,
     Adjustment,
@@ -32,6 +33,7 @@ from schemas.events import (
 
 __all__ = [
     "EVENT_TYPES",
+    "EVENT_VERSIONS",
     "REVERSAL_STATUS",
     "ZERO",
     "Adjustment",

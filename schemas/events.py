@@ -174,7 +174,7 @@ class Payment(Event):
 class Remittance(Event):
     """One ST/SE 835 transaction set: one payment (or non-payment) from one payer to one payee."""
 
-    remittance_id: str = Field(description="Deterministic id from identity (spec §2) and body hash.")
+    remittance_id: str = Field(description="Deterministic id from identity (rules §2) and body hash.")
     body_hash: str = Field(description="SHA-256 of the ST/SE body without envelope control numbers.")
     source: SourceRef
     sequence: int = Field(0, description="0-based index of this remittance among those read from its input.")
@@ -308,7 +308,7 @@ class PayerCash(Event):
 
 
 class NetCashRow(Event):
-    """Where a provider stands (spec §8), with a per-payer breakdown.
+    """Where a provider stands (rules §8), with a per-payer breakdown.
 
     Invariant: net_cash = claim_payments - reversed - recouped + forward_balance
     + refunds + other_adjustments.
@@ -375,3 +375,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "dead_letter": DeadLetter,
     "receipt": Receipt,
 }
+
+# The version of each event type's contract, in its CloudEvents `ce_type` (org.takeback.<name>.v<N>). Raise it, and
+# release the new schema (python -m schemas.release), only for a change that would break a consumer
+# (tests/test_schema_compatibility.py says which); say what changed in schemas/CHANGELOG.md either way.
+EVENT_VERSIONS: dict[str, int] = {name: 1 for name in EVENT_TYPES}
