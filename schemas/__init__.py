@@ -2,6 +2,9 @@
 
 from schemas.events import (
     EVENT_TYPES,
+    EVENT_VERSIONS,
+    REVERSAL_STATUS,
+    ZERO,
     Adjustment,
     AmountRef,
     ClaimPayment,
@@ -30,6 +33,9 @@ from schemas.events import (
 
 __all__ = [
     "EVENT_TYPES",
+    "EVENT_VERSIONS",
+    "REVERSAL_STATUS",
+    "ZERO",
     "Adjustment",
     "AmountRef",
     "ClaimPayment",

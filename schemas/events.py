@@ -27,7 +27,9 @@ Money = Annotated[
     Field(description="Amount in US dollars, as a decimal string."),
 ]
 
-ZERO = Decimal("0")
+ZERO = Decimal("0")  # the one zero amount of the project (schemas cannot import streams, so it lives here)
+
+REVERSAL_STATUS = "22"  # CLP02 of a claim reversal (rules §3)
 
 
 class Event(BaseModel):
@@ -131,7 +133,7 @@ class ClaimPayment(Event):
 
     @property
     def is_reversal(self) -> bool:
-        return self.status_code == "22"
+        return self.status_code == REVERSAL_STATUS
 
     def reference(self, qualifier: str) -> str | None:
         return next((r.value for r in self.references if r.qualifier == qualifier), None)
@@ -168,20 +170,11 @@ class Payment(Event):
     method: str | None = Field(None, description="BPR04: ACH, CHK, NON, ...")
     effective_date: dt.date | None = Field(None, description="BPR16.")
 
-    @property
-    def moved_money(self) -> bool:
-        """Spec §5: C, D, U move money; I and X only when an amount is paid; H and P never."""
-        if self.handling_code in ("C", "D", "U"):
-            return True
-        if self.handling_code in ("I", "X"):
-            return self.amount > ZERO
-        return False
-
 
 class Remittance(Event):
     """One ST/SE 835 transaction set: one payment (or non-payment) from one payer to one payee."""
 
-    remittance_id: str = Field(description="Deterministic id from identity (spec §2) and body hash.")
+    remittance_id: str = Field(description="Deterministic id from identity (rules §2) and body hash.")
     body_hash: str = Field(description="SHA-256 of the ST/SE body without envelope control numbers.")
     source: SourceRef
     sequence: int = Field(0, description="0-based index of this remittance among those read from its input.")
@@ -199,11 +192,6 @@ class Remittance(Event):
     @property
     def provider_id(self) -> str:
         return self.payee.id
-
-    @property
-    def takeback_date(self) -> dt.date | None:
-        """Spec §5: the production date, else the effective date."""
-        return self.production_date or self.payment.effective_date
 
 
 # --------------------------------------------------------------------------- outputs
@@ -320,7 +308,7 @@ class PayerCash(Event):
 
 
 class NetCashRow(Event):
-    """Where a provider stands (spec §8), with a per-payer breakdown.
+    """Where a provider stands (rules §8), with a per-payer breakdown.
 
     Invariant: net_cash = claim_payments - reversed - recouped + forward_balance
     + refunds + other_adjustments.
@@ -387,3 +375,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "dead_letter": DeadLetter,
     "receipt": Receipt,
 }
+
+# The version of each event type's contract, in its CloudEvents `ce_type` (org.takeback.<name>.v<N>). Raise it, and
+# release the new schema (python -m schemas.release), only for a change that would break a consumer
+# (tests/test_schema_compatibility.py says which); say what changed in schemas/CHANGELOG.md either way.
+EVENT_VERSIONS: dict[str, int] = {name: 1 for name in EVENT_TYPES}

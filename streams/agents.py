@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas import NetCashRow, SourceRef
+from streams.cloudevents import cloudevent_headers, event_source
 from streams.container import TakebackApp
 from streams.domain.ledger import MatchPolicy
 from streams.ingest import ingest_input
@@ -30,6 +31,7 @@ log = logging.getLogger("takeback.agents")
 def register_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
     policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
+    source = event_source(app.conf.id)
 
     async def send_json(topic: Any, key: str, event: BaseModel, *, compact: bool = False) -> None:
         """Publish an event as JSON. `compact` leaves out fields at their default (documented in the schema), which
@@ -38,10 +40,12 @@ def register_agents(tb: TakebackApp) -> None:
         Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
         sensors, callbacks) was most of a batch's time (docs/benchmarks.md). Delivery is still guaranteed before
         the input's offset is committed: faust flushes the producer before every commit.
+        Every event carries CloudEvents headers (streams/cloudevents.py); the payload is the event alone.
         """
         value = event.model_dump_json(exclude_defaults=compact).encode()
+        headers = cloudevent_headers(event, source)
         await app.producer.send(
-            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=None
+            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
         )
 
     # ------------------------------------------------------------------ ingest

@@ -17,6 +17,7 @@ from streams.container import TakebackApp, Topics
 from streams.faust_patches import install_patches
 from streams.ledger_table import LedgerTable
 from streams.metrics import WorkerMetrics
+from streams.pages import register_pages
 from streams.security import bearer_token_middleware, check_api_exposure, faust_credentials
 from streams.settings import Settings, TopicNames
 from streams.web import register_views
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> TakebackApp:
 
     register_agents(takeback)
     register_views(takeback)
+    register_pages(takeback)
     return takeback
 
 

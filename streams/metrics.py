@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from schemas import DeadLetter, NetCashRow, Takeback
+from schemas import ZERO, DeadLetter, NetCashRow, Takeback
 
 OVERFLOW = "_other"
 
@@ -59,7 +58,9 @@ class WorkerMetrics:
         self.takeback_amount = Counter(
             "takeback_takeback_amount_dollars", "Dollars taken back (first revision).", labels, registry=r
         )
-        self.net_cash = Gauge("takeback_net_cash_dollars", "Net cash per provider (spec §8).", ["provider"], registry=r)
+        self.net_cash = Gauge(
+            "takeback_net_cash_dollars", "Net cash per provider (rules §8).", ["provider"], registry=r
+        )
         self.forward_balance = Gauge(
             "takeback_forward_balance_outstanding_dollars",
             "Forward balance the provider still owes.",
@@ -126,8 +127,8 @@ class WorkerMetrics:
         if label == OVERFLOW:
             self._overflow_rows[row.provider_id] = row
             rows = self._overflow_rows.values()
-            net = sum((r.net_cash for r in rows), Decimal(0))
-            forward = sum((r.forward_balance for r in rows), Decimal(0))
+            net = sum((r.net_cash for r in rows), ZERO)
+            forward = sum((r.forward_balance for r in rows), ZERO)
             oldest = min((r.oldest_open_forward_balance for r in rows if r.oldest_open_forward_balance), default=None)
         else:
             net, forward, oldest = row.net_cash, row.forward_balance, row.oldest_open_forward_balance

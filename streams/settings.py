@@ -65,7 +65,7 @@ class Settings:
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
     log_level: str = "info"
-    # Spec §5: flag a reversal still without its correction after this many days of remittance time.
+    # Rules §5: flag a reversal still without its correction after this many days of remittance time.
     correction_wait_days: int = 30
     # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
     metrics_max_providers: int = 500
@@ -80,7 +80,17 @@ class Settings:
     kafka_sasl_password: str = field(default="", repr=False)
     # Required when the HTTP API listens beyond loopback; clients send "Authorization: Bearer <token>".
     api_token: str = field(default="", repr=False)
+    # `takeback sink`: PostgreSQL connection string (libpq URI or key=value), events per write, metrics port.
+    sink_dsn: str = field(default="", repr=False)
+    sink_batch_size: int = 500
+    sink_metrics_port: int = 6067
     topics: TopicNames = field(default_factory=TopicNames)
+
+    @property
+    def application_id(self) -> str:
+        """The Faust app id (its consumer group, the prefix of its tables' changelog topics): app_id, plus the
+        topic prefix so isolated runs (replay) never share a group."""
+        return self.app_id + (f"-{self.topic_prefix.strip('.-')}" if self.topic_prefix else "")
 
     @property
     def topic_names(self) -> TopicNames:

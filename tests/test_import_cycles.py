@@ -39,7 +39,15 @@ def test_a_cycle_through_an_import_inside_a_function_is_found(tmp_path: Path) ->
 def test_relative_and_submodule_imports_are_edges(tmp_path: Path) -> None:
     write(tmp_path, "pkg/__init__.py", "")
     write(tmp_path, "pkg/sub/__init__.py", "from ..web import view\n")
-    write(tmp_path, "pkg/web.py", "from pkg import sub\nimport json\n")
+    write(tmp_path, "pkg/web.py", "from pkg import sub, VERSION\nimport json\n")
     graph = import_graph(project_modules(tmp_path, ["pkg"]))
-    assert graph["pkg.sub"] == {"pkg.web"} and graph["pkg.web"] == {"pkg", "pkg.sub"}
+    assert graph["pkg.sub"] == {"pkg.web"} and graph["pkg.web"] == {"pkg", "pkg.sub"}  # VERSION: from the package
     assert cycles(graph) == [["pkg.sub", "pkg.web"]]
+
+
+def test_a_package_that_registers_its_submodule_lazily_is_no_cycle(tmp_path: Path) -> None:
+    write(tmp_path, "pkg/__init__.py", "def register():\n    from pkg.views import register\n")
+    write(tmp_path, "pkg/views.py", "from pkg import tables\n")
+    write(tmp_path, "pkg/tables.py", "")
+    graph = import_graph(project_modules(tmp_path, ["pkg"]))
+    assert graph["pkg.views"] == {"pkg.tables"} and cycles(graph) == []

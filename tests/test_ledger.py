@@ -1,4 +1,4 @@
-"""The matching core, driven directly (no broker): spec §3, §4 (WO/FB/72/L6), §5 and §8."""
+"""The matching core, driven directly (no broker): rules §3, §4 (WO/FB/72/L6), §5 and §8."""
 
 from __future__ import annotations
 
@@ -259,7 +259,8 @@ def test_deferred_out_of_order_remittances_settle_to_the_in_order_result() -> No
 def test_the_claim_index_keeps_every_payment_under_a_key_oldest_first() -> None:
     from decimal import Decimal
 
-    from streams.domain.ledger import ClaimFact, ClaimIndex, PaymentRecord, facts_from_dict
+    from streams.domain.claim_index import ClaimIndex, PaymentRecord
+    from streams.domain.facts import ClaimFact, facts_from_dict
 
     facts = facts_from_dict(
         {

@@ -7,7 +7,7 @@ function hides a cycle from Python, not from the design. Small enough to keep he
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 
@@ -23,18 +23,20 @@ def project_modules(root: Path, packages: Iterable[str]) -> dict[str, Path]:
     return {module_name(root, path): path for package in packages for path in sorted((root / package).rglob("*.py"))}
 
 
-def _imported(node: ast.AST, importer: str, is_package: bool) -> list[str]:
+def _imported(node: ast.AST, importer: str, is_package: bool, modules: Container[str]) -> set[str]:
+    """The project modules an import statement names: `from package import submodule` names the submodule
+    (not the package, whose implicit import is not counted, as for `import package.submodule`)."""
     if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
+        return {alias.name for alias in node.names if alias.name in modules}
     if not isinstance(node, ast.ImportFrom):
-        return []
+        return set()
     base = node.module or ""
     if node.level:  # relative: from the importer's package, one level up per extra dot
         package = importer.split(".") if is_package else importer.split(".")[:-1]
         package = package[: len(package) - (node.level - 1)]
         base = ".".join([*package, base] if base else package)
-    # `from package import name`: the name may be a submodule
-    return [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    named = {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names}
+    return {name for name in named if name in modules}
 
 
 def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
@@ -42,10 +44,10 @@ def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        targets = set()
+        targets: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            targets.update(t for t in _imported(node, name, is_package) if t in modules and t != name)
-        graph[name] = targets
+            targets |= _imported(node, name, is_package, modules)
+        graph[name] = targets - {name}
     return graph
 
 
