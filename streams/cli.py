@@ -9,6 +9,8 @@
 
 Every failure ends with a one-line reason on stderr and a non-zero exit code,
 never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
+SIGTERM stops a command as Ctrl-C does: its broker and workers are stopped, one
+line on stderr, exit code 143 (130 for Ctrl-C); see streams/processes.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiokafka.errors import KafkaError
 from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
+from streams.processes import Interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, settings_from_env
 
@@ -80,8 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The client library logs every failed connection attempt; we report the outcome in one line instead.
     # (A running worker sets its own logging: streams.app.configure_logging.)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    stop_like_ctrl_c()  # SIGTERM too unwinds the `with` blocks that stop the broker and workers
     try:
         return COMMANDS[args.command](args, settings)
+    except Interrupted as stop:
+        print(f"takeback: {stop.reason}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -111,18 +118,18 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"embedded broker listening on {broker.bootstrap} (memory storage); Ctrl-C stops it", flush=True)
         while broker.process is not None and broker.process.poll() is None:
             time.sleep(0.5)
-    return EXIT_FAILURE
+        code = broker.process.returncode if broker.process is not None else None
+    raise BrokerError(f"the embedded broker exited by itself with code {code}")
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    import faust
-
     from streams.app import (
         configure_logging,
         create_app,
         keep_state_out_of_full_collections,
         return_large_buffers_to_the_os,
     )
+    from streams.worker import Worker
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
@@ -137,7 +144,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     async def _logging_after_faust_setup() -> None:
         configure_logging(settings.log_level)  # faust's worker reconfigures logging when it starts
 
-    worker = faust.Worker(takeback.app, loglevel=settings.log_level)
+    worker = Worker(takeback.app, loglevel=settings.log_level, stop_grace=settings.stop_grace_seconds)
     worker.execute_from_commandline()
     return 0
 
