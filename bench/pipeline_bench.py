@@ -29,7 +29,7 @@ from schemas import Receipt
 from streams.broker import EmbeddedBroker, free_port
 from streams.domain.x12 import read_835
 from streams.kafka_io import InputMessage, ensure_topics, input_messages
-from streams.processes import Interrupted, spawn_child, stop_child, stop_like_ctrl_c
+from streams.processes import Interrupted, exit_interrupted, spawn_child, stop_child, stop_like_ctrl_c
 from streams.runner import WorkerProcess
 from streams.samples import CORPUS_DIR, PROJECT_ROOT
 from streams.settings import Settings
@@ -295,8 +295,7 @@ def main() -> int:
     try:
         return measure(args)
     except Interrupted as stop:
-        print(f"pipeline_bench: {stop.reason}", file=sys.stderr)
-        return stop.exit_code
+        exit_interrupted(stop, "pipeline_bench")
 
 
 def measure(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
-from streams.processes import Interrupted, stop_like_ctrl_c
+from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, settings_from_env
 
@@ -87,8 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, settings)
     except Interrupted as stop:
-        print(f"takeback: {stop.reason}", file=sys.stderr)
-        return stop.exit_code
+        exit_interrupted(stop, "takeback")
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

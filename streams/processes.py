@@ -24,7 +24,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_STOP_TIMED_OUT = 1
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -66,6 +66,19 @@ def stop_like_ctrl_c(signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -
     """
     for signum in signals:
         signal.signal(signum, _raise_interrupted)
+
+
+def exit_interrupted(stop: Interrupted, who: str) -> NoReturn:
+    """After an `Interrupted` has unwound (the children are stopped): one line on stderr, and exit at once.
+
+    The client work it cut short (tasks still pending, coroutines never awaited) would only make the interpreter's
+    teardown print warnings after that line.
+    """
+    print(f"{who}: {stop.reason}", file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(stop.exit_code)
 
 
 def _load_prctl() -> Callable[..., int] | None:
