@@ -47,6 +47,11 @@ def command_line(pid: int) -> str:
         return ""
 
 
+def kinds(kids: dict[int, str]) -> list[str]:
+    """What each child is, sorted: "tansu", "worker", or its command line."""
+    return sorted("tansu" if "tansu" in c else "worker" if "streams.cli worker" in c else c for c in kids.values())
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -146,7 +151,7 @@ def test_a_serving_demo_stopped_leaves_no_broker_or_worker_and_frees_its_port(
         wait_for(lambda: "serving:" in demo.stdout() or demo.process.poll() is not None, 120, "the demo serving")
         assert demo.process.poll() is None, demo.stderr()
         kids = demo.children()
-        assert sorted("tansu" in c or "streams.cli worker" in c for c in kids.values()) == [True, True], kids
+        assert kinds(kids) == ["tansu", "worker"]
         stop_and_check(demo, signum, kids)
         assert port_is_free(web_port), "the worker's port is still held"
     finally:
@@ -165,7 +170,9 @@ def test_a_replay_stopped_leaves_no_broker_or_worker(signum: int, corpus: Path, 
             "the replay's worker started",
         )
         assert run.process.poll() is None, run.stderr()
-        stop_and_check(run, signum, run.children())
+        kids = run.children()
+        assert kinds(kids) == ["tansu", "worker"]
+        stop_and_check(run, signum, kids)
     finally:
         run.kill()
 
@@ -176,7 +183,7 @@ def test_the_broker_command_stopped_leaves_no_tansu(signum: int, tmp_path: Path)
     try:
         wait_for(lambda: "listening" in command.stdout() or command.process.poll() is not None, 30, "the broker")
         kids = command.children()
-        assert ["tansu" in c for c in kids.values()] == [True], (kids, command.stderr())
+        assert kinds(kids) == ["tansu"], command.stderr()
         stop_and_check(command, signum, kids)
     finally:
         command.kill()
@@ -201,7 +208,7 @@ def test_a_pytest_run_stopped_leaves_no_broker(signum: int, tmp_path: Path) -> N
     try:
         wait_for(lambda: "broker pid" in run.stdout() or run.process.poll() is not None, 60, "the fixture's broker")
         kids = run.children()
-        assert ["tansu" in c for c in kids.values()] == [True], (kids, run.stdout(), run.stderr())
+        assert kinds(kids) == ["tansu"], (run.stdout(), run.stderr())
         code = run.stop(signum)
         assert code == (-signal.SIGKILL if signum == signal.SIGKILL else pytest.ExitCode.INTERRUPTED), run.stdout()
         assert not left_after(set(kids), timeout=5), "the fixture's broker outlived pytest"
