@@ -11,6 +11,8 @@
 
 Every failure ends with a one-line reason on stderr and a non-zero exit code,
 never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
+SIGTERM stops a command as Ctrl-C does: its broker and workers are stopped, one
+line on stderr, exit code 143 (130 for Ctrl-C); see streams/processes.py.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.inputs import expand_inputs
 from streams.kafka_io import PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
+from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, broker_url, settings_from_env
 from streams.sink import SinkError
@@ -103,8 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The client library logs every failed connection attempt; we report the outcome in one line instead.
     # (A running worker sets its own logging: streams.logging_setup.configure_logging.)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    stop_like_ctrl_c()  # SIGTERM too unwinds the `with` blocks that stop the broker and workers
     try:
         return COMMANDS[args.command](args, settings)
+    except Interrupted as stop:
+        exit_interrupted(stop, "takeback")
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -132,15 +138,15 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"embedded broker listening on {broker.bootstrap} (memory storage); Ctrl-C stops it", flush=True)
         while broker.process is not None and broker.process.poll() is None:
             time.sleep(0.5)
-    return EXIT_FAILURE
+        code = broker.process.returncode if broker.process is not None else None
+    raise BrokerError(f"the embedded broker exited by itself with code {code}")
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    import faust
-
     from streams.app import create_app
     from streams.logging_setup import configure_logging
     from streams.process_tuning import keep_state_out_of_full_collections, return_large_buffers_to_the_os
+    from streams.worker import Worker
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
@@ -155,7 +161,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     async def _logging_after_faust_setup() -> None:
         configure_logging(settings.log_level)  # faust's worker reconfigures logging when it starts
 
-    worker = faust.Worker(takeback.app, loglevel=settings.log_level)
+    worker = Worker(takeback.app, loglevel=settings.log_level, stop_grace=settings.stop_grace_seconds)
     worker.execute_from_commandline()
     return 0
 
