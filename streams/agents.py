@@ -30,7 +30,7 @@ from streams.domain.ledger import (
     settle,
 )
 from streams.domain.x12 import read_835
-from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
+from streams.kafka_io import ACCEPT_HEADER, CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.settings import Settings
 
 log = logging.getLogger("takeback.agents")
@@ -94,7 +94,8 @@ def register_agents(tb: TakebackApp) -> None:
             if oversize:
                 remittances, dead_letters = [], [_oversize_dead_letter(event.value or b"", int(oversize), chunk, where)]
             else:
-                remittances, dead_letters = _read_input(event.value or b"", file, source_id, where, settings)
+                accepted = _header(message.headers, ACCEPT_HEADER)  # rules §7: dead-letters replay --accept
+                remittances, dead_letters = _read_input(event.value or b"", file, source_id, where, settings, accepted)
                 if chunk:
                     dead_letters = [_in_file_coordinates(d, chunk) for d in dead_letters]
             tb.metrics.ingested(dead_letters)
@@ -282,7 +283,7 @@ def _oversize_dead_letter(excerpt: bytes, size: int, chunk: str | None, where: S
 
 
 def _read_input(
-    data: bytes, file: str | None, source_id: str, where: SourceRef, settings: Settings
+    data: bytes, file: str | None, source_id: str, where: SourceRef, settings: Settings, accepted: str | None = None
 ) -> tuple[list[Remittance], list[DeadLetter]]:
     """An input is an 835 file, or a Remittance as JSON (spec §1)."""
     if len(data) > settings.max_input_bytes:
@@ -296,5 +297,11 @@ def _read_input(
             return [], [_dead_letter("ingest", "invalid_event", message, where, data)]
         remittance.source = remittance.source.model_copy(update={"source_id": source_id, "file": file})
         return [remittance], []
-    result = read_835(data, file=file, source_id=source_id, include_patient_data=settings.include_patient_data)
+    result = read_835(
+        data,
+        file=file,
+        source_id=source_id,
+        include_patient_data=settings.include_patient_data,
+        accepted_dead_letter=accepted,
+    )
     return result.remittances, result.dead_letters
