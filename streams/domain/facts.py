@@ -109,7 +109,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
         payee = d["payee"]
         claims = [_claim_fact(c) for c in d.get("claims") or []]
         adjustments = [_plb_fact(a) for a in d.get("provider_adjustments") or []]
-        flags = list(d.get("flags") or [])
+        flagged = list(d.get("flags") or [])
         return RemittanceFacts.model_construct(
             remittance_id=str(d["remittance_id"]),
             trace_number=str(d["trace_number"]),
@@ -117,7 +117,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             moved_money=moved,
             net_cash=signed if moved else ZERO,
             not_moved=ZERO if moved else signed,
-            unexplained=_unexplained(signed, claims, adjustments) if "accepted_unbalanced" in flags else ZERO,
+            unexplained=_unexplained(signed, claims, adjustments) if "accepted_unbalanced" in flagged else ZERO,
             effective_date=effective,
             takeback_date=takeback_date(_date(d.get("production_date")), effective),
             generated_at=_datetime(d.get("generated_at")),
@@ -127,7 +127,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             claims=claims,
             adjustments=adjustments,
             published=[],
-            flags=flags,
+            flags=flagged,
             payee_ids=[i for i in (payee["id"], payee.get("tin")) if i],
         )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
