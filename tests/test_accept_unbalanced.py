@@ -10,17 +10,16 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from schemas import NetCashRow
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 from streams.domain.cash import invariant_holds
 from streams.kafka_io import ensure_topics, read_topic
-from streams.runner import WorkerProcess, publish_and_collect
+from streams.runner import WorkerProcess, isolated, publish_and_collect
 from streams.settings import Settings, settings_to_env
 
 pytestmark = pytest.mark.broker
@@ -53,13 +52,7 @@ def wait_for_row(settings: Settings, condition, what: str) -> NetCashRow:
 def test_an_unbalanced_remittance_is_applied_only_after_a_person_accepts_it(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        broker=broker.url,
-        topic_prefix=f"accept-{uuid.uuid4().hex[:8]}.",
-        session_timeout=2.0,
-        web_port=free_port(),
-        data_dir=tmp_path / "state",
-    )
+    settings = isolated(Settings(broker=broker.url))  # its own topics, group and state
     asyncio.run(ensure_topics(settings))
     original = (SCENARIO / "01_original.835").read_bytes()  # pays PCN3301 200.00
     takeback = (SCENARIO / "02_takeback.835").read_bytes()  # BPR02 230.00 = 430.00 - 200.00
