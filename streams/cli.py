@@ -6,6 +6,7 @@
     takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
     takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
+    takeback dead-letters replay --accept ID [--broker HOST:PORT]
     takeback sink    [--from-beginning] [--dsn DSN] [--broker HOST:PORT]   history in PostgreSQL
     takeback report  --provider ID [--from DATE --to DATE] --out FILE.xlsx|FILE.csv [--broker HOST:PORT]
 
@@ -31,7 +32,7 @@ from aiokafka.errors import KafkaError
 from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.inputs import expand_inputs
-from streams.kafka_io import PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
+from streams.kafka_io import ACCEPT_HEADER, PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
 from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, broker_url, settings_from_env
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing = dead_commands.add_parser("list", help="one line per dead letter (or --json)")
     listing.add_argument("--json", action="store_true", help="print the dead letters as JSON lines")
     rerun = dead_commands.add_parser("replay", help="publish dead letters' inputs to the raw topic again")
+    rerun.add_argument(
+        "--accept",
+        metavar="ID",
+        help="apply this unbalanced_remittance dead letter after checking it; the difference is booked as unexplained",
+    )
     for sub in (listing, rerun):
         sub.add_argument("--code", action="append", help="only this error code (repeatable)")
         sub.add_argument("--id", action="append", dest="ids", help="only this dead_letter_id (repeatable)")
@@ -253,10 +259,33 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{d.dead_letter_id}  {d.stage:<8} {d.error_code:<22} {where:<40} {d.message}")
         print(f"{len(letters)} dead letters", file=sys.stderr)
         return 0
+    if args.accept:
+        return _accept_dead_letter(args.accept, letters, settings)
     payloads = [(f"dead-letter-{d.dead_letter_id}", d.raw.encode("latin-1")) for d in letters if d.raw]
     published = asyncio.run(publish_payloads(settings, payloads, f"dlq-{int(time.time())}"))
     print(f"published {len(published)} dead letters to {settings.topic_names.raw} again", file=sys.stderr)
     return 0
+
+
+def _accept_dead_letter(dead_letter_id: str, letters: list[DeadLetter], settings: Settings) -> int:
+    """Rules §7: a person checked an unbalanced remittance; put its input on era.raw again, naming the dead letter."""
+    letter = next((d for d in letters if d.dead_letter_id == dead_letter_id), None)
+    if letter is None or letter.error_code != "unbalanced_remittance" or not letter.raw:
+        print(f"takeback: {_not_acceptable(dead_letter_id, letter)}", file=sys.stderr)
+        return EXIT_FAILURE
+    payload = [(f"dead-letter-{dead_letter_id}", letter.raw.encode("latin-1"))]
+    headers = [(ACCEPT_HEADER, dead_letter_id.encode())]
+    asyncio.run(publish_payloads(settings, payload, f"dlq-accept-{int(time.time())}", headers=headers))
+    print(f"accepted dead letter {dead_letter_id}: published to {settings.topic_names.raw} again", file=sys.stderr)
+    return 0
+
+
+def _not_acceptable(dead_letter_id: str, letter: DeadLetter | None) -> str:
+    if letter is None:
+        return f"no dead letter {dead_letter_id} (see `takeback dead-letters list`)"
+    if letter.error_code != "unbalanced_remittance":
+        return f"dead letter {dead_letter_id} is {letter.error_code}: only an unbalanced_remittance can be accepted"
+    return f"dead letter {dead_letter_id} kept no input to apply"
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
