@@ -1,36 +1,18 @@
-"""The reader's notices (what it skipped or repaired in an input, never patient data) as short codes for operators.
+"""The reader's notices (what it skipped or repaired in an input, never patient data) counted by code for operators.
 
-The reader gives each notice as a sentence with positions in it; a metric label and a log summary want a fixed,
-small set of codes instead. A notice this table does not know is counted as `other` (tests/test_ingest.py reads
-inputs that produce every notice and checks that none is `other`).
+The reader gives each notice its code (streams/domain/x12/notices.py); this module only counts and summarizes them.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 
-OTHER = "other"
-NOTICE_CODES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"skipped transaction set "), "non_835_set_skipped"),
-    (re.compile(r"skipped unterminated transaction set "), "unterminated_set_skipped"),
-    (re.compile(r"skipped \d+ bytes before the first segment"), "bytes_before_first_segment"),
-    (re.compile(r"no ISA/GS envelope"), "no_envelope"),
-    (re.compile(r"SE at segment \d+ has no ST"), "se_without_st"),
-    (re.compile(r"functional group at segment \d+ has no GE"), "group_without_ge"),
-    (re.compile(r"interchange at segment \d+ has no IEA"), "interchange_without_iea"),
-    (re.compile(r"GE at segment \d+ closes no functional group"), "ge_without_group"),
-    (re.compile(r"IEA at segment \d+ closes no interchange"), "iea_without_interchange"),
-    (re.compile(r"ignored \d+ segments outside any transaction set"), "segments_outside_sets"),
-)
+OTHER = "other"  # a notice made without a code (a plain string): counted, never dropped
 
 
 def notice_code(notice: str) -> str:
-    for pattern, code in NOTICE_CODES:
-        if pattern.match(notice):
-            return code
-    return OTHER
+    return getattr(notice, "code", OTHER)
 
 
 def notice_counts(notices: Iterable[str]) -> Counter[str]:

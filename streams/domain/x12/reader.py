@@ -42,6 +42,18 @@ from streams.domain.x12.builders import (
     build_service_line,
 )
 from streams.domain.x12.identity import body_hash, remittance_id
+from streams.domain.x12.notices import (
+    GE_WITHOUT_GROUP,
+    GROUP_WITHOUT_GE,
+    IEA_WITHOUT_INTERCHANGE,
+    INTERCHANGE_WITHOUT_IEA,
+    NO_ENVELOPE,
+    NON_835_SET_SKIPPED,
+    SE_WITHOUT_ST,
+    SEGMENTS_OUTSIDE_SETS,
+    UNTERMINATED_SET_SKIPPED,
+    Notice,
+)
 from streams.domain.x12.tokenizer import FILE_RAW_LIMIT, Region, tokenize
 
 ENVELOPE = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
@@ -64,7 +76,7 @@ _DECIMAL_CONTEXT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Ove
 class ReadResult:
     remittances: list[Remittance] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)  # never patient data
+    notices: list[Notice] = field(default_factory=list)  # never patient data
 
 
 def read_835(
@@ -163,11 +175,13 @@ class _FileReader:
     def finish(self) -> None:
         """Closing notices; an input that produced nothing at all still produces a dead letter."""
         if self.gs is not None:
-            self.result.notices.append(f"functional group at segment {self.gs} has no GE")
+            self.result.notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
         if self.isa is not None:
-            self.result.notices.append(f"interchange at segment {self.isa} has no IEA")
+            self.result.notices.append(Notice(INTERCHANGE_WITHOUT_IEA, f"interchange at segment {self.isa} has no IEA"))
         if self.outside:
-            self.result.notices.append(f"ignored {self.outside} segments outside any transaction set")
+            self.result.notices.append(
+                Notice(SEGMENTS_OUTSIDE_SETS, f"ignored {self.outside} segments outside any transaction set")
+            )
         result = self.result
         if not (result.remittances or result.dead_letters or self.sets):
             message = "The file holds no transaction set (ST/SE)."
@@ -220,7 +234,7 @@ class _FileReader:
         texts = region.texts
         element = region.delimiters.element
         if texts and texts[0].startswith("ST" + element) and region.number0 == 1:
-            self.result.notices.append("no ISA/GS envelope: delimiters taken from the ST segment")
+            self.result.notices.append(Notice(NO_ENVELOPE, "no ISA/GS envelope: delimiters taken from the ST segment"))
         prefixes = tuple(tag + element for tag in ENVELOPE)
         open_set: int | None = None
         previous = -1
@@ -235,7 +249,9 @@ class _FileReader:
                 open_set = k
             elif tag == "SE":
                 if open_set is None:
-                    self.result.notices.append(f"SE at segment {region.number(k)} has no ST; ignored")
+                    self.result.notices.append(
+                        Notice(SE_WITHOUT_ST, f"SE at segment {region.number(k)} has no ST; ignored")
+                    )
                 else:
                     self._set(region, open_set, k)
                     open_set = None
@@ -253,25 +269,25 @@ class _FileReader:
     def _envelope(self, tag: str, row: list[str], number: int) -> None:
         notices = self.result.notices
         if tag in ("ISA", "IEA") and self.gs is not None:
-            notices.append(f"functional group at segment {self.gs} has no GE")
+            notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
             self.gs = None
         if tag == "ISA":
             if self.isa is not None:
-                notices.append(f"interchange at segment {self.isa} has no IEA")
+                notices.append(Notice(INTERCHANGE_WITHOUT_IEA, f"interchange at segment {self.isa} has no IEA"))
             self.isa, self.isa12, self.gs08 = number, _element(row, 12), ""
             self.isa_time, self.gs_time = _envelope_time("20" + _element(row, 9).strip(), _element(row, 10)), None
         elif tag == "GS":
             if self.gs is not None:
-                notices.append(f"functional group at segment {self.gs} has no GE")
+                notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
             self.gs, self.gs08 = number, _element(row, 8)
             self.gs_time = _envelope_time(_element(row, 4), _element(row, 5))
         elif tag == "GE":
             if self.gs is None:
-                notices.append(f"GE at segment {number} closes no functional group")
+                notices.append(Notice(GE_WITHOUT_GROUP, f"GE at segment {number} closes no functional group"))
             self.gs, self.gs_time = None, None
         elif tag == "IEA":
             if self.isa is None:
-                notices.append(f"IEA at segment {number} closes no interchange")
+                notices.append(Notice(IEA_WITHOUT_INTERCHANGE, f"IEA at segment {number} closes no interchange"))
             self.isa, self.isa_time = None, None
 
     def version(self, st_row: list[str]) -> str | None:
@@ -295,7 +311,9 @@ class _FileReader:
         kind = _element(region.texts[st].split(element), 1)
         if kind != "835":
             shown = kind if kind.isalnum() and len(kind) <= 6 else "(unreadable)"
-            self.result.notices.append(f"skipped transaction set {shown} at segment {region.number(st)}")
+            self.result.notices.append(
+                Notice(NON_835_SET_SKIPPED, f"skipped transaction set {shown} at segment {region.number(st)}")
+            )
             if self.first_skipped is None:  # where a file of nothing but other sets is reported (finish)
                 self.first_skipped = (region.offset(st), region.number(st))
             return
@@ -317,7 +335,9 @@ class _FileReader:
     def _truncated(self, region: Region, st: int, last: int) -> None:
         self.sets += 1
         if _element(region.texts[st].split(region.delimiters.element), 1) != "835":
-            self.result.notices.append(f"skipped unterminated transaction set at segment {region.number(st)}")
+            self.result.notices.append(
+                Notice(UNTERMINATED_SET_SKIPPED, f"skipped unterminated transaction set at segment {region.number(st)}")
+            )
             return
         message = (
             f"The transaction set starting at segment {region.number(st)} has no SE: "
