@@ -75,6 +75,12 @@ class EraFact:
         return (self.method, "" if self.method == "CHK" else self.payer_id, self.trace_number)
 
     @property
+    def expects_deposit(self) -> bool:
+        """Money moved (BPR01 C, D, U; I or X with an amount): a deposit should follow. A zero amount
+        (non-compliant with C, rules §7) has nothing to deposit."""
+        return self.moved_money and self.amount > ZERO
+
+    @property
     def expected_date(self) -> dt.date | None:
         return self.effective_date or self.production_date
 
@@ -209,7 +215,7 @@ def derive(
 ) -> list[Reassociation]:
     """Every record of one payment key, from all its facts (revision left at 1)."""
     eras = sorted(payment.eras.values(), key=lambda e: (e.production_date or dt.date.min, e.remittance_id))
-    paying = _distinct_payments(e for e in eras if e.moved_money)
+    paying = _distinct_payments(e for e in eras if e.expects_deposit)
     deposits = sorted(payment.deposits.values(), key=lambda d: (d.deposit_date or dt.date.min, d.deposit_id))
     if not deposits and not paying:
         return []  # nothing moved and nothing arrived: no deposit expected
