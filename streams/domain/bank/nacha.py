@@ -292,6 +292,8 @@ class _NachaReader:
                 "and the file no creation date, so the deposit cannot be dated.",
             )
         flags = [] if trace else ["no_trn"]
+        if entry.field(79, 79) == "1" and not addenda:
+            flags.append("addenda_missing")  # the entry says an addenda follows; the file ends or moves on
         if batch.sec_code != "CCD":
             flags.append("not_ccd")
         amount = Decimal(cents).scaleb(-2)
