@@ -451,6 +451,38 @@ class Reassociation(Event):
     flags: list[str] = Field([], description="e.g. 'date_outside_window', 'split_era'.")
 
 
+class DepositTotals(Event):
+    """Money per ERAs against money per bank (rules §10): the part a provider row and its payer rows share."""
+
+    era_amount: Money = Field(ZERO, description="What the ERAs announced (payments that expect a deposit).")
+    deposit_amount: Money = Field(ZERO, description="What the bank was credited (duplicates included).")
+    missing_amount: Money = Field(ZERO, description="Announced and not arrived after the wait (era_without_deposit).")
+    unposted_amount: Money = Field(ZERO, description="Arrived with no ERA after the wait (deposit_without_era).")
+    mismatch_amount: Money = Field(ZERO, description="Sum of deposit - ERA over amount mismatches.")
+    duplicate_amount: Money = Field(ZERO, description="Extra deposits for payments already deposited.")
+    counts: dict[str, int] = Field({}, description="Records by status.")
+
+
+class PayerDeposits(DepositTotals):
+    """One provider's money with one payer."""
+
+    payer_id: str | None = Field(None, description="TRN03; null for deposits without a TRN.")
+
+
+class DepositPosition(DepositTotals):
+    """Per provider: money per ERAs against money per bank, and the open items by age (rules §10, §8a buckets).
+
+    Open items are records that need a person: overdue on either side, amount mismatches, duplicates.
+    ``provider_id`` is null for money no ERA names (the payee is not known until one does)."""
+
+    provider_id: str | None
+    as_of: dt.date | None = Field(None, description="Stream time: the newest date the inputs have shown.")
+    open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over_120' days.")
+    open_amount_by_age: dict[str, Money] = {}
+    oldest_open_item: dt.date | None = Field(None, description="Date of the oldest open item.")
+    by_payer: list[PayerDeposits] = []
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "remittance": Remittance,
     "claim_payment": ClaimPayment,
@@ -461,4 +493,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "receipt": Receipt,
     "deposit": Deposit,
     "reassociation": Reassociation,
+    "deposit_position": DepositPosition,
 }

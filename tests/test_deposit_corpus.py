@@ -102,3 +102,19 @@ def test_the_bank_files_anywhere_among_the_eras_give_the_same_records(replayed: 
             again = reassociate_files([*files[:cut], *bank, *files[cut:]])
             records = {i: r.model_dump(exclude={"revision", "deposit_source"}) for i, r in again.records.items()}
             assert records == baseline, f"bank files at {cut}, in order {[p.name for p in bank]}"
+
+
+def test_positions_per_provider_add_up_to_the_records(replayed: Replayed) -> None:
+    result, _, _ = replayed
+    records = list(result.records.values())
+    rows = result.positions
+    assert {row.provider_id for row in rows} == {r.provider_id for r in records}
+    missing = sum((r.era_amount for r in records if r.status == "era_without_deposit"), Decimal(0))
+    assert sum((row.missing_amount for row in rows), Decimal(0)) == missing > 0
+    (unknown,) = [row for row in rows if row.provider_id is None]
+    assert unknown.unposted_amount == EXTRA.amount and unknown.open_items_by_age == {"over_120": 1}
+    for row in rows:
+        assert sum(row.open_items_by_age.values()) == sum(
+            row.counts.get(s, 0) for s in ("era_without_deposit", "deposit_without_era", "amount_mismatch")
+        ) + row.counts.get("duplicate_deposit", 0)
+        assert sum((p.deposit_amount for p in row.by_payer), Decimal(0)) == row.deposit_amount

@@ -15,6 +15,7 @@ from streams.domain.bank.business_days import (
     federal_reserve_holidays,
     is_business_day,
 )
+from streams.domain.bank.position import age_bucket, positions
 from streams.domain.bank.reassociation import DepositMatcher, TakebackFact, explaining_takebacks
 from tests.support.builders import PAYER, PROVIDER, claim, plb, remittance
 
@@ -274,3 +275,29 @@ def test_the_order_independent_result_is_the_one_the_rules_give() -> None:
         ("EFT9", "deposit_without_era"),
         ("EFT8", "awaiting_era"),
     }
+
+
+# --------------------------------------------------------------------------- per provider and payer
+
+
+def test_positions_add_up_money_per_era_and_per_bank_with_open_items_by_age() -> None:
+    matcher = DepositMatcher()
+    for item in facts():
+        if isinstance(item, Remittance):
+            matcher.add_remittance(item)
+        elif isinstance(item, Deposit):
+            matcher.add_deposit(item)
+    matcher.advance_to(D("2026-03-01"))
+    unknown, provider = positions(matcher.current(), matcher.stream_time)
+    assert provider.provider_id == PROVIDER and unknown.provider_id is None
+    assert provider.era_amount == Decimal(300 + 420 + 150)  # EFT1, EFT2 (500 - WO 80), EFT3; R4 moved nothing
+    assert provider.deposit_amount == Decimal(300 + 300 + 500)
+    assert (provider.missing_amount, provider.mismatch_amount, provider.duplicate_amount) == (150, 80, 300)
+    assert provider.counts == {"amount_mismatch": 1, "duplicate_deposit": 1, "era_without_deposit": 1, "matched": 1}
+    # opened 2026-01-12 (EFT1 duplicate, EFT3: 48 days) and 2026-01-20 (EFT2: 40 days) before 2026-03-01
+    assert provider.open_items_by_age == {"31-60": 3}
+    assert provider.open_amount_by_age == {"31-60": Decimal(300 + 150 + 80)}
+    assert provider.oldest_open_item == D("2026-01-12")
+    assert [p.payer_id for p in provider.by_payer] == [PAYER]
+    assert unknown.unposted_amount == Decimal(24) and unknown.by_payer[0].payer_id == PAYER
+    assert age_bucket(0) == "0-30" and age_bucket(30) == "0-30" and age_bucket(121) == "over_120"

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas import DeadLetter, Deposit, Reassociation, Remittance, Takeback
+from schemas import DeadLetter, Deposit, DepositPosition, Reassociation, Remittance, Takeback
 from streams.domain.bank import bank_file_format, read_bank_file
+from streams.domain.bank.position import positions
 from streams.domain.bank.reassociation import DEFAULT_WAIT_BUSINESS_DAYS, DepositMatcher
 from streams.domain.offline import apply_all
 from streams.domain.x12 import read_835
@@ -23,6 +24,7 @@ class ReassociationResult:
     deposits: list[Deposit] = field(default_factory=list)
     takebacks: list[Takeback] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    positions: list[DepositPosition] = field(default_factory=list)  # per provider, at the end
 
 
 def reassociate_files(
@@ -54,4 +56,5 @@ def reassociate_files(
     for takeback in result.takebacks:
         matcher.add_takeback(takeback)
     result.records = {record.event_id: record for record in matcher.current()}
+    result.positions = positions(matcher.current(), matcher.stream_time)
     return result
