@@ -16,7 +16,13 @@ from streams.domain.bank.business_days import (
     is_business_day,
 )
 from streams.domain.bank.position import age_bucket, positions
-from streams.domain.bank.reassociation import DepositMatcher, TakebackFact, explaining_takebacks
+from streams.domain.bank.reassociation import (
+    DepositMatcher,
+    RouteState,
+    TakebackFact,
+    explaining_takebacks,
+    route_of,
+)
 from tests.support.builders import PAYER, PROVIDER, claim, plb, remittance
 
 D = dt.date.fromisoformat
@@ -156,7 +162,10 @@ def test_amount_mismatch_names_the_takebacks_that_explain_it() -> None:
 
 
 def test_explanations_are_the_smallest_set_that_adds_up() -> None:
-    facts = [TakebackFact(f"t{n}", 1, "r", Decimal(a), False) for n, a in enumerate(["10", "25", "30", "35"])]
+    facts = [
+        TakebackFact(event_id=f"t{n}", revision=1, remittance_id="r", amount=Decimal(a), withdrawn=False)
+        for n, a in enumerate(["10", "25", "30", "35"])
+    ]
     assert explaining_takebacks(Decimal("35"), facts) == ["t3"]
     assert explaining_takebacks(Decimal("65"), facts) == ["t2", "t3"]
     assert explaining_takebacks(Decimal("1"), facts) == []
@@ -301,3 +310,27 @@ def test_positions_add_up_money_per_era_and_per_bank_with_open_items_by_age() ->
     assert [p.payer_id for p in provider.by_payer] == [PAYER]
     assert unknown.unposted_amount == Decimal(24) and unknown.by_payer[0].payer_id == PAYER
     assert age_bucket(0) == "0-30" and age_bucket(30) == "0-30" and age_bucket(121) == "over_120"
+
+
+# --------------------------------------------------------------------------- what a stream worker stores
+
+
+def test_a_route_survives_a_round_trip_through_json_and_redelivery_after_it_changes_nothing() -> None:
+    payment = era("EFT1", "300", "2026-01-09", effective="2026-01-12")
+    state = RouteState(route="EFT1")
+    state.add(payment, None, 3)
+    state.add(deposit("EFT1", "299.00", "2026-01-12"), None, 3)
+    restored = RouteState.model_validate_json(state.model_dump_json())
+    assert restored == state
+    again = restored.add(payment, None, 3)  # the worker crashed after storing, before committing its input
+    assert again.outcome == "duplicate" and again.records == list(state.records.values())
+    (record,) = restored.add(deposit("EFT1", "299.00", "2026-01-12", bank_ref="B2"), None, 3).records
+    assert record.status == "duplicate_deposit" and record.revision == 1
+
+
+def test_routes_bring_a_payment_together_whatever_carries_it() -> None:
+    payment = era("EFT1", "300", "2026-01-09")
+    assert route_of(payment) == route_of(deposit("EFT1", "1", "2026-01-09")) == route_of(takeback("t", payment, "1"))
+    check = deposit(None, "1", "2026-01-09", method="CHK", check_number=" 0001 ", payer_id=None)
+    assert route_of(check) == "0001"
+    assert route_of(deposit(None, "1", "2026-01-09")) == "dep-None-1-2026-01-09-B1"  # no TRN: its own route

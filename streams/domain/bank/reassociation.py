@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from schemas import Deposit, Reassociation, ReassociationStatus, Remittance, Takeback
 from streams.domain.bank.business_days import add_business_days, business_days_between
 from streams.domain.bank.result import stable_id
@@ -42,9 +44,10 @@ Status = ReassociationStatus
 MatchKey = tuple[str, str, str]  # (ACH | CHK | NOTRN, payer id, trace or check number or deposit id)
 
 
-@dataclass(frozen=True)
-class EraFact:
+class EraFact(BaseModel):
     """What matching needs of a remittance."""
+
+    model_config = ConfigDict(frozen=True)
 
     remittance_id: str
     provider_id: str
@@ -85,8 +88,9 @@ class EraFact:
         return self.effective_date or self.production_date
 
 
-@dataclass(frozen=True)
-class TakebackFact:
+class TakebackFact(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     event_id: str
     revision: int
     remittance_id: str
@@ -102,6 +106,86 @@ def deposit_key(deposit: Deposit) -> MatchKey:
     return ("NOTRN", "", deposit.deposit_id)  # money nobody can reassociate: matched by no ERA
 
 
+def route_of(fact: Remittance | Deposit | Takeback) -> str:
+    """The trace (TRN02 or check number) a fact belongs under: everything that can match shares it, so a
+    stream keyed by it brings a payment's ERAs, deposits and takebacks to one worker."""
+    if isinstance(fact, Deposit):
+        return deposit_key(fact)[2]
+    return fact.trace_number.strip()
+
+
+@dataclass
+class MatchUpdate:
+    outcome: Literal["applied", "duplicate"]
+    records: list[Reassociation]  # changed records (applied), or the route's current ones (duplicate)
+
+
+class RouteState(BaseModel):
+    """Everything known under one route (a TRN02 or check number): its facts and their latest records.
+
+    The unit a stream worker stores (as JSON) and re-derives; plain data, no clock of its own."""
+
+    route: str
+    eras: dict[str, EraFact] = {}  # remittance id -> fact
+    deposits: dict[str, Deposit] = {}  # deposit id -> deposit
+    takebacks: dict[str, TakebackFact] = {}  # event id -> latest revision
+    records: dict[str, Reassociation] = {}  # event id -> latest revision
+
+    def add(self, fact: Remittance | Deposit | Takeback, stream_time: dt.date | None, wait: int) -> MatchUpdate:
+        """Take one fact (idempotent: a fact seen before is a duplicate and changes nothing)."""
+        if not self._store(fact):
+            return MatchUpdate("duplicate", list(self.records.values()))
+        return MatchUpdate("applied", self.rederive(stream_time, wait))
+
+    def _store(self, fact: Remittance | Deposit | Takeback) -> bool:
+        if isinstance(fact, Remittance):
+            if fact.remittance_id in self.eras:
+                return False
+            self.eras[fact.remittance_id] = EraFact.of(fact)
+        elif isinstance(fact, Deposit):
+            if fact.deposit_id in self.deposits:
+                return False
+            self.deposits[fact.deposit_id] = fact
+        else:
+            known = self.takebacks.get(fact.event_id)
+            if known is not None and known.revision >= fact.revision:
+                return False
+            self.takebacks[fact.event_id] = TakebackFact(
+                event_id=fact.event_id,
+                revision=fact.revision,
+                remittance_id=fact.remittance_id,
+                amount=fact.amount,
+                withdrawn=fact.withdrawn,
+            )
+        return True
+
+    def rederive(self, stream_time: dt.date | None, wait: int) -> list[Reassociation]:
+        """Derive every record from the facts; store and return those whose content changed (next revision)."""
+        by_key: dict[MatchKey, _Payment] = {}
+        for era in self.eras.values():
+            by_key.setdefault(era.key, _Payment()).eras[era.remittance_id] = era
+        for deposit in self.deposits.values():
+            by_key.setdefault(deposit_key(deposit), _Payment()).deposits[deposit.deposit_id] = deposit
+        takebacks: dict[str, dict[str, TakebackFact]] = {}
+        for takeback in self.takebacks.values():
+            takebacks.setdefault(takeback.remittance_id, {})[takeback.event_id] = takeback
+        changed = []
+        for key in sorted(by_key):
+            for record in derive(key, by_key[key], takebacks, stream_time, wait):
+                old = self.records.get(record.event_id)
+                if old is not None and old.model_dump(exclude={"revision"}) == record.model_dump(exclude={"revision"}):
+                    continue
+                record.revision = old.revision + 1 if old else 1
+                self.records[record.event_id] = record
+                changed.append(record)
+        return changed
+
+    def due_dates(self) -> list[dt.date]:
+        """When this route's awaiting records fall due (stream time past them changes their status)."""
+        waiting = (Status.awaiting_deposit, Status.awaiting_era)
+        return [r.due_date for r in self.records.values() if r.status in waiting and r.due_date]
+
+
 @dataclass
 class _Payment:
     """The facts of one payment key."""
@@ -110,96 +194,51 @@ class _Payment:
     deposits: dict[str, Deposit] = field(default_factory=dict)
 
 
-@dataclass
-class MatchUpdate:
-    outcome: Literal["applied", "duplicate"]
-    records: list[Reassociation]  # changed records (applied), or the payment's current ones (duplicate)
-
-
 class DepositMatcher:
-    """Reassociation state for the payments one worker sees (plain Python; the stream agent wraps it)."""
+    """Reassociation for the routes one worker sees: route states, stream time, and when records fall due."""
 
     def __init__(self, wait_business_days: int = DEFAULT_WAIT_BUSINESS_DAYS) -> None:
         self.wait = wait_business_days
-        self.payments: dict[MatchKey, _Payment] = {}
-        self.takebacks: dict[str, dict[str, TakebackFact]] = {}  # remittance id -> event id -> takeback
-        self.key_of_remittance: dict[str, MatchKey] = {}
-        self.records: dict[str, Reassociation] = {}  # event id -> latest revision
-        self.record_ids: dict[MatchKey, list[str]] = {}
+        self.routes: dict[str, RouteState] = {}
         self.stream_time: dt.date | None = None
-        self._open: list[tuple[dt.date, MatchKey]] = []  # (due date, key) of awaiting records
-
-    # ---- facts in
+        self._due: list[tuple[dt.date, str]] = []  # (due date, route) of awaiting records
 
     def add_remittance(self, remittance: Remittance) -> MatchUpdate:
-        era = EraFact.of(remittance)
-        payment = self.payments.setdefault(era.key, _Payment())
-        if era.remittance_id in payment.eras:
-            return self._duplicate(era.key)
-        payment.eras[era.remittance_id] = era
-        self.key_of_remittance[era.remittance_id] = era.key
-        return self._applied(era.key, remittance.takeback_date)
+        return self._add(remittance, remittance.takeback_date)
 
     def add_deposit(self, deposit: Deposit) -> MatchUpdate:
-        key = deposit_key(deposit)
-        payment = self.payments.setdefault(key, _Payment())
-        if deposit.deposit_id in payment.deposits:
-            return self._duplicate(key)
-        payment.deposits[deposit.deposit_id] = deposit
-        return self._applied(key, deposit.deposit_date)
+        return self._add(deposit, deposit.deposit_date)
 
     def add_takeback(self, takeback: Takeback) -> MatchUpdate:
         """A takeback (any revision): it may explain an amount mismatch of the remittance carrying it."""
-        facts = self.takebacks.setdefault(takeback.remittance_id, {})
-        known = facts.get(takeback.event_id)
-        key = self.key_of_remittance.get(takeback.remittance_id)
-        if known is not None and known.revision >= takeback.revision:
-            return self._duplicate(key) if key else MatchUpdate("duplicate", [])
-        facts[takeback.event_id] = TakebackFact(
-            takeback.event_id, takeback.revision, takeback.remittance_id, takeback.amount, takeback.withdrawn
-        )
-        return self._applied(key, None) if key else MatchUpdate("applied", [])
+        return self._add(takeback, None)
 
     def advance_to(self, date: dt.date) -> list[Reassociation]:
         """Stream time moves on (another input showed a later date): records that fall due change."""
-        return self._advance(date)
-
-    # ---- records out
-
-    def current(self) -> list[Reassociation]:
-        return list(self.records.values())
-
-    def _duplicate(self, key: MatchKey) -> MatchUpdate:
-        return MatchUpdate("duplicate", [self.records[i] for i in self.record_ids.get(key, [])])
-
-    def _applied(self, key: MatchKey | None, date: dt.date | None) -> MatchUpdate:
-        changed = self._rederive(key) if key else []
-        changed += self._advance(date)
-        return MatchUpdate("applied", changed)
-
-    def _advance(self, date: dt.date | None) -> list[Reassociation]:
-        if date is None or (self.stream_time is not None and date <= self.stream_time):
+        if self.stream_time is not None and date <= self.stream_time:
             return []
         self.stream_time = date
         changed: list[Reassociation] = []
-        while self._open and self._open[0][0] < date:
-            _, key = heapq.heappop(self._open)
-            changed += self._rederive(key)
+        while self._due and self._due[0][0] < date:
+            _, route = heapq.heappop(self._due)
+            changed += self._watch(self.routes[route], self.routes[route].rederive(date, self.wait))
         return changed
 
-    def _rederive(self, key: MatchKey) -> list[Reassociation]:
-        changed = []
-        for record in derive(key, self.payments[key], self.takebacks, self.stream_time, self.wait):
-            if record.due_date and record.status in (Status.awaiting_deposit, Status.awaiting_era):
-                heapq.heappush(self._open, (record.due_date, key))
-            old = self.records.get(record.event_id)
-            if old is not None and old.model_dump(exclude={"revision"}) == record.model_dump(exclude={"revision"}):
-                continue
-            record.revision = old.revision + 1 if old else 1
-            self.records[record.event_id] = record
-            if old is None:
-                self.record_ids.setdefault(key, []).append(record.event_id)
-            changed.append(record)
+    def current(self) -> list[Reassociation]:
+        return [record for state in self.routes.values() for record in state.records.values()]
+
+    def _add(self, fact: Remittance | Deposit | Takeback, date: dt.date | None) -> MatchUpdate:
+        route = route_of(fact)
+        state = self.routes.setdefault(route, RouteState(route=route))
+        update = state.add(fact, self.stream_time, self.wait)
+        if update.outcome == "applied":
+            self._watch(state, update.records)
+            update.records += self.advance_to(date) if date else []
+        return update
+
+    def _watch(self, state: RouteState, changed: list[Reassociation]) -> list[Reassociation]:
+        for due in state.due_dates():
+            heapq.heappush(self._due, (due, state.route))
         return changed
 
 
