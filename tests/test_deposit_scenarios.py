@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from streams.domain.bank.offline import ReassociationResult, reassociate_files
+from streams.domain.bank.replay_lines import deposit_lines
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios_deposits"
 MONEY_FIELDS = frozenset({"era_amount", "deposit_amount", "difference", "amount"})
@@ -114,3 +115,17 @@ def test_every_outcome_has_a_scenario() -> None:
     statuses = {e["status"] for s in ALL_SCENARIOS for e in s.expected["reassociations"]}
     outcomes = {"matched", "amount_mismatch", "era_without_deposit", "deposit_without_era", "duplicate_deposit"}
     assert outcomes <= statuses
+
+
+def test_deposits_jsonl_is_the_same_in_every_order_and_carries_the_contract_fields() -> None:
+    scenario = next(s for s in ALL_SCENARIOS if s.name.startswith("02_"))
+    lines = deposit_lines(reassociate_files(scenario.files).records.values())
+    for order in itertools.permutations(scenario.files):
+        assert deposit_lines(reassociate_files(order).records.values()) == lines
+    rows = [json.loads(line) for line in lines]
+    assert [(r["trace_number"], r["status"], r["difference"]) for r in rows] == [
+        ("EFT2001", "matched", "0.00"),
+        ("EFT2002", "amount_mismatch", "80.00"),
+    ]
+    assert rows[1]["era_amount"] == "420.00" and rows[1]["effective_date"] == "2026-01-20"
+    assert set(rows[0]) >= {"deposit_id", "provider_id", "payer_id", "deposit_amount", "deposit_date", "remittance_id"}
