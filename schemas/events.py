@@ -171,7 +171,7 @@ class Payment(Event):
 
     @property
     def moved_money(self) -> bool:
-        """Spec §5: C, D, U move money; I and X only when an amount is paid; H and P never."""
+        """Rules §5: C, D, U move money; I and X only when an amount is paid; H and P never."""
         if self.handling_code in ("C", "D", "U"):
             return True
         if self.handling_code in ("I", "X"):
@@ -182,7 +182,7 @@ class Payment(Event):
 class Remittance(Event):
     """One ST/SE 835 transaction set: one payment (or non-payment) from one payer to one payee."""
 
-    remittance_id: str = Field(description="Deterministic id from identity (spec §2) and body hash.")
+    remittance_id: str = Field(description="Deterministic id from identity (rules §2) and body hash.")
     body_hash: str = Field(description="SHA-256 of the ST/SE body without envelope control numbers.")
     source: SourceRef
     sequence: int = Field(0, description="0-based index of this remittance among those read from its input.")
@@ -203,7 +203,7 @@ class Remittance(Event):
 
     @property
     def takeback_date(self) -> dt.date | None:
-        """Spec §5: the production date, else the effective date."""
+        """Rules §5: the production date, else the effective date."""
         return self.production_date or self.payment.effective_date
 
 
@@ -321,7 +321,7 @@ class PayerCash(Event):
 
 
 class NetCashRow(Event):
-    """Where a provider stands (spec §8), with a per-payer breakdown.
+    """Where a provider stands (rules §8), with a per-payer breakdown.
 
     Invariant: net_cash = claim_payments - reversed - recouped + forward_balance
     + refunds + other_adjustments.

@@ -52,7 +52,9 @@ class WorkerMetrics:
         self.takeback_amount = Counter(
             "takeback_takeback_amount_dollars", "Dollars taken back (first revision).", labels, registry=r
         )
-        self.net_cash = Gauge("takeback_net_cash_dollars", "Net cash per provider (spec §8).", ["provider"], registry=r)
+        self.net_cash = Gauge(
+            "takeback_net_cash_dollars", "Net cash per provider (rules §8).", ["provider"], registry=r
+        )
         self.forward_balance = Gauge(
             "takeback_forward_balance_outstanding_dollars",
             "Forward balance the provider still owes.",

@@ -59,7 +59,7 @@ class Settings:
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
     log_level: str = "info"
-    # Spec §5: flag a reversal still without its correction after this many days of remittance time.
+    # Rules §5: flag a reversal still without its correction after this many days of remittance time.
     correction_wait_days: int = 30
     # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
     metrics_max_providers: int = 500

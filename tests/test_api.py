@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
+from streams.domain.x12 import read_835
 from streams.kafka_io import ensure_topics
 from streams.runner import RunningPipeline, WorkerProcess, feed_and_collect
 from streams.settings import Settings
@@ -36,6 +38,7 @@ class Cluster:
     urls: list[str]
     takebacks: dict
     net_cash: dict
+    files: list[Path]
 
 
 def get(url: str) -> tuple[int, object]:
@@ -77,7 +80,7 @@ def cluster(broker: EmbeddedBroker, corpus: Path, tmp_path_factory: pytest.TempP
         results = asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
         # the cash agent is one hop behind the rows the pipeline published
         wait_until(lambda: (get(f"{urls[1]}/providers?limit=500")[1] or {}).get("total") == len(results.net_cash))
-        yield Cluster(urls=urls, takebacks=results.takebacks, net_cash=results.net_cash)
+        yield Cluster(urls=urls, takebacks=results.takebacks, net_cash=results.net_cash, files=files)
     finally:
         for worker in workers:
             worker.stop()
@@ -139,5 +142,15 @@ def test_metrics_of_all_workers_add_up_to_the_takebacks_found(cluster: Cluster) 
     assert float(dollars) == pytest.approx(float(sum(t.amount for t in found)))
     net = sum(metric_sum(t, "takeback_net_cash_dollars") for t in texts)
     assert float(net) == pytest.approx(float(sum(r.net_cash for r in cluster.net_cash.values())))
+    names = patient_last_names(cluster.files)
+    assert len(names) > 20  # the inputs do hold patients, so the check below can fail
     for text in texts:
-        assert "DOE" not in text and "patient" not in text.lower()
+        leaked = sorted(n for n in names if re.search(rf"(?<![0-9A-Za-z]){re.escape(n)}(?![0-9A-Za-z])", text))
+        assert not leaked and "patient" not in text.lower(), f"patient names in /metrics: {leaked}"
+
+
+def patient_last_names(files: list[Path]) -> set[str]:
+    """Patient last names (NM1*QC) in the cluster's inputs, read with patient data on."""
+    remittances = [r for f in files for r in read_835(f.read_bytes(), include_patient_data=True).remittances]
+    patients = [c.patient for r in remittances for c in r.claims if c.patient]
+    return {p.last_name for p in patients if p.last_name and len(p.last_name) >= 4}

@@ -1,7 +1,7 @@
 """The X12 835 reader over every file of the public ERA corpus (corpus/era, see SOURCES.md there).
 
 Expectations were written by hand from SOURCES.md and the file contents.  Several corpus files do
-not balance (BPR02 != sum CLP04 - sum PLB04) and are dead letters by spec §7; each has a reason,
+not balance (BPR02 != sum CLP04 - sum PLB04) and are dead letters by rules §7; each has a reason,
 checked below by fixing BPR02 in the dead letter's raw text and replaying it, which must then read
 cleanly with the claims SOURCES.md lists:
 

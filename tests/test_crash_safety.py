@@ -30,6 +30,17 @@ from tests.support.era_mix import era_stream
 
 pytestmark = pytest.mark.broker
 
+# A restarted worker re-joins the group and restores its tables; on a machine shared with other runs that can
+# take more than the 30 s WorkerProcess waits by default.
+READY_TIMEOUT = 60.0
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
 
 def write_stream(directory: Path, claims: int, seed: int) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,8 +89,13 @@ class Crew:
 
         Tansu keeps a member killed between its JoinGroup and SyncGroup as the group's leader and never expires
         it: the others re-join forever (README, Known problems). So the tests hurt running workers, not joining ones.
+        A worker that never gets ready fails the test here, with the end of its log, instead of being hurt anyway.
         """
-        worker.wait_ready()
+        # an AssertionError, not pytest.fail: this runs in a thread under asyncio, which re-raises only Exceptions
+        assert worker.wait_ready(timeout=READY_TIMEOUT), (
+            f"worker {worker.log_path.name} not ready within {READY_TIMEOUT:.0f} s "
+            f"({worker.problem() or 'still running'}); the end of its log:\n{log_tail(worker.log_path)}"
+        )
 
     def alive(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.process is not None and w.process.poll() is None]

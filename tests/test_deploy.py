@@ -10,14 +10,18 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
 
 from streams.cli import build_parser
+from streams.metrics import WorkerMetrics
 from streams.settings import ENV_PREFIX, Settings, TopicNames, settings_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,23 +39,23 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 WEB_VIEWS = ROOT / "streams" / "web.py"
 
-# What the workers serve on GET /metrics (streams/metrics.py), plus Prometheus' own `up`.
-METRICS = {
-    "takeback_remittances_total",
-    "takeback_claims_processed_total",
-    "takeback_takebacks_total",
-    "takeback_takeback_amount_dollars_total",
-    "takeback_net_cash_dollars",
-    "takeback_forward_balance_outstanding_dollars",
-    "takeback_forward_balance_oldest_open_timestamp_seconds",
-    "takeback_dead_letters_total",
-    "takeback_processing_latency_seconds",
-    "takeback_consumer_lag_messages",
-    "takeback_inputs_total",
-    "up",
-}
-HISTOGRAMS = {"takeback_processing_latency_seconds"}
-HISTOGRAM_SERIES = {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
+
+# The series Prometheus stores for each kind of metric family (the client library's exposition).
+SERIES_SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+
+
+def series_names(families: Iterable[Metric]) -> set[str]:
+    return {family.name + suffix for family in families for suffix in SERIES_SUFFIXES[family.type]}
+
+
+def exposed_names(*metrics: MetricWrapperBase) -> set[str]:
+    return series_names(family for metric in metrics for family in metric.describe())
+
+
+# What the workers serve on GET /metrics, read from their registry so that a renamed metric fails the dashboard
+# and alert checks; plus Prometheus' own `up`.
+WORKER_METRICS = WorkerMetrics()
+METRICS = series_names(WORKER_METRICS.registry.collect()) | {"up"}
 # Labels an alert annotation may show: identifiers of payers, providers and the pipeline, never patient data.
 ANNOTATION_LABELS = {"payer", "provider", "topic", "partition", "stage", "error_code", "instance", "job"}
 REQUIRED_ALERTS = {
@@ -101,7 +105,7 @@ def metric_names(expr: str) -> set[str]:
 
 
 def unknown_metrics(expr: str, extra: set[str] = frozenset()) -> set[str]:
-    return metric_names(expr) - METRICS - HISTOGRAM_SERIES - extra
+    return metric_names(expr) - METRICS - extra
 
 
 def grafana_to_promql(expr: str) -> str:
@@ -280,24 +284,21 @@ def test_every_dashboard_panel_queries_known_metrics() -> None:
 def test_dashboard_shows_what_ops_asked_for() -> None:
     exprs = [re.sub(r"\s+", " ", target["expr"]) for _, target in dashboard_targets()]
     used = set().union(*(metric_names(e) for e in exprs))
-    wanted = {
-        "takeback_net_cash_dollars",
-        "takeback_takebacks_total",
-        "takeback_takeback_amount_dollars_total",
-        "takeback_dead_letters_total",
-        "takeback_consumer_lag_messages",
-        "takeback_processing_latency_seconds_bucket",
-        "takeback_remittances_total",
-        "takeback_forward_balance_outstanding_dollars",
-    }
-    assert wanted - used == set()
-    assert any(e.startswith("topk(20,") and "takeback_net_cash_dollars" in e for e in exprs), "net cash top 20"
+    m = WORKER_METRICS
+    (net_cash,) = exposed_names(m.net_cash)
+    (takebacks,) = exposed_names(m.takebacks)
+    (latency_buckets,) = {name for name in exposed_names(m.latency) if name.endswith("_bucket")}
+    shown = exposed_names(m.takeback_amount, m.dead_letters, m.lag, m.remittances, m.forward_balance)
+    assert {net_cash, takebacks, latency_buckets, *shown} - used == set()
+    assert any(e.startswith("topk(20,") and net_cash in e for e in exprs), "net cash top 20"
     for label in ("kind", "payer", "reason_category"):
-        assert any(
-            f"by ({label})" in e and "increase(takeback_takebacks_total[$__rate_interval])" in e for e in exprs
-        ), f"takebacks by {label}"
+        assert any(f"by ({label})" in e and f"increase({takebacks}[$__rate_interval])" in e for e in exprs), (
+            f"takebacks by {label}"
+        )
     for quantile in ("0.5", "0.99"):
-        assert any(e.startswith(f"histogram_quantile({quantile},") for e in exprs), f"latency p{quantile}"
+        assert any(e.startswith(f"histogram_quantile({quantile},") and latency_buckets in e for e in exprs), (
+            f"latency p{quantile}"
+        )
 
 
 def test_dashboard_queries_parse(promtool: str, tmp_path: Path) -> None:
@@ -344,7 +345,7 @@ def test_alert_unit_tests_pass(promtool: str) -> None:
 
 def test_forward_balance_alert_fires_after_45_days(promtool: str, tmp_path: Path) -> None:
     """Kept out of alerts_test.yml: 50 days evaluated every minute take promtool ~40 s; every 15 minutes, ~1 s."""
-    series = "takeback_forward_balance_oldest_open_timestamp_seconds"
+    (series,) = exposed_names(WORKER_METRICS.oldest_forward_balance)
     day = 86400
     test = {
         "rule_files": [str(ALERTS)],

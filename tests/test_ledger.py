@@ -1,4 +1,4 @@
-"""The matching core, driven directly (no broker): spec §3, §4 (WO/FB/72/L6), §5 and §8."""
+"""The matching core, driven directly (no broker): rules §3, §4 (WO/FB/72/L6), §5 and §8."""
 
 from __future__ import annotations
 

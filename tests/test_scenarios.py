@@ -167,7 +167,7 @@ def check_expectations(
 
 
 def invariant_problems(provider_id: str, row: dict) -> list[str]:
-    """Spec §8: net_cash = claim_payments - reversed - recouped + forward_balance + refunds + other_adjustments."""
+    """Rules §8: net_cash = claim_payments - reversed - recouped + forward_balance + refunds + other_adjustments."""
     parsed = NetCashRow.model_validate(row)
     rows: list[tuple[str, NetCashRow | PayerCash]] = [(provider_id, parsed)]
     rows += [(f"{provider_id}/{p.payer_id}", p) for p in parsed.by_payer]

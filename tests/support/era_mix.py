@@ -137,7 +137,7 @@ def era_stream(claims: int, providers: int = 200, seed: int = 7) -> Iterator[tup
                 plb.append(("L6", -interest))
                 total += interest
             trace = f"T{file_no:07d}{control}"
-            if total < 0:  # takebacks exceed payments: carry the rest forward (spec §4 FB)
+            if total < 0:  # takebacks exceed payments: carry the rest forward (rules §4 FB)
                 plb.append((f"FB:{trace}", total))
                 total = 0
             sets.append(transaction(control, payer, provider, trace, day, segments, plb, total))
