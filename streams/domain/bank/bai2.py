@@ -115,11 +115,13 @@ class _Bai2Reader:
             reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items()))
             self.result.notices.append(f"details skipped, not healthcare claim payments: {reasons}")
         if self.result.total_records == 0:
-            self.result.dead_letters.append(self._letter("not_bai2", "The file is empty.", None, None, ""))
+            self.result.dead_letters.append(self._dead_letter("not_bai2", "The file is empty.", None, None, ""))
 
     def internal_error(self, data: bytes, exc: Exception) -> None:
         message = f"The bank file reader failed on this file ({type(exc).__name__}); it is kept for replay."
-        self.result.dead_letters.append(self._letter("internal_error", message, None, None, data.decode("latin-1")))
+        self.result.dead_letters.append(
+            self._dead_letter("internal_error", message, None, None, data.decode("latin-1"))
+        )
         self.result.records[DEAD_LETTER] += self.result.total_records - sum(self.result.records.values())
 
     # ---- records
@@ -292,10 +294,10 @@ class _Bai2Reader:
     def _reject_lines(
         self, lines: list[int], raw: list[str], code: str, message: str, record_type: str | None = None
     ) -> None:
-        self.result.dead_letters.append(self._letter(code, message, lines[0], record_type, "\n".join(raw)))
+        self.result.dead_letters.append(self._dead_letter(code, message, lines[0], record_type, "\n".join(raw)))
         self.result.records[DEAD_LETTER] += len(lines)
 
-    def _letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
+    def _dead_letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
         return dead_letter(
             code, message, file=self.file, source_id=self.source_id, line=line, record_type=record_type, raw=raw
         )

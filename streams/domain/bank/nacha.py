@@ -167,11 +167,13 @@ class _NachaReader:
             reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items()))
             result.notices.append(f"entries skipped, not healthcare claim payments: {reasons}")
         if result.total_records == 0:
-            self.result.dead_letters.append(self._letter("not_nacha", "The file is empty.", None, None, ""))
+            self.result.dead_letters.append(self._dead_letter("not_nacha", "The file is empty.", None, None, ""))
 
     def internal_error(self, data: bytes, exc: Exception) -> None:
         message = f"The bank file reader failed on this file ({type(exc).__name__}); it is kept for replay."
-        self.result.dead_letters.append(self._letter("internal_error", message, None, None, data.decode("latin-1")))
+        self.result.dead_letters.append(
+            self._dead_letter("internal_error", message, None, None, data.decode("latin-1"))
+        )
         self.result.records[DEAD_LETTER] += self.result.total_records - sum(self.result.records.values())
 
     # ---- headers and controls
@@ -332,10 +334,10 @@ class _NachaReader:
     def _reject_all(self, records: list[Record], code: str, message: str) -> None:
         raw = "\n".join(r.text for r in records)
         first = records[0]
-        self.result.dead_letters.append(self._letter(code, message, first.line, first.text[0], raw))
+        self.result.dead_letters.append(self._dead_letter(code, message, first.line, first.text[0], raw))
         self.result.records[DEAD_LETTER] += len(records)
 
-    def _letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
+    def _dead_letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
         return dead_letter(
             code, message, file=self.file, source_id=self.source_id, line=line, record_type=record_type, raw=raw
         )

@@ -271,8 +271,9 @@ def derive(
         remittance_ids=[e.remittance_id for e in eras],
         era_amount=sum((e.amount for e in paying), ZERO) if eras else None,
         effective_date=first.effective_date if first else None,
-        flags=["split_era"] if len(paying) > 1 else [],
     )
+    if len(paying) > 1:
+        base = _with_flags(base, "split_era")
     if not deposits:
         expected = min(e.expected_date or dt.date.max for e in paying)
         return [_awaiting(base, expected, Status.era_without_deposit, stream_time, wait)]
@@ -303,6 +304,10 @@ def _distinct_payments(eras: Iterable[EraFact]) -> list[EraFact]:
     return list(seen.values())
 
 
+def _with_flags(record: Reassociation, *flags: str) -> Reassociation:
+    return record.model_copy(update={"flags": sorted({*record.flags, *flags})})
+
+
 def _with_deposit(record: Reassociation, deposit: Deposit) -> Reassociation:
     return record.model_copy(
         update={
@@ -320,7 +325,7 @@ def _awaiting(
 ) -> Reassociation:
     """Waiting for the other side until `wait` business days after `since`; overdue after that."""
     if since == dt.date.max:
-        return record.model_copy(update={"flags": sorted({*record.flags, "no_date"})})
+        return _with_flags(record, "no_date")
     due = add_business_days(since, wait)
     late = stream_time is not None and stream_time > due
     waiting = Status.awaiting_deposit if overdue == Status.era_without_deposit else Status.awaiting_era
@@ -332,13 +337,12 @@ def _compared(
 ) -> Reassociation:
     era_amount = record.era_amount or ZERO
     difference = (record.deposit_amount or ZERO) - era_amount
-    flags = set(record.flags)
     if not paying:
-        flags.add("era_moved_no_money")
+        record = _with_flags(record, "era_moved_no_money")
     dates = (record.effective_date, record.deposit_date)
     if dates[0] and dates[1] and abs(business_days_between(dates[0], dates[1])) > wait:
-        flags.add("date_outside_window")
-    update: dict[str, object] = {"difference": difference, "flags": sorted(flags), "due_date": None}
+        record = _with_flags(record, "date_outside_window")
+    update: dict[str, object] = {"difference": difference, "due_date": None}
     if difference == ZERO:
         update["status"] = Status.matched
     else:
