@@ -2,6 +2,7 @@
 
 from schemas.events import (
     EVENT_TYPES,
+    EVENT_VERSIONS,
     Adjustment,
     AmountRef,
     ClaimPayment,
@@ -35,6 +36,7 @@ from schemas.events import (
 
 __all__ = [
     "EVENT_TYPES",
+    "EVENT_VERSIONS",
     "Adjustment",
     "AmountRef",
     "ClaimPayment",

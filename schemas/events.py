@@ -495,3 +495,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "reassociation": Reassociation,
     "deposit_position": DepositPosition,
 }
+
+# The version of each event type's contract, in its CloudEvents `ce_type` (org.takeback.<name>.v<N>). Raise it, and
+# release the new schema (python -m schemas.release), only for a change that would break a consumer
+# (tests/test_schema_compatibility.py says which); say what changed in schemas/CHANGELOG.md either way.
+EVENT_VERSIONS: dict[str, int] = {name: 1 for name in EVENT_TYPES}

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback, TakebackKind
 from streams.app import TakebackApp
+from streams.cloudevents import cloudevent_headers, event_source
 from streams.domain.ledger import (
     InvalidRemittance,
     MatchPolicy,
@@ -60,6 +61,7 @@ def _header(headers: object, name: str) -> str | None:
 def register_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
     policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
+    source = event_source(app.conf.id)
 
     async def send_json(topic, key: str, event, *, compact: bool = False) -> None:
         """Publish an event as JSON. `compact` leaves out fields at their default (documented in the schema):
@@ -68,10 +70,12 @@ def register_agents(tb: TakebackApp) -> None:
         Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
         sensors, callbacks) cost ~0.6 ms a message, most of a batch's time. Delivery is still guaranteed before
         the input's offset is committed: faust flushes the producer before every commit.
+        Every event carries CloudEvents headers (streams/cloudevents.py); the payload is the event alone.
         """
         value = event.model_dump_json(exclude_defaults=compact).encode()
+        headers = cloudevent_headers(event, source)
         await app.producer.send(
-            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=None
+            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
         )
 
     # ------------------------------------------------------------------ ingest

@@ -6,6 +6,7 @@
     takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
     takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
+    takeback sink    [--from-beginning] [--dsn DSN] [--broker HOST:PORT]   history in PostgreSQL
 
 Every failure ends with a one-line reason on stderr and a non-zero exit code,
 never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
@@ -28,6 +29,7 @@ from streams.broker import BrokerError, EmbeddedBroker
 from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, settings_from_env
+from streams.sink import SinkError
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -71,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", required=True, type=Path, metavar="DIR")
     replay.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline")
     _broker_arg(replay)
+
+    sink = commands.add_parser("sink", help="keep the takeback topics' history in PostgreSQL")
+    sink.add_argument("--dsn", help="PostgreSQL connection string (default: TAKEBACK_SINK_DSN)")
+    sink.add_argument("--from-beginning", action="store_true", help="re-read every topic from its start (rebuild)")
+    _broker_arg(sink)
     return parser
 
 
@@ -85,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (BrokerError, PipelineStalled, InsecureConfiguration, FileNotFoundError, OSError) as exc:
+    except (BrokerError, PipelineStalled, InsecureConfiguration, SinkError, FileNotFoundError, OSError) as exc:
         print(f"takeback: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KafkaError as exc:
@@ -204,6 +211,18 @@ def _selected_dead_letters(args: argparse.Namespace, settings: Settings) -> list
     return list({d.dead_letter_id: d for d in letters}.values())  # a re-sent input is rejected once
 
 
+def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.app import configure_logging
+    from streams.sink.consumer import run_sink
+
+    if args.broker:
+        settings = settings.with_overrides(broker=_normalize(args.broker))
+    configure_logging(settings.log_level)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_sink(settings, args.dsn or settings.sink_dsn, from_beginning=args.from_beginning))
+    return 0
+
+
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
@@ -230,6 +249,7 @@ COMMANDS = {
     "publish": cmd_publish,
     "demo": cmd_demo,
     "replay": cmd_replay,
+    "sink": cmd_sink,
 }
 
 if __name__ == "__main__":

@@ -74,7 +74,17 @@ class Settings:
     kafka_sasl_password: str = field(default="", repr=False)
     # Required when the HTTP API listens beyond loopback; clients send "Authorization: Bearer <token>".
     api_token: str = field(default="", repr=False)
+    # `takeback sink`: PostgreSQL connection string (libpq URI or key=value), events per write, metrics port.
+    sink_dsn: str = field(default="", repr=False)
+    sink_batch_size: int = 500
+    sink_metrics_port: int = 6067
     topics: TopicNames = field(default_factory=TopicNames)
+
+    @property
+    def application_id(self) -> str:
+        """The Faust app id (its consumer group, the prefix of its tables' changelog topics): app_id, plus the
+        topic prefix so isolated runs (replay) never share a group."""
+        return self.app_id + (f"-{self.topic_prefix.strip('.-')}" if self.topic_prefix else "")
 
     @property
     def topic_names(self) -> TopicNames:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Kafka-compatible broker (Tansu) started by the suite; the corpus (corpus/era)."""
+"""Shared fixtures: a real Kafka-compatible broker (Tansu) and a real PostgreSQL, both started by the suite; the
+corpus (corpus/era)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 from streams.samples import CORPUS_DIR
+from tests.support.postgres import PostgresServer, postgres_bin
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     return CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (Debian's `postgresql` package); tests use a database each."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (scripts/install-test-tools installs Debian's postgresql)")
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()

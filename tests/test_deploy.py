@@ -507,6 +507,32 @@ def test_compose_kafka_fits_the_inputs() -> None:
     assert "healthcheck" in service("kafka")
 
 
+def test_compose_sink_writes_to_the_compose_postgres() -> None:
+    sink, postgres = service("sink"), service("postgres")
+    argv = image_command(sink["command"])
+    assert argv == ["takeback", "sink"]
+    assert build_parser().parse_args(argv[1:]).command == "sink"
+    assert sink["image"] == service("worker")["image"], "the sink runs the project's image"
+    env = environment(sink)
+    assert unknown_settings(sorted(env)) == []
+    effective = settings_from_env(env)
+    assert effective.broker == "kafka://kafka:9092"
+    dsn = effective.sink_dsn.replace("${POSTGRES_PASSWORD:-takeback}", "takeback")
+    assert dsn.startswith("postgresql://takeback:takeback@postgres:5432/takeback")
+    postgres_env = environment(postgres)
+    assert (postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_DB"]) == ("takeback", "takeback")
+    assert postgres["image"].split(":")[0] == "postgres"
+    assert sink["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert sink["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert "healthcheck" in postgres
+    assert all(p.startswith("127.0.0.1:") for p in postgres.get("ports", [])), "PostgreSQL only on localhost"
+    assert str(effective.sink_metrics_port) in [str(p) for p in sink.get("expose", [])]
+    (job,) = [j for j in load_yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "takeback-sink"]
+    assert [(n, sd["port"]) for sd in job["dns_sd_configs"] for n in sd["names"]] == [
+        ("sink", effective.sink_metrics_port)
+    ]
+
+
 def test_compose_prometheus_mounts_the_config() -> None:
     prometheus = service("prometheus")
     mounts = {v.split(":")[0]: v.split(":")[1] for v in prometheus["volumes"]}
