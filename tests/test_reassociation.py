@@ -15,9 +15,9 @@ from streams.domain.bank.business_days import (
     federal_reserve_holidays,
     is_business_day,
 )
+from streams.domain.bank.matcher import DepositMatcher, PartitionClock, ReassociationInput
 from streams.domain.bank.position import age_bucket, positions
 from streams.domain.bank.reassociation import (
-    DepositMatcher,
     RouteState,
     TakebackFact,
     explaining_takebacks,
@@ -334,3 +334,22 @@ def test_routes_bring_a_payment_together_whatever_carries_it() -> None:
     check = deposit(None, "1", "2026-01-09", method="CHK", check_number=" 0001 ", payer_id=None)
     assert route_of(check) == "0001"
     assert route_of(deposit(None, "1", "2026-01-09")) == "dep-None-1-2026-01-09-B1"  # no TRN: its own route
+
+
+def test_inputs_travel_as_json_and_a_clock_tick_moves_every_partition() -> None:
+    payment = era("EFT1", "300", "2026-01-09", effective="2026-01-12")
+    message = ReassociationInput.of(payment)
+    assert ReassociationInput.model_validate_json(message.model_dump_json()) == message
+    assert (message.route, message.date, message.era.amount) == ("EFT1", D("2026-01-09"), Decimal(300))
+    matcher = DepositMatcher()
+    matcher.apply(ReassociationInput.model_validate_json(message.model_dump_json()))
+    (late,) = matcher.apply(ReassociationInput.tick(D("2026-01-16"))).records
+    assert late.status == "era_without_deposit"
+
+
+def test_a_clock_hands_back_each_fallen_route_once_and_never_goes_back() -> None:
+    clock = PartitionClock(due=[(D("2026-01-15"), "A"), (D("2026-01-15"), "A"), (D("2026-01-20"), "B")])
+    assert clock.advance(D("2026-01-15")) == []  # due on the 15th: late only after it
+    assert clock.advance(D("2026-01-16")) == ["A"]
+    assert clock.advance(D("2026-01-10")) == [] and clock.stream_time == D("2026-01-16")
+    assert PartitionClock.model_validate_json(clock.model_dump_json()) == clock

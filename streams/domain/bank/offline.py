@@ -12,8 +12,9 @@ from pathlib import Path
 
 from schemas import DeadLetter, Deposit, DepositPosition, Reassociation, Remittance, Takeback
 from streams.domain.bank import bank_file_format, read_bank_file
+from streams.domain.bank.matcher import DepositMatcher
 from streams.domain.bank.position import positions
-from streams.domain.bank.reassociation import DEFAULT_WAIT_BUSINESS_DAYS, DepositMatcher
+from streams.domain.bank.reassociation import DEFAULT_WAIT_BUSINESS_DAYS
 from streams.domain.offline import apply_all
 from streams.domain.x12 import read_835
 

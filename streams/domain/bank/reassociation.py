@@ -23,7 +23,6 @@ the next ``revision``; consumers upsert by ``event_id``.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,13 +88,27 @@ class EraFact(BaseModel):
 
 
 class TakebackFact(BaseModel):
+    """What matching needs of a takeback: it may explain an amount mismatch of the remittance carrying it."""
+
     model_config = ConfigDict(frozen=True)
 
     event_id: str
     revision: int
     remittance_id: str
+    trace_number: str = ""
     amount: Decimal
     withdrawn: bool
+
+    @classmethod
+    def of(cls, takeback: Takeback) -> TakebackFact:
+        return cls(
+            event_id=takeback.event_id,
+            revision=takeback.revision,
+            remittance_id=takeback.remittance_id,
+            trace_number=takeback.trace_number.strip(),
+            amount=takeback.amount,
+            withdrawn=takeback.withdrawn,
+        )
 
 
 def deposit_key(deposit: Deposit) -> MatchKey:
@@ -106,12 +119,23 @@ def deposit_key(deposit: Deposit) -> MatchKey:
     return ("NOTRN", "", deposit.deposit_id)  # money nobody can reassociate: matched by no ERA
 
 
-def route_of(fact: Remittance | Deposit | Takeback) -> str:
+Fact = EraFact | Deposit | TakebackFact
+
+
+def fact_of(item: Remittance | Deposit | Takeback | Fact) -> Fact:
+    if isinstance(item, Remittance):
+        return EraFact.of(item)
+    if isinstance(item, Takeback):
+        return TakebackFact.of(item)
+    return item
+
+
+def route_of(item: Remittance | Deposit | Takeback | Fact) -> str:
     """The trace (TRN02 or check number) a fact belongs under: everything that can match shares it, so a
     stream keyed by it brings a payment's ERAs, deposits and takebacks to one worker."""
-    if isinstance(fact, Deposit):
-        return deposit_key(fact)[2]
-    return fact.trace_number.strip()
+    if isinstance(item, Deposit):
+        return deposit_key(item)[2]
+    return item.trace_number.strip()
 
 
 @dataclass
@@ -131,17 +155,17 @@ class RouteState(BaseModel):
     takebacks: dict[str, TakebackFact] = {}  # event id -> latest revision
     records: dict[str, Reassociation] = {}  # event id -> latest revision
 
-    def add(self, fact: Remittance | Deposit | Takeback, stream_time: dt.date | None, wait: int) -> MatchUpdate:
+    def add(self, item: Remittance | Deposit | Takeback | Fact, stream_time: dt.date | None, wait: int) -> MatchUpdate:
         """Take one fact (idempotent: a fact seen before is a duplicate and changes nothing)."""
-        if not self._store(fact):
+        if not self._store(fact_of(item)):
             return MatchUpdate("duplicate", list(self.records.values()))
         return MatchUpdate("applied", self.rederive(stream_time, wait))
 
-    def _store(self, fact: Remittance | Deposit | Takeback) -> bool:
-        if isinstance(fact, Remittance):
+    def _store(self, fact: Fact) -> bool:
+        if isinstance(fact, EraFact):
             if fact.remittance_id in self.eras:
                 return False
-            self.eras[fact.remittance_id] = EraFact.of(fact)
+            self.eras[fact.remittance_id] = fact
         elif isinstance(fact, Deposit):
             if fact.deposit_id in self.deposits:
                 return False
@@ -150,13 +174,7 @@ class RouteState(BaseModel):
             known = self.takebacks.get(fact.event_id)
             if known is not None and known.revision >= fact.revision:
                 return False
-            self.takebacks[fact.event_id] = TakebackFact(
-                event_id=fact.event_id,
-                revision=fact.revision,
-                remittance_id=fact.remittance_id,
-                amount=fact.amount,
-                withdrawn=fact.withdrawn,
-            )
+            self.takebacks[fact.event_id] = fact
         return True
 
     def rederive(self, stream_time: dt.date | None, wait: int) -> list[Reassociation]:
@@ -192,54 +210,6 @@ class _Payment:
 
     eras: dict[str, EraFact] = field(default_factory=dict)
     deposits: dict[str, Deposit] = field(default_factory=dict)
-
-
-class DepositMatcher:
-    """Reassociation for the routes one worker sees: route states, stream time, and when records fall due."""
-
-    def __init__(self, wait_business_days: int = DEFAULT_WAIT_BUSINESS_DAYS) -> None:
-        self.wait = wait_business_days
-        self.routes: dict[str, RouteState] = {}
-        self.stream_time: dt.date | None = None
-        self._due: list[tuple[dt.date, str]] = []  # (due date, route) of awaiting records
-
-    def add_remittance(self, remittance: Remittance) -> MatchUpdate:
-        return self._add(remittance, remittance.takeback_date)
-
-    def add_deposit(self, deposit: Deposit) -> MatchUpdate:
-        return self._add(deposit, deposit.deposit_date)
-
-    def add_takeback(self, takeback: Takeback) -> MatchUpdate:
-        """A takeback (any revision): it may explain an amount mismatch of the remittance carrying it."""
-        return self._add(takeback, None)
-
-    def advance_to(self, date: dt.date) -> list[Reassociation]:
-        """Stream time moves on (another input showed a later date): records that fall due change."""
-        if self.stream_time is not None and date <= self.stream_time:
-            return []
-        self.stream_time = date
-        changed: list[Reassociation] = []
-        while self._due and self._due[0][0] < date:
-            _, route = heapq.heappop(self._due)
-            changed += self._watch(self.routes[route], self.routes[route].rederive(date, self.wait))
-        return changed
-
-    def current(self) -> list[Reassociation]:
-        return [record for state in self.routes.values() for record in state.records.values()]
-
-    def _add(self, fact: Remittance | Deposit | Takeback, date: dt.date | None) -> MatchUpdate:
-        route = route_of(fact)
-        state = self.routes.setdefault(route, RouteState(route=route))
-        update = state.add(fact, self.stream_time, self.wait)
-        if update.outcome == "applied":
-            self._watch(state, update.records)
-            update.records += self.advance_to(date) if date else []
-        return update
-
-    def _watch(self, state: RouteState, changed: list[Reassociation]) -> list[Reassociation]:
-        for due in state.due_dates():
-            heapq.heappush(self._due, (due, state.route))
-        return changed
 
 
 # --------------------------------------------------------------------------- derivation (pure)
