@@ -3,6 +3,8 @@
 from schemas.events import (
     EVENT_TYPES,
     EVENT_VERSIONS,
+    REVERSAL_STATUS,
+    ZERO,
     Adjustment,
     AmountRef,
     ClaimPayment,
@@ -37,6 +39,8 @@ from schemas.events import (
 __all__ = [
     "EVENT_TYPES",
     "EVENT_VERSIONS",
+    "REVERSAL_STATUS",
+    "ZERO",
     "Adjustment",
     "AmountRef",
     "ClaimPayment",

@@ -27,7 +27,9 @@ Money = Annotated[
     Field(description="Amount in US dollars, as a decimal string."),
 ]
 
-ZERO = Decimal("0")
+ZERO = Decimal("0")  # the one zero amount of the project (schemas cannot import streams, so it lives here)
+
+REVERSAL_STATUS = "22"  # CLP02 of a claim reversal (rules §3)
 
 
 class Event(BaseModel):
@@ -132,7 +134,7 @@ class ClaimPayment(Event):
 
     @property
     def is_reversal(self) -> bool:
-        return self.status_code == "22"
+        return self.status_code == REVERSAL_STATUS
 
     def reference(self, qualifier: str) -> str | None:
         return next((r.value for r in self.references if r.qualifier == qualifier), None)
@@ -169,15 +171,6 @@ class Payment(Event):
     method: str | None = Field(None, description="BPR04: ACH, CHK, NON, ...")
     effective_date: dt.date | None = Field(None, description="BPR16.")
 
-    @property
-    def moved_money(self) -> bool:
-        """Rules §5: C, D, U move money; I and X only when an amount is paid; H and P never."""
-        if self.handling_code in ("C", "D", "U"):
-            return True
-        if self.handling_code in ("I", "X"):
-            return self.amount > ZERO
-        return False
-
 
 class Remittance(Event):
     """One ST/SE 835 transaction set: one payment (or non-payment) from one payer to one payee."""
@@ -200,11 +193,6 @@ class Remittance(Event):
     @property
     def provider_id(self) -> str:
         return self.payee.id
-
-    @property
-    def takeback_date(self) -> dt.date | None:
-        """Rules §5: the production date, else the effective date."""
-        return self.production_date or self.payment.effective_date
 
 
 # --------------------------------------------------------------------------- outputs

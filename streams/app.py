@@ -186,10 +186,12 @@ def create_app(settings: Settings) -> TakebackApp:
 
     # agents and views need the app object; imported here to avoid an import cycle
     from streams.agents import register_agents
+    from streams.pages import register_pages
     from streams.web import register_views
 
     register_agents(takeback)
     register_views(takeback)
+    register_pages(takeback)
     return takeback
 
 

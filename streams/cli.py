@@ -7,6 +7,7 @@
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
     takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
     takeback sink    [--from-beginning] [--dsn DSN] [--broker HOST:PORT]   history in PostgreSQL
+    takeback report  --provider ID [--from DATE --to DATE] --out FILE.xlsx|FILE.csv [--broker HOST:PORT]
 
 Every failure ends with a one-line reason on stderr and a non-zero exit code,
 never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import sys
 import time
@@ -78,7 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--dsn", help="PostgreSQL connection string (default: TAKEBACK_SINK_DSN)")
     sink.add_argument("--from-beginning", action="store_true", help="re-read every topic from its start (rebuild)")
     _broker_arg(sink)
+    report = commands.add_parser("report", help="write a provider's statement (summary, takebacks, balances, payments)")
+    report.add_argument("--provider", required=True, metavar="ID")
+    report.add_argument("--from", dest="start", type=_date_arg, metavar="YYYY-MM-DD")
+    report.add_argument("--to", dest="end", type=_date_arg, metavar="YYYY-MM-DD")
+    report.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx|FILE.csv")
+    _broker_arg(report)
     return parser
+
+
+def _date_arg(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a date (YYYY-MM-DD)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,7 +204,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         if args.once:
             return 0
         print(
-            f"\nserving: broker {live.bootstrap_servers}, worker http://{live.web_host}:{live.web_port}/ "
+            f"\nserving: broker {live.bootstrap_servers}; the billing pages: http://{live.web_host}:{live.web_port}/ "
             "- publish more with `takeback publish FILE --broker "
             f"{live.bootstrap_servers}`; Ctrl-C stops",
             flush=True,
@@ -242,6 +257,18 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.pages.report_command import UnknownProvider, write_report
+
+    live = settings.with_overrides(broker=_normalize(args.broker))
+    try:
+        print(write_report(live, args.provider, args.start, args.end, args.out), file=sys.stderr)
+    except (UnknownProvider, ValueError) as exc:
+        print(f"takeback: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
 COMMANDS = {
     "dead-letters": cmd_dead_letters,
     "broker": cmd_broker,
@@ -250,6 +277,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "replay": cmd_replay,
     "sink": cmd_sink,
+    "report": cmd_report,
 }
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ values past the cap are summed under the label value "_other".
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from schemas import DeadLetter, NetCashRow, Takeback
+from schemas import ZERO, DeadLetter, NetCashRow, Takeback
 
 OVERFLOW = "_other"
 
@@ -118,8 +117,8 @@ class WorkerMetrics:
         if label == OVERFLOW:
             self._overflow_rows[row.provider_id] = row
             rows = self._overflow_rows.values()
-            net = sum((r.net_cash for r in rows), Decimal(0))
-            forward = sum((r.forward_balance for r in rows), Decimal(0))
+            net = sum((r.net_cash for r in rows), ZERO)
+            forward = sum((r.forward_balance for r in rows), ZERO)
             oldest = min((r.oldest_open_forward_balance for r in rows if r.oldest_open_forward_balance), default=None)
         else:
             net, forward, oldest = row.net_cash, row.forward_balance, row.oldest_open_forward_balance

@@ -7,10 +7,12 @@ connect the same way.  Secrets are never logged (Settings hides them in repr).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import ssl
 from typing import Any
+from urllib.parse import quote
 
 from streams.settings import Settings
 
@@ -83,7 +85,10 @@ def check_api_exposure(settings: Settings) -> None:
 
 # Probes carry no data; /metrics carries no patient data (counts, dollars, provider ids) and is scraped by
 # Prometheus: keep its port on the cluster network. Everything else (the cash table, takebacks) needs the token.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The browser pages' sign-in form and their static files (CSS, htmx) carry no data either.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/signin"})
+OPEN_PREFIXES = ("/static/",)
+SESSION_COOKIE = "takeback_session"
 
 
 def token_accepted(settings: Settings, authorization: str | None) -> bool:
@@ -93,14 +98,36 @@ def token_accepted(settings: Settings, authorization: str | None) -> bool:
     return authorization is not None and hmac.compare_digest(authorization.encode(), expected.encode())
 
 
+def session_value(settings: Settings) -> str:
+    """What the sign-in cookie holds: derived from the token, so the token itself never sits in a browser."""
+    return hmac.new(settings.api_token.encode(), b"takeback browser session", hashlib.sha256).hexdigest()
+
+
+def session_accepted(settings: Settings, cookie: str | None) -> bool:
+    if not settings.api_token:
+        return True
+    return cookie is not None and hmac.compare_digest(cookie.encode(), session_value(settings).encode())
+
+
 def bearer_token_middleware(settings: Settings) -> Any:
-    """aiohttp middleware: every path but the probes needs `Authorization: Bearer <token>` when one is set."""
+    """aiohttp middleware: every path but the probes needs `Authorization: Bearer <token>` when one is set.
+
+    A browser signed in through /signin sends the session cookie instead; a browser that is not signed in is
+    sent to the sign-in form rather than shown a JSON error.
+    """
     from aiohttp import web
 
     @web.middleware
     async def require_token(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or token_accepted(settings, request.headers.get("Authorization")):
+        if (
+            request.path in OPEN_PATHS
+            or request.path.startswith(OPEN_PREFIXES)
+            or token_accepted(settings, request.headers.get("Authorization"))
+            or session_accepted(settings, request.cookies.get(SESSION_COOKIE))
+        ):
             return await handler(request)
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+            raise web.HTTPSeeOther(f"/signin?next={quote(request.path_qs, safe='')}")
         return web.json_response(
             {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
         )

@@ -259,7 +259,8 @@ def test_deferred_out_of_order_remittances_settle_to_the_in_order_result() -> No
 def test_the_claim_index_keeps_every_payment_under_a_key_oldest_first() -> None:
     from decimal import Decimal
 
-    from streams.domain.ledger import ClaimFact, ClaimIndex, PaymentRecord, facts_from_dict
+    from streams.domain.claim_index import ClaimIndex, PaymentRecord
+    from streams.domain.facts import ClaimFact, facts_from_dict
 
     facts = facts_from_dict(
         {

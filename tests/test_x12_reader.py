@@ -18,9 +18,9 @@ from schemas.events import (
     DeadLetter,
     Remittance,
 )
-from streams.domain.x12 import ReadResult, read_835
+from streams.domain.x12 import ReadResult, builders, read_835
 from streams.domain.x12 import reader as reader_module
-from streams.domain.x12.reader import remittance_id
+from streams.domain.x12.identity import remittance_id
 from streams.domain.x12.tokenizer import Delimiters, isa_delimiters, st_delimiters
 from streams.samples import CORPUS_DIR
 from tests.support.synthetic import synthetic_835
@@ -288,12 +288,12 @@ def test_dead_letter_round_trips_through_json_validation() -> None:
 
 
 def test_fast_model_building_matches_pydantic() -> None:
-    assert reader_module._fast_path_works()
+    assert builders.fast_path_works()
     values = {"qualifier": "472", "date": dt.date(2026, 1, 2)}
-    built = reader_module._date_ref(dict(values))
+    built = builders.build_date_ref(dict(values))
     assert built == type(built).model_validate(values)
     built.qualifier = "150"  # assignment still works and does not leak into other instances
-    assert reader_module._date_ref(dict(values)).qualifier == "472"
+    assert builders.build_date_ref(dict(values)).qualifier == "472"
 
 
 # --------------------------------------------------------------------------- 4010 reversal, PLB, structure

@@ -1,4 +1,4 @@
-"""Per-provider cash arithmetic (spec §8).
+"""Per-provider cash arithmetic (rules §8).
 
 Every amount of an applied remittance lands in exactly one bucket, so the
 invariant below holds by construction and is checked in tests:
@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from schemas import NetCashRow, PayerCash
-
-ZERO = Decimal("0")
+from schemas import ZERO, NetCashRow, PayerCash
 
 BUCKETS = ("net_cash", "claim_payments", "reversed", "recouped", "forward_balance", "refunds", "other_adjustments")
 
@@ -35,7 +33,7 @@ class CashTotals:
 
 
 def invariant_holds(row: NetCashRow | PayerCash) -> bool:
-    """Spec §8 invariant on a published row."""
+    """Rules §8 invariant on a published row."""
     return row.net_cash == (
         row.claim_payments - row.reversed - row.recouped + row.forward_balance + row.refunds + row.other_adjustments
     )

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from schemas import Takeback
-from streams.domain.ledger import ProviderLedger, RemittanceFacts
+from streams.domain.facts import RemittanceFacts
+from streams.domain.ledger import ProviderLedger
 
 # Facts keys are "<provider id><US><remittance id>". The ASCII unit separator appears in neither id (both come
 # from X12 elements, which cannot hold control characters), so no facts key can equal a provider's key.
@@ -80,9 +81,4 @@ def ledger_from_records(header_raw: bytes, read: Callable[[bytes], bytes | None]
                 "in the table; the store is damaged (restore it from the changelog)"
             )
         remittances[rid] = RemittanceFacts.model_validate_json(raw)
-    trace_index: dict[str, list[str]] = {}
-    for rid, facts in remittances.items():
-        trace_index.setdefault(f"{facts.payer_id}|{facts.trace_number}", []).append(rid)
-    return ProviderLedger(
-        provider_id=header.provider_id, remittances=remittances, emitted=header.emitted, trace_index=trace_index
-    )
+    return ProviderLedger.restored(header.provider_id, remittances, header.emitted)

@@ -1,4 +1,4 @@
-"""Why a takeback happened: one reason category per takeback (spec §6).
+"""Why a takeback happened: one reason category per takeback (rules §6).
 
 Only code numbers and our own categories live here: X12's code descriptions
 are copyrighted, so we never ship them.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from schemas import ReasonCategory
+from streams.domain.plb_codes import RECOVERY_CODES
 
 # CARC number -> our category.  Order of CATEGORY_PRIORITY decides when a claim
 # carries codes of several categories: the most specific cause wins.
@@ -47,8 +48,6 @@ _CARC_TO_CATEGORY: dict[str, ReasonCategory] = {
     carc: category for category, carcs in _CARC_CATEGORIES.items() for carc in carcs
 }
 
-RECOVERY_PLB_CODES = frozenset({"WO", "WU", "J1"})
-
 
 def category_of_carc(carc: str) -> ReasonCategory | None:
     return _CARC_TO_CATEGORY.get(carc.strip().upper())
@@ -71,7 +70,7 @@ def categorize(codes: Iterable[str], *, has_correction: bool, plb_reason_code: s
     for category in CATEGORY_PRIORITY:
         if category in found:
             return category
-    if plb_reason_code in RECOVERY_PLB_CODES:
+    if plb_reason_code in RECOVERY_CODES:
         return ReasonCategory.overpayment_recovery
     if has_correction:
         return ReasonCategory.payer_correction

@@ -25,6 +25,7 @@ from streams.domain.bank.reassociation import (
     fact_of,
     route_of,
 )
+from streams.domain.disbursement import takeback_date
 
 
 class ReassociationInput(BaseModel):
@@ -39,7 +40,9 @@ class ReassociationInput(BaseModel):
     @classmethod
     def of(cls, item: Remittance | Deposit | Takeback) -> ReassociationInput:
         fact = fact_of(item)
-        date = item.takeback_date if isinstance(item, Remittance) else None
+        date = None
+        if isinstance(item, Remittance):  # the date an ERA shows is the day it was produced (rules §5)
+            date = takeback_date(item.production_date, item.payment.effective_date)
         if isinstance(fact, Deposit):
             date = fact.deposit_date
         slot = {EraFact: "era", Deposit: "deposit", TakebackFact: "takeback"}[type(fact)]

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas import Deposit, Reassociation, ReassociationStatus, Remittance, Takeback
 from streams.domain.bank.business_days import add_business_days, business_days_between
 from streams.domain.bank.result import stable_id
+from streams.domain.disbursement import moves_money
 
 DEFAULT_WAIT_BUSINESS_DAYS = 3  # CAQH CORE: ERA and EFT within three business days of each other
 MAX_EXPLAINING_TAKEBACKS = 12  # subsets of more takebacks are not searched (2^12 sums at most)
@@ -66,7 +67,7 @@ class EraFact(BaseModel):
             payer_id=remittance.payer.id.strip(),
             trace_number=remittance.trace_number.strip(),
             amount=remittance.payment.amount,
-            moved_money=remittance.payment.moved_money,
+            moved_money=moves_money(remittance.payment.handling_code, remittance.payment.amount),
             method="CHK" if (remittance.payment.method or "").upper() == "CHK" else "ACH",
             effective_date=remittance.payment.effective_date,
             production_date=remittance.production_date,

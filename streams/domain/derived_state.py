@@ -1,0 +1,62 @@
+"""What a ledger computes from its facts: takebacks, carried balances, cash; rebuilt when facts arrive out of order.
+
+The matchers change it only through `put` (a takeback) and `book` (cash), so what changed is known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from schemas import Takeback
+from streams.domain.cash import CashTotals
+from streams.domain.claim_index import ClaimIndex
+
+
+@dataclass
+class CarriedBalance:
+    """A balance the provider still owes: a negative FB, or a deferred (negative) WO."""
+
+    payer_id: str
+    reason_code: str
+    tokens: frozenset[str]
+    outstanding: Decimal
+    opened: dt.date | None
+
+
+@dataclass
+class DerivedState:
+    """Everything computed from the facts; rebuilt whenever facts arrive out of order."""
+
+    payments_by_pcn: ClaimIndex = field(default_factory=ClaimIndex)
+    payments_by_claim_id: ClaimIndex = field(default_factory=ClaimIndex)
+    carried: list[CarriedBalance] = field(default_factory=list)
+    takebacks: dict[str, Takeback] = field(default_factory=dict)
+    # reversals waiting for their correction: event id -> arrival sequence, indexed by the keys a correction
+    # can match on; and a heap of (date, sequence, event id) to flag the ones overdue
+    awaiting_correction: dict[str, int] = field(default_factory=dict)
+    awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    overdue_heap: list[tuple[str, int, str]] = field(default_factory=list)
+    sequence: int = 0
+    cash: CashTotals = field(default_factory=CashTotals)
+    cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
+    last_key: tuple[str, str, str] = ("", "", "")
+    touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
+    flag_counts: dict[str, int] = field(default_factory=dict)  # remittance and claim flags seen
+
+    def put(self, takeback: Takeback) -> None:
+        """A new takeback, or a new version of one (takebacks are never changed in place)."""
+        self.takebacks[takeback.event_id] = takeback
+        self.touched.add(takeback.event_id)
+
+    def book(self, payer_id: str, bucket: str, amount: Decimal) -> None:
+        """Add an amount to a cash bucket of the provider and of its row for the payer (rules §8)."""
+        if not amount:
+            return
+        self.cash.add(bucket, amount)
+        self.cash_by_payer.setdefault(payer_id, CashTotals()).add(bucket, amount)
+
+    def count_flags(self, flags: list[str]) -> None:
+        for flag in flags:
+            self.flag_counts[flag] = self.flag_counts.get(flag, 0) + 1

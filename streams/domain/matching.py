@@ -1,0 +1,42 @@
+"""The matching rules, in canonical order: each remittance's claims, then its PLB amounts (rules §3-§5, §8).
+
+`derive` rebuilds a ledger's derived state from all its facts; `Matcher.apply` adds one remittance
+that sorts after everything applied so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from streams.domain.claim_matching import ClaimMatcher
+from streams.domain.derived_state import DerivedState
+from streams.domain.facts import RemittanceFacts
+from streams.domain.match_policy import MatchPolicy
+from streams.domain.plb_matching import AdjustmentMatcher
+
+
+class Matcher:
+    """Applies remittance facts, in canonical order, to derived state."""
+
+    def __init__(self, state: DerivedState, provider_id: str, policy: MatchPolicy) -> None:
+        self.state = state
+        self.claims = ClaimMatcher(state, provider_id, policy)
+        self.adjustments = AdjustmentMatcher(state, provider_id)
+
+    def apply(self, facts: RemittanceFacts) -> None:
+        state = self.state
+        state.last_key = max(state.last_key, facts.order_key())
+        state.book(facts.payer_id, "net_cash", facts.net_cash)
+        state.count_flags([*facts.flags, *(f for claim in facts.claims for f in claim.flags)])
+        self.claims.apply(facts)
+        self.adjustments.apply(facts)
+        self.claims.flag_overdue_corrections()
+
+
+def derive(all_facts: Iterable[RemittanceFacts], provider_id: str, policy: MatchPolicy) -> DerivedState:
+    """The derived state of a provider's facts, applied in canonical order: arrival order changes nothing."""
+    state = DerivedState()
+    matcher = Matcher(state, provider_id, policy)
+    for facts in sorted(all_facts, key=RemittanceFacts.order_key):
+        matcher.apply(facts)
+    return state

@@ -1,0 +1,155 @@
+"""What a page or an export was asked for: the worklist's filters, the overview's search and sort, paging.
+
+Parsed from the query string in one place, so a page, its CSV and its XLSX read the same filters; a value that
+cannot be read raises BadFilter naming the field and why, which the views turn into a 400 page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from urllib.parse import urlencode
+
+from schemas import ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+class BadFilter(ValueError):
+    """A query value the pages cannot use; `field` names it, the message says why."""
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"{field}: {why}")
+        self.field = field
+        self.why = why
+
+
+def _choice(query: Mapping[str, str], name: str, allowed: list[str]) -> str | None:
+    value = query.get(name) or None
+    if value is not None and value not in allowed:
+        raise BadFilter(name, f"'{value}' is not one of {', '.join(allowed)}")
+    return value
+
+
+def _date(query: Mapping[str, str], name: str) -> dt.date | None:
+    value = query.get(name) or None
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadFilter(name, f"'{value}' is not a date (YYYY-MM-DD)") from None
+
+
+def _whole(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = query.get(name) or None
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadFilter(name, f"'{value}' is not a whole number") from None
+    if not low <= number <= high:
+        raise BadFilter(name, f"{number} is outside {low}..{high}")
+    return number
+
+
+def date_range(query: Mapping[str, str]) -> tuple[dt.date | None, dt.date | None]:
+    """`from` and `to` (inclusive), checked to be in order."""
+    start, end = _date(query, "from"), _date(query, "to")
+    if start and end and start > end:
+        raise BadFilter("from", f"{start} is after to ({end})")
+    return start, end
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int = PAGE_SIZE
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> Paging:
+        return cls(
+            limit=_whole(query, "limit", PAGE_SIZE, 1, MAX_PAGE_SIZE),
+            offset=_whole(query, "offset", 0, 0, 10**9),
+        )
+
+
+@dataclass(frozen=True)
+class WorklistFilter:
+    """The takeback worklist's filters. Withdrawn takebacks show only when asked for by status."""
+
+    status: str | None = None
+    kind: str | None = None
+    method: str | None = None
+    category: str | None = None
+    payer: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> WorklistFilter:
+        start, end = date_range(query)
+        return cls(
+            status=_choice(query, "status", [s.value for s in TakebackStatus]),
+            kind=_choice(query, "kind", [k.value for k in TakebackKind]),
+            method=_choice(query, "method", [m.value for m in TakebackMethod]),
+            category=_choice(query, "category", [c.value for c in ReasonCategory]),
+            payer=(query.get("payer") or "").strip() or None,
+            date_from=start,
+            date_to=end,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return self == WorklistFilter()
+
+    def as_query(self) -> dict[str, str]:
+        names = {"date_from": "from", "date_to": "to"}
+        return {names.get(f.name, f.name): str(v) for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+OVERVIEW_SORTS = (
+    "provider_id",
+    "net_cash",
+    "reversed",
+    "recouped",
+    "still_owed",
+    "oldest_open",
+    "needs_review",
+)
+
+
+@dataclass(frozen=True)
+class OverviewQuery:
+    search: str | None = None
+    sort: str = "provider_id"
+    descending: bool = False
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> OverviewQuery:
+        return cls(
+            search=(query.get("q") or "").strip() or None,
+            sort=_choice(query, "sort", list(OVERVIEW_SORTS)) or "provider_id",
+            descending=_choice(query, "order", ["asc", "desc"]) == "desc",
+        )
+
+    def as_query(self) -> dict[str, str]:
+        out = {"sort": self.sort, "order": "desc" if self.descending else "asc"}
+        if self.search:
+            out["q"] = self.search
+        return out
+
+    def toggled(self, column: str) -> OverviewQuery:
+        """The query a column header links to: sort by it, flipping the order when it is already the sort."""
+        return replace(self, sort=column, descending=not self.descending if self.sort == column else False)
+
+
+def link(path: str, *parts: Mapping[str, str | int]) -> str:
+    """`path?query` from merged query parts, leaving out empty values."""
+    merged: dict[str, str] = {}
+    for part in parts:
+        merged.update({k: str(v) for k, v in part.items() if v not in (None, "")})
+    return f"{path}?{urlencode(merged)}" if merged else path

@@ -1,0 +1,116 @@
+"""Jinja2 templates of the billing pages and how they show money, dates, flags and reasons in plain words."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import jinja2
+
+from streams.pages.filters import link
+from streams.pages.queries import AGE_BUCKETS
+
+DASH = "—"
+
+# Each flag in a sentence a billing person can act on (rules §5, §8a).
+FLAG_SENTENCES = {
+    "zero_amount": "The payer reversed a claim it had paid nothing on: nothing was taken back, but the claim "
+    "was reprocessed.",
+    "original_not_found": "No payment of this claim by this payer was found in the remittances seen, so the "
+    "takeback cannot be tied to the money it undoes.",
+    "correction_overdue": "The claim was reversed and no corrected claim has been paid within the wait: ask the "
+    "payer whether it will be reprocessed.",
+    "claim_level_reversal_of_line_level_payment": "The payer reversed the whole claim, but the original was paid "
+    "line by line: check each line's payment.",
+    "offset_against_other_provider": "The money was taken from this payee's payment for a claim that belongs to "
+    "another provider (NPI) named in the PLB.",
+    "partly_settles_carried_balance": "Part of this recovery paid off a balance carried forward earlier; only the "
+    "rest is new money taken back.",
+    "reused_trace_number": "The payer used this check/EFT number before for a different remittance.",
+    "claim_unbalanced": "The claim's amounts do not add up as the 835 standard requires.",
+    "line_unbalanced": "A service line's amounts do not add up as the 835 standard requires.",
+    "bad_date": "A date in the remittance could not be read.",
+    "missing_amount": "An amount the 835 standard requires was missing; it was read as zero.",
+    "segment_count_mismatch": "The remittance's segment count (SE01) does not match its segments: it may be cut.",
+    "zero_payment_not_h_or_p": "The payment is zero but not marked as a non-payment (BPR01 H or P).",
+    # deposits and reassociation (rules §10)
+    "no_trn": "The bank credited claim money without the EFT trace (TRN): no ERA can be matched to it; ask the "
+    "payer which ERA it pays.",
+    "addenda_missing": "The bank entry announced its addenda (with the EFT trace) but the file does not have it.",
+    "not_ccd": "A claim payment arrived in an ACH batch that is not CCD, as healthcare EFTs should be.",
+    "batch_totals_mismatch": "The ACH batch's control totals do not add up to its entries: the bank file may be "
+    "damaged.",
+    "account_totals_mismatch": "The bank statement's account totals do not add up to its details: the file may be "
+    "damaged.",
+    "split_era": "Several ERAs carry this EFT number: their amounts are added up (or the payer reused the number).",
+    "date_outside_window": "The deposit date and the ERA's payment date are more than three business days apart.",
+    "era_moved_no_money": "The deposit names an ERA that says no money was sent.",
+    "no_date": "Neither the ERA nor the deposit has a date, so it can never be called late.",
+}
+
+KIND_WORDS = {
+    "reversal": "reversed a claim payment before the money went out",
+    "recoupment": "recovered money it had already paid",
+}
+METHOD_WORDS = {
+    "offset": "by keeping it out of a later payment",
+    "refund": "by a refund the provider sent back",
+    "none": "",
+}
+CATEGORY_WORDS = {
+    "duplicate": "a duplicate claim",
+    "eligibility": "the patient's coverage (eligibility)",
+    "coordination_of_benefits": "another payer being primary (coordination of benefits)",
+    "coding_or_billing_error": "a coding or billing error",
+    "authorization": "a missing or wrong authorization",
+    "medical_necessity": "medical necessity",
+    "timely_filing": "the filing deadline",
+    "overpayment_recovery": "an overpayment the payer recovers",
+    "payer_correction": "a correction by the payer (the claim was paid again)",
+    "provider_void": "a void or replacement the provider asked for",
+    "unknown": "a reason the payer did not state",
+}
+STATUS_WORDS = {
+    "needs_review": "needs review",
+    "open": "open",
+    "settled": "settled",
+    "withdrawn": "withdrawn",
+}
+
+
+def money(value: Decimal | None) -> str:
+    return DASH if value is None else f"{value:,.2f}"
+
+
+def date(value: dt.date | None) -> str:
+    return DASH if value is None else value.isoformat()
+
+
+def text(value: Any) -> str:
+    return DASH if value is None or value == "" or value == [] else str(value)
+
+
+def flag_sentence(flag: str) -> str:
+    return FLAG_SENTENCES.get(flag, f"Flag '{flag}' (no explanation written yet).")
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("streams.pages", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=money, date=date, text=text, flag_sentence=flag_sentence)
+    env.globals.update(
+        link=link,
+        AGE_BUCKETS=AGE_BUCKETS,
+        KIND_WORDS=KIND_WORDS,
+        METHOD_WORDS=METHOD_WORDS,
+        CATEGORY_WORDS=CATEGORY_WORDS,
+        STATUS_WORDS=STATUS_WORDS,
+        DASH=DASH,
+    )
+    return env

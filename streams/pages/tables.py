@@ -1,0 +1,125 @@
+"""The tables the pages show, as columns: a header, a kind (money, date, count, text) and how to read a cell.
+
+One definition per table serves its CSV and its XLSX export and the statement command, so an export has the
+columns and figures of the page it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from streams.pages.queries import AGE_BUCKETS, AgeLine
+
+Kind = Literal["money", "date", "count", "text"]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: Kind
+    read: Callable[[Any], Any]
+
+
+def _attr(name: str) -> Callable[[Any], Any]:
+    return lambda item: getattr(item, name)
+
+
+def col(header: str, kind: Kind, name: str) -> Column:
+    return Column(header, kind, _attr(name))
+
+
+PROVIDERS = [
+    col("Provider", "text", "provider_id"),
+    col("Net cash", "money", "net_cash"),
+    col("Claim payments", "money", "claim_payments"),
+    col("Reversed", "money", "reversed"),
+    col("Recouped", "money", "recouped"),
+    col("Still owed", "money", "still_owed"),
+    col("Oldest open item", "date", "oldest_open"),
+    col("Needs review", "count", "needs_review"),
+    col("Takebacks", "count", "takebacks"),
+    col("Last remittance", "date", "last_remittance_date"),
+]
+
+
+def takeback_columns(include_patient_data: bool) -> list[Column]:
+    columns = [
+        col("Takeback date", "date", "takeback_date"),
+        col("Status", "text", "status"),
+        col("Kind", "text", "kind"),
+        col("Method", "text", "method"),
+        col("Amount", "money", "amount"),
+        col("Remaining", "money", "remaining"),
+        col("Payer", "text", "payer_id"),
+        col("Payer name", "text", "payer_name"),
+        col("Claim", "text", "claim_id"),
+        col("Payer claim number", "text", "payer_claim_control_number"),
+        col("Reason", "text", "reason_category"),
+        Column("Codes", "text", lambda t: " ".join(t.reason_codes)),
+        col("Original date", "date", "original_effective_date"),
+        col("Original trace", "text", "original_trace_number"),
+        col("Original paid", "money", "original_payment_amount"),
+        col("Days to takeback", "count", "days_to_takeback"),
+        col("Trace", "text", "trace_number"),
+        col("Correction paid", "money", "correction_payment"),
+        col("Net change", "money", "net_change"),
+        Column("Flags", "text", lambda t: " ".join(t.flags)),
+        col("Takeback id", "text", "event_id"),
+    ]
+    if include_patient_data:
+        columns[9:9] = [col("Patient", "text", "patient_name"), col("Member id", "text", "member_id")]
+    return columns
+
+
+# what fits a printed page; the statement's downloads keep every column
+PRINTED_TAKEBACK_HEADERS = frozenset(
+    {"Takeback date", "Status", "Kind", "Method", "Amount", "Remaining", "Payer", "Claim", "Patient", "Reason", "Codes"}
+    | {"Original date", "Original paid", "Flags"}
+)
+
+
+def printed_takeback_columns(include_patient_data: bool) -> list[Column]:
+    return [c for c in takeback_columns(include_patient_data) if c.header in PRINTED_TAKEBACK_HEADERS]
+
+
+RECONCILIATION = [
+    col("Payer", "text", "payer_id"),
+    col("Claim payments", "money", "claim_payments"),
+    col("Reversed", "money", "reversed"),
+    col("Recouped", "money", "recouped"),
+    col("Forward balance", "money", "forward_balance"),
+    col("Refunds", "money", "refunds"),
+    col("Other", "money", "other_adjustments"),
+    col("Net cash", "money", "net_cash"),
+]
+
+
+def _bucket(position: int) -> Callable[[AgeLine], Any]:
+    return lambda line: line.buckets[position]
+
+
+OPEN_BALANCES = [
+    col("Payer", "text", "payer_id"),
+    *[Column(f"{label} days", "money", _bucket(i)) for i, (label, _, _) in enumerate(AGE_BUCKETS)],
+    col("Total open", "money", "total"),
+]
+
+PAYMENTS = [
+    col("Date", "date", "date"),
+    col("Effective date", "date", "effective_date"),
+    col("Trace (check/EFT)", "text", "trace_number"),
+    col("Payer", "text", "payer_id"),
+    col("Amount per ERA", "money", "amount"),
+    col("Claims paid", "count", "claims_paid"),
+    col("Claim payments", "money", "claim_payments"),
+    col("Takebacks in it", "count", "takebacks"),
+    col("Taken back", "money", "taken_back"),
+    col("PLB lines", "count", "plb_lines"),
+    col("PLB total", "money", "plb_total"),
+    Column("Flags", "text", lambda p: " ".join(p.flags)),
+]
+
+# the provider page's tables that download, by the name in their URL
+PROVIDER_TABLES = ("takebacks", "reconciliation", "open-balances", "payments")

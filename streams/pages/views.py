@@ -1,0 +1,478 @@
+"""The billing office's pages and exports, on Faust's web server beside the JSON API.
+
+Any worker answers for any provider: a request for one provider is served by the worker that owns the provider's
+partition, forwarded there (and its answer streamed back) when this worker does not own it. Faust's own
+`table_route` forwards too, but returns the answer as text, which would break an XLSX download. The overview
+gathers every worker's lines, as /providers does.
+
+Every failure is a page that says what is wrong: 404 for an unknown provider or takeback, 400 for a filter value
+the pages cannot read, 503 while partitions are being assigned, 500 (logged without data) for a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import re
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import ClientError, web
+from faust.web import Request, View
+
+from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
+from streams.app import TakebackApp
+from streams.pages import tables
+from streams.pages.exports import Sheet, csv_chunks, write_xlsx
+from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
+from streams.pages.queries import (
+    IndexCache,
+    OverviewLine,
+    ProviderData,
+    TakebackIndex,
+    all_matching,
+    as_of_date,
+    overview,
+    overview_line,
+    payments,
+    reconciliation,
+    worklist,
+)
+from streams.pages.render import environment
+from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
+from streams.security import SESSION_COOKIE, session_value
+from streams.web import _other_workers
+
+log = logging.getLogger(__name__)
+
+ROUTED_HEADER = "X-Takeback-Routed"  # a forwarded request is answered where it lands: no ping-pong in a rebalance
+FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept")
+STATIC_FILES = {"takeback.css": "text/css", "htmx.min.js": "text/javascript", "htmx.LICENSE": "text/plain"}
+PAYMENTS_ON_PAGE = 50
+
+
+class NotFound(LookupError):
+    """An unknown provider or takeback: the message says which."""
+
+
+class NotReady(RuntimeError):
+    """Partitions are being assigned: nobody owns the provider right now."""
+
+
+@dataclass
+class Loaded:
+    data: ProviderData
+    index: TakebackIndex
+
+
+class Pages:
+    """The pages' state on one worker: templates, the takeback-order cache, and how to reach the data."""
+
+    def __init__(self, tb: TakebackApp) -> None:
+        self.tb = tb
+        self.env = environment()
+        self.indexes = IndexCache()
+        self.static = {
+            name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
+            for name, kind in STATIC_FILES.items()
+        }
+
+    # ---------------------------------------------------------------- data
+
+    def load(self, provider_id: str) -> Loaded:
+        key = provider_id.encode()
+        header = self.tb.ledgers.table.get(key)
+        if header is None:
+            raise NotFound(f"No remittances have been seen for provider {provider_id}.")
+        ledger = self.tb.ledgers.get(provider_id)
+        raw_row = self.tb.net_cash.get(key)
+        row = NetCashRow.model_validate_json(raw_row) if raw_row is not None else None
+        data = ProviderData(provider_id, row, ledger.emitted, ledger.remittances.values())
+        # the stored header changes whenever the ledger does; bytes cache their hash
+        index = self.indexes.get(provider_id, (len(header), hash(header)), ledger.emitted)
+        return Loaded(data, index)
+
+    def local_lines(self) -> list[OverviewLine]:
+        lines = []
+        for key, raw in list(self.tb.net_cash.items()):
+            row = NetCashRow.model_validate_json(raw)
+            header = self.tb.ledgers.table.get(key)
+            index = None
+            if header is not None:
+                ledger = self.tb.ledgers.get(row.provider_id)
+                index = self.indexes.get(row.provider_id, (len(header), hash(header)), ledger.emitted)
+            lines.append(overview_line(row, index))
+        return lines
+
+    async def all_lines(self) -> tuple[list[OverviewLine], int]:
+        """Every worker's lines, and how many workers did not answer."""
+        lines = {line.provider_id: line for line in self.local_lines()}
+        token = self.tb.settings.api_token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        missing = 0
+        for url in _other_workers(self.tb):
+            try:
+                async with self.tb.app.http_client.get(f"{url}/pages/providers/local", headers=headers) as response:
+                    if response.status != 200:
+                        missing += 1
+                        continue
+                    for item in (await response.json())["items"]:
+                        line = OverviewLine.from_json(item)
+                        lines.setdefault(line.provider_id, line)
+            except (TimeoutError, OSError, ClientError):
+                missing += 1
+        return list(lines.values()), missing
+
+    # ---------------------------------------------------------------- routing
+
+    async def on_owner(self, request: web.Request, provider_id: str) -> web.StreamResponse | None:
+        """The owner's answer when another worker owns the provider; None when this one should answer."""
+        if request.headers.get(ROUTED_HEADER):
+            return None
+        app = self.tb.app
+        try:
+            owner = app.router.key_store(self.tb.ledgers.table.name, provider_id)
+        except KeyError:
+            raise NotReady("The workers are sharing out the providers right now; try again in a few seconds.") from None
+        me = urlsplit(str(app.conf.canonical_url))
+        there = urlsplit(str(owner))
+        if (there.hostname, there.port) == (me.hostname, me.port):
+            return None
+        headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
+        headers[ROUTED_HEADER] = "1"
+        url = f"{str(owner).rstrip('/')}{request.path_qs}"
+        async with app.http_client.get(url, headers=headers, allow_redirects=False) as answer:
+            keep = ("Content-Type", "Content-Disposition", "Location")
+            out = web.StreamResponse(
+                status=answer.status, headers={h: answer.headers[h] for h in keep if h in answer.headers}
+            )
+            await out.prepare(request)
+            async for chunk in answer.content.iter_chunked(64 * 1024):
+                await out.write(chunk)
+            await out.write_eof()
+            return out
+
+    # ---------------------------------------------------------------- rendering
+
+    def page(self, template: str, status: int = 200, **context: Any) -> web.Response:
+        html = self.env.get_template(template).render(
+            include_patient_data=self.tb.settings.include_patient_data, **context
+        )
+        return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+    def error(self, status: int, title: str, message: str) -> web.Response:
+        return self.page("error.html", status=status, title=title, message=message)
+
+    # ---------------------------------------------------------------- pages
+
+    async def overview_page(self, request: web.Request) -> web.StreamResponse:
+        query = OverviewQuery.parse(request.query)
+        paging = Paging.parse(request.query)
+        lines, missing = await self.all_lines()
+        found = overview(lines, query)
+        page = _page(found, paging)
+        return self.page(
+            "overview.html",
+            query=query,
+            page=page,
+            columns=tables.PROVIDERS,
+            sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
+            missing_workers=missing,
+        )
+
+    def provider_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
+        wanted = WorklistFilter.parse(request.query)
+        paging = Paging.parse(request.query)
+        loaded = self.load(provider_id)
+        if loaded.data.row is None:
+            raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
+        return self.page("provider.html", **provider_context(loaded, wanted, paging))
+
+    def takeback_page(self, provider_id: str, event_id: str) -> web.StreamResponse:
+        data = self.load(provider_id).data
+        takeback = data.takebacks.get(event_id)
+        if takeback is None:
+            raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
+        revisions = sorted(
+            (r for r in data.remittances if event_id in r.published),
+            key=lambda r: r.order_key(),
+        )
+        return self.page("takeback.html", t=takeback, revisions=revisions)
+
+    def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
+        start, end = date_range(request.query)
+        statement = build_statement(self.load(provider_id).data, start, end)
+        return self.page(
+            "statement.html",
+            provider_id=provider_id,
+            statement=statement,
+            summary_columns=SUMMARY,
+            takeback_columns=tables.printed_takeback_columns(self.tb.settings.include_patient_data),
+            age_columns=tables.OPEN_BALANCES,
+            payment_columns=tables.PAYMENTS,
+        )
+
+    # ---------------------------------------------------------------- exports
+
+    async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
+        query = OverviewQuery.parse(request.query)
+        lines, _ = await self.all_lines()
+        return await self.download(
+            request, fmt, "providers", [Sheet("Providers", tables.PROVIDERS, overview(lines, query))]
+        )
+
+    async def provider_export(self, request: web.Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
+        loaded = self.load(provider_id)
+        data = loaded.data
+        name = f"{table}-{_safe(provider_id)}"
+        if table == "takebacks":
+            wanted = WorklistFilter.parse(request.query)
+            columns = tables.takeback_columns(self.tb.settings.include_patient_data)
+            sheet = Sheet("Takebacks", columns, all_matching(data.takebacks, loaded.index, wanted))
+        elif table == "reconciliation":
+            sheet = Sheet("Cash per payer", tables.RECONCILIATION, reconciliation(data.row))
+        elif table == "open-balances":
+            ages = loaded.index.open_balances(data.takebacks, as_of_date(data.row))
+            sheet = Sheet("Open balances", tables.OPEN_BALANCES, ages)
+        elif table == "payments":
+            sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
+        elif table == "statement":
+            start, end = date_range(request.query)
+            statement = build_statement(data, start, end)
+            sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
+            if fmt == "csv":
+                return await _stream(request, statement_csv(sheets), "text/csv", f"{name}.csv")
+            return await self.download(request, fmt, name, sheets)
+        else:
+            raise NotFound(f"There is no table '{table}' to download; try one of: {', '.join(tables.PROVIDER_TABLES)}.")
+        return await self.download(request, fmt, name, [sheet])
+
+    async def download(self, request: web.Request, fmt: str, name: str, sheets: list[Sheet]) -> web.StreamResponse:
+        if fmt == "csv":
+            return await _stream(request, csv_chunks(sheets[0].columns, sheets[0].items), "text/csv", f"{name}.csv")
+        if fmt != "xlsx":
+            raise NotFound(f"Downloads come as .csv or .xlsx, not .{fmt}.")
+        materialized = [Sheet(s.name, s.columns, list(s.items), s.title) for s in sheets]
+        with tempfile.TemporaryDirectory(prefix="takeback-xlsx-") as work:
+            path = Path(work) / "export.xlsx"
+            # XlsxWriter is CPU work: off the event loop, which the agents share
+            await asyncio.get_running_loop().run_in_executor(None, write_xlsx, str(path), materialized)
+            return await _stream(request, _file_chunks(path), XLSX_TYPE, f"{name}.xlsx")
+
+    # ---------------------------------------------------------------- sign-in
+
+    def signin_form(self, request: web.Request, wrong: bool = False) -> web.StreamResponse:
+        if not self.tb.settings.api_token:
+            raise web.HTTPSeeOther("/")
+        return self.page(
+            "signin.html", status=401 if wrong else 200, next=_local(request.query.get("next")), wrong=wrong
+        )
+
+    async def signin(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = str(form.get("token", ""))
+        settings = self.tb.settings
+        if not settings.api_token or not hmac.compare_digest(token.encode(), settings.api_token.encode()):
+            return self.page("signin.html", status=401, next=_local(str(form.get("next", "/"))), wrong=True)
+        response = web.HTTPSeeOther(_local(str(form.get("next", "/"))))
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_value(settings),
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+            path="/",
+        )
+        return response
+
+
+def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> dict[str, Any]:
+    """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
+    data, index = loaded.data, loaded.index
+    as_of = as_of_date(data.row)
+    return {
+        "provider_id": data.provider_id,
+        "row": data.row,
+        "reconciliation": reconciliation(data.row),
+        "reconciliation_columns": tables.RECONCILIATION,
+        "filters": wanted,
+        "page": worklist(data.takebacks, index, wanted, paging),
+        "choices": _choices(data),
+        "as_of": as_of,
+        "ages": index.open_balances(data.takebacks, as_of),
+        "age_columns": tables.OPEN_BALANCES,
+        "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
+        "payment_columns": tables.PAYMENTS,
+    }
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class _Listing:
+    total: int
+    items: list[Any]
+    paging: Paging
+
+
+def _page(items: list[Any], paging: Paging) -> _Listing:
+    return _Listing(len(items), items[paging.offset : paging.offset + paging.limit], paging)
+
+
+def _sort_key(header: str) -> str | None:
+    key = {"Provider": "provider_id", "Oldest open item": "oldest_open"}.get(header)
+    key = key or header.lower().replace(" ", "_")
+    return key if key in OVERVIEW_SORTS else None
+
+
+def _choices(data: ProviderData) -> dict[str, list[str]]:
+    payers = sorted({p.payer_id for p in data.row.by_payer} if data.row else set())
+    return {
+        "status": [s.value for s in TakebackStatus],
+        "kind": [k.value for k in TakebackKind],
+        "method": [m.value for m in TakebackMethod],
+        "category": [c.value for c in ReasonCategory],
+        "payer": payers,
+    }
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:60]
+
+
+def _local(target: str | None) -> str:
+    """Only a path on this server (no scheme, no other host) is followed after sign-in."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := source.read(64 * 1024):
+            yield chunk
+
+
+async def _stream(request: web.Request, chunks: Iterable[bytes], kind: str, filename: str) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": kind + ("; charset=utf-8" if kind.startswith("text/") else ""),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        }
+    )
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)  # waits while the client is slower than us
+    await response.write_eof()
+    return response
+
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+def guarded(pages: Pages, *, provider: bool = False) -> Callable[[Handler], Handler]:
+    """Errors become pages that say what is wrong; a provider's request goes to the worker that owns it."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(view: View, request: Request, **match: str) -> web.StreamResponse:
+            try:
+                if provider:
+                    forwarded = await pages.on_owner(request, match["provider_id"])
+                    if forwarded is not None:
+                        return forwarded
+                return await handler(view, request, **match)
+            except BadFilter as exc:
+                return pages.error(
+                    400, "That filter cannot be used", f"The value of '{exc.field}' is wrong: {exc.why}."
+                )
+            except NotFound as exc:
+                return pages.error(404, "Not found", str(exc))
+            except NotReady as exc:
+                return pages.error(503, "Not ready", str(exc))
+            except web.HTTPException:
+                raise
+            except Exception as exc:
+                # type only: a message may quote data (rules: no patient data in logs)
+                log.error("page %s failed: %s", request.path, type(exc).__name__)
+                return pages.error(
+                    500, "Something went wrong", "The page could not be made; the worker's log says more."
+                )
+
+        return run
+
+    return decorate
+
+
+def register(tb: TakebackApp) -> None:
+    """The pages, exports, sign-in and static files, on the worker's web server."""
+    app = tb.app
+    pages = Pages(tb)
+
+    @app.page("/")
+    class Overview(View):
+        @guarded(pages)
+        async def get(self, request: Request) -> web.StreamResponse:
+            return await pages.overview_page(request)
+
+    @app.page("/pages/providers/local")
+    class LocalLines(View):
+        """This worker's overview lines (what the overview gathers from each worker)."""
+
+        async def get(self, request: Request) -> web.StreamResponse:
+            return web.json_response({"items": [line.as_json() for line in pages.local_lines()]})
+
+    @app.page("/providers.{fmt}")
+    class ProvidersExport(View):
+        @guarded(pages)
+        async def get(self, request: Request, fmt: str) -> web.StreamResponse:
+            return await pages.providers_export(request, fmt)
+
+    @app.page("/providers/{provider_id}/view")
+    class ProviderPage(View):
+        @guarded(pages, provider=True)
+        async def get(self, request: Request, provider_id: str) -> web.StreamResponse:
+            return pages.provider_page(request, provider_id)
+
+    @app.page("/providers/{provider_id}/statement")
+    class StatementPage(View):
+        @guarded(pages, provider=True)
+        async def get(self, request: Request, provider_id: str) -> web.StreamResponse:
+            return pages.statement_page(request, provider_id)
+
+    @app.page("/providers/{provider_id}/takebacks/{event_id}")
+    class TakebackPage(View):
+        @guarded(pages, provider=True)
+        async def get(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
+            return pages.takeback_page(provider_id, event_id)
+
+    @app.page("/providers/{provider_id}/{table}.{fmt}")
+    class ProviderExport(View):
+        @guarded(pages, provider=True)
+        async def get(self, request: Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
+            return await pages.provider_export(request, provider_id, table, fmt)
+
+    @app.page("/signin")
+    class SignIn(View):
+        async def get(self, request: Request) -> web.StreamResponse:
+            return pages.signin_form(request)
+
+        async def post(self, request: Request) -> web.StreamResponse:
+            return await pages.signin(request)
+
+    @app.page("/static/{name}")
+    class Static(View):
+        async def get(self, request: Request, name: str) -> web.StreamResponse:
+            found = pages.static.get(name)
+            if found is None:
+                return pages.error(404, "Not found", f"There is no file {name}.")
+            body, kind = found
+            return web.Response(body=body, content_type=kind, headers={"Cache-Control": "max-age=3600"})

@@ -1,0 +1,157 @@
+"""The small rules the matching core is built from, each tested in its own home (rules §2, §4, §5, §7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from streams.domain.claim_index import PaymentRecord
+from streams.domain.claim_matching import classify
+from streams.domain.disbursement import moves_money, signed_amount, takeback_date, zero_payment_allowed
+from streams.domain.facts import ClaimFact, PlbFact, RemittanceFacts, facts_of
+from streams.domain.ids import stable_id
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
+from streams.domain.ledger_records import ledger_from_records, records_to_write
+from streams.domain.npi import is_valid_npi
+from streams.domain.plb_pairing import pair_adjustments
+from streams.domain.references import reference_tokens
+from tests.support.builders import PROVIDER, claim, remittance
+
+# --------------------------------------------------------------------------- the payment (BPR)
+
+
+@pytest.mark.parametrize(
+    ("code", "amount", "moved"),
+    [
+        ("C", "0", True),
+        ("D", "10", True),
+        ("U", "0", True),
+        ("I", "10", True),
+        ("I", "0", False),
+        ("X", "0.01", True),
+        ("X", "0", False),
+        ("H", "10", False),
+        ("P", "10", False),
+    ],
+)
+def test_moved_money_follows_the_handling_code_and_the_amount(code: str, amount: str, moved: bool) -> None:
+    assert moves_money(code, Decimal(amount)) is moved
+
+
+def test_only_h_and_p_may_carry_a_zero_payment() -> None:
+    assert [code for code in "CDHIPUX" if zero_payment_allowed(code)] == ["H", "P"]
+
+
+def test_a_debit_reaches_the_bank_negative() -> None:
+    assert signed_amount(Decimal("12.50"), "D") == Decimal("-12.50")
+    assert signed_amount(Decimal("12.50"), "C") == Decimal("12.50")
+    assert signed_amount(Decimal("12.50"), None) == Decimal("12.50")
+
+
+def test_a_takeback_counts_from_the_production_date_else_the_effective_date() -> None:
+    produced, effective = dt.date(2026, 3, 1), dt.date(2026, 3, 4)
+    assert takeback_date(produced, effective) == produced
+    assert takeback_date(None, effective) == effective
+    assert takeback_date(None, None) is None
+
+
+def test_facts_carry_the_payment_rules() -> None:
+    paid = remittance("EFT1", "2026-03-01", [claim("PCN1", "1", "40")], effective="2026-03-04")
+    paid.production_date = None
+    facts = facts_of(paid)
+    assert (facts.moved_money, facts.net_cash, facts.takeback_date) == (True, Decimal("40"), dt.date(2026, 3, 4))
+    not_moved = facts_of(remittance("EFT2", "2026-03-01", [claim("PCN2", "1", "40")], handling="H"))
+    assert (not_moved.moved_money, not_moved.net_cash) == (False, Decimal("0"))
+
+
+# --------------------------------------------------------------------------- PLB references and pairs
+
+
+def test_a_reference_is_its_whole_text_and_each_token_in_it() -> None:
+    assert reference_tokens(" ICN1, PCN2/X ") == frozenset({"ICN1, PCN2/X", "ICN1", "PCN2", "X"})
+    assert reference_tokens(None) == frozenset() and reference_tokens("") == frozenset()
+
+
+def adjustment(code: str, amount: str, reference: str | None) -> PlbFact:
+    return PlbFact(provider_id=PROVIDER, reason_code=code, reference=reference, amount=Decimal(amount))
+
+
+def test_72_pays_back_a_wo_and_b2_an_fb_on_the_same_reference() -> None:
+    pairs = pair_adjustments(
+        [
+            adjustment("WO", "50", "ICN1"),
+            adjustment("72", "-50", "ICN1"),
+            adjustment("FB", "30", "ICN2"),
+            adjustment("B2", "-30", "ICN2"),
+        ]
+    )
+    assert (pairs.refunds, pairs.partner_of) == ({1, 3}, {0: 1, 2: 3})
+
+
+def test_72_does_not_pay_an_fb_nor_a_wo_on_another_reference() -> None:
+    pairs = pair_adjustments(
+        [adjustment("FB", "30", "ICN2"), adjustment("72", "-30", "ICN2"), adjustment("WO", "50", "ICN9")]
+    )
+    assert (pairs.refunds, pairs.write_offs, pairs.partner_of) == (set(), set(), {})
+
+
+def test_a_payer_write_off_forgives_a_wo_whatever_its_reference() -> None:
+    pairs = pair_adjustments([adjustment("WO", "50", "ICN1"), adjustment("CS", "-50", "Payer Write-Off")])
+    assert (pairs.write_offs, pairs.partner_of) == ({1}, {0: 1})
+    assert pair_adjustments([adjustment("WO", "50", "ICN1"), adjustment("CS", "-50", "ICN1")]).partner_of == {}
+
+
+# --------------------------------------------------------------------------- reversal or recoupment
+
+
+def facts(trace: str, day: str, *, moved: bool = True) -> RemittanceFacts:
+    date = dt.date.fromisoformat(day)
+    return RemittanceFacts(
+        remittance_id=f"r-{trace}",
+        trace_number=trace,
+        payer_id="P",
+        moved_money=moved,
+        net_cash=Decimal("0"),
+        effective_date=date,
+        takeback_date=date,
+    )
+
+
+def paid_in(remittance_facts: RemittanceFacts) -> PaymentRecord:
+    return PaymentRecord(remittance_facts, ClaimFact("PCN1", "1", Decimal("100")), 0)
+
+
+def test_a_takeback_of_a_disbursed_payment_is_a_recoupment_else_a_reversal() -> None:
+    takeback = facts("EFT2", "2026-03-01")
+    assert classify(takeback, paid_in(facts("CHK1", "2026-02-01"))) == ("recoupment", "offset")
+    assert classify(takeback, paid_in(takeback)) == ("reversal", "none")  # same remittance
+    assert classify(takeback, paid_in(facts("CHK1", "2026-02-01", moved=False))) == ("reversal", "none")
+    assert classify(takeback, paid_in(facts("CHK1", "2026-03-02"))) == ("reversal", "none")  # paid after
+    assert classify(takeback, None) == ("recoupment", "offset")  # an orphan, until its original arrives
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def test_npis_carry_a_luhn_check_digit() -> None:
+    assert is_valid_npi("1234567893") and is_valid_npi("1245319599")
+    assert not is_valid_npi("1234567890")  # wrong check digit
+    assert not is_valid_npi("123456789") and not is_valid_npi("12345678930") and not is_valid_npi("12345678a3")
+
+
+def test_stable_ids_are_32_hex_characters_that_depend_on_every_part() -> None:
+    an_id = stable_id("provider", "remittance", "claim", "0")
+    assert an_id == stable_id("provider", "remittance", "claim", "0")
+    assert len(an_id) == 32 and set(an_id) <= set("0123456789abcdef")
+    assert an_id != stable_id("provider", "remittance", "claim", "1")
+
+
+def test_a_reused_trace_number_is_flagged_also_after_the_ledger_is_stored_and_loaded() -> None:
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, remittance("EFT1", "2026-03-01", [claim("PCN1", "1", "40")]))
+    store = dict(records_to_write(ledger))
+    loaded = ledger_from_records(store[PROVIDER.encode()], store.get)
+    apply_remittance(loaded, remittance("EFT1", "2026-03-02", [claim("PCN2", "1", "0")], handling="H"))
+    assert cash_row(loaded).flags == {"reused_trace_number": 1}
