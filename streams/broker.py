@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from streams.settings import broker_url
+
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be found or did not start."""
@@ -60,7 +62,7 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
-        return f"kafka://127.0.0.1:{self.port}"
+        return broker_url(self.bootstrap)
 
     @property
     def bootstrap(self) -> str:
@@ -105,7 +107,7 @@ class EmbeddedBroker:
 def broker_or_embedded(broker: str | None) -> Iterator[str]:
     """Yield a broker URL: the given one, or an embedded broker's started for the duration."""
     if broker:
-        yield broker if "://" in broker else f"kafka://{broker}"
+        yield broker_url(broker)
         return
     with EmbeddedBroker() as embedded:
         yield embedded.url

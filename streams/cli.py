@@ -28,9 +28,10 @@ from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
-from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
+from streams.inputs import expand_inputs
+from streams.kafka_io import PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
 from streams.security import InsecureConfiguration, check_api_exposure
-from streams.settings import Settings, settings_from_env
+from streams.settings import Settings, broker_url, settings_from_env
 from streams.sink import SinkError
 
 EXIT_FAILURE = 1
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_env()
     # The client library logs every failed connection attempt; we report the outcome in one line instead.
-    # (A running worker sets its own logging: streams.app.configure_logging.)
+    # (A running worker sets its own logging: streams.logging_setup.configure_logging.)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args, settings)
@@ -120,9 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _normalize(broker: str | None) -> str | None:
-    if broker is None:
-        return None
-    return broker if "://" in broker else f"kafka://{broker}"
+    return None if broker is None else broker_url(broker)
 
 
 # --------------------------------------------------------------------------- commands
@@ -139,12 +138,9 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from streams.app import (
-        configure_logging,
-        create_app,
-        keep_state_out_of_full_collections,
-        return_large_buffers_to_the_os,
-    )
+    from streams.app import create_app
+    from streams.logging_setup import configure_logging
+    from streams.process_tuning import keep_state_out_of_full_collections, return_large_buffers_to_the_os
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
@@ -227,7 +223,7 @@ def _selected_dead_letters(args: argparse.Namespace, settings: Settings) -> list
 
 
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.app import configure_logging
+    from streams.logging_setup import configure_logging
     from streams.sink.consumer import run_sink
 
     if args.broker:

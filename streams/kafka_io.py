@@ -1,7 +1,7 @@
 """Plain aiokafka clients for the edges of the pipeline: creating topics, publishing files, reading results.
 
 The agents run inside Faust; feeds, `replay` and the demo talk to the broker
-with the raw client, which is ~30x cheaper per message and needs no group join.
+with the raw client, which costs far less per message and needs no group join (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import DeadLetter, NetCashRow, Receipt, Takeback
 from streams.domain.chunking import payee_id, split_input
+from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
 
@@ -62,22 +63,6 @@ async def ensure_topics(settings: Settings) -> None:
                 await admin.create_topics(missing)
     finally:
         await admin.close()
-
-
-def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files in the order given; a directory's files sorted by name (hidden files and SOURCES.md skipped)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {path}")
-    return files
 
 
 @dataclass
@@ -365,31 +350,6 @@ def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> li
         key = (payee_id(piece.data) or source_id).encode()
         messages.append(InputMessage(piece_id, key, piece.data, headers))
     return messages
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (the dependency-free kind)."""
-
-    def __init__(self, label: str, stream=None, width: int = 30) -> None:
-        import sys
-
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self._last = -1
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, done: int, total: int) -> None:
-        if total <= 0 or done == self._last:
-            return
-        self._last = done
-        filled = int(self.width * done / total)
-        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}"
-        if self._tty:
-            self.stream.write("\r" + line + ("\n" if done >= total else ""))
-        elif done >= total or done % max(1, total // 10) == 0:
-            self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, int]) -> dict[TopicPartition, int]:

@@ -10,6 +10,7 @@ values past the cap are summed under the label value "_other".
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -44,6 +45,12 @@ class WorkerMetrics:
         self.payer_label = LabelCap(max_payers)
         r = self.registry
         self.inputs = Counter("takeback_inputs", "Inputs (835 files or JSON events) ingested.", registry=r)
+        self.notices = Counter(
+            "takeback_reader_notices",
+            "What the reader skipped or repaired in inputs (e.g. a non-835 set), by notice code.",
+            ["code"],
+            registry=r,
+        )
         self.remittances = Counter("takeback_remittances", "Remittances handled, by outcome.", ["outcome"], registry=r)
         self.claims = Counter("takeback_claims_processed", "Claim payments (CLP) in applied remittances.", registry=r)
         labels = ["kind", "method", "reason_category", "payer"]
@@ -85,10 +92,13 @@ class WorkerMetrics:
 
     # ---- recording
 
-    def ingested(self, dead_letters: list[DeadLetter]) -> None:
+    def ingested(self, dead_letters: list[DeadLetter], notice_counts: Mapping[str, int] | None = None) -> None:
+        """One input read; `notice_counts`: the reader's notices by code (streams/reader_notices.py)."""
         self.inputs.inc()
         for dead in dead_letters:
             self.dead_letter(dead)
+        for code, count in (notice_counts or {}).items():
+            self.notices.labels(code).inc(count)
 
     def dead_letter(self, dead: DeadLetter) -> None:
         self.dead_letters.labels(dead.stage, dead.error_code).inc()

@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.broker import broker_or_embedded, free_port
+from streams.inputs import expand_inputs
 from streams.kafka_io import (
     PipelineResults,
-    ProgressBar,
     Published,
     ResultCollector,
     ensure_topics,
-    expand_inputs,
     file_payloads,
     publish_payloads,
 )
+from streams.progress import ProgressBar
 from streams.settings import Settings, settings_to_env
 
 

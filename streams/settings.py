@@ -11,6 +11,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "TAKEBACK_"
+KAFKA_SCHEME = "kafka://"
+
+
+def broker_url(address: str) -> str:
+    """A broker address as faust wants it: HOST:PORT gets the kafka:// scheme, a URL stays as it is."""
+    return address if "://" in address else KAFKA_SCHEME + address
 
 
 @dataclass(frozen=True)

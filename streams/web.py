@@ -14,7 +14,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from schemas import NetCashRow, Takeback, TakebackKind
-from streams.app import TakebackApp
+from streams.container import TakebackApp
 from streams.metrics import CONTENT_TYPE_LATEST
 
 MAX_PAGE = 500

@@ -14,7 +14,7 @@ import pytest
 
 from streams.domain.offline import process_files
 from streams.domain.x12 import read_835
-from streams.kafka_io import expand_inputs
+from streams.inputs import expand_inputs
 
 pytestmark = pytest.mark.broker
 

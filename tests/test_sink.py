@@ -15,7 +15,8 @@ import pytest
 
 from schemas import DeadLetter, NetCashRow, SourceRef, Takeback
 from streams.broker import EmbeddedBroker, free_port
-from streams.kafka_io import expand_inputs, read_topic
+from streams.inputs import expand_inputs
+from streams.kafka_io import read_topic
 from streams.runner import feed_and_collect, isolated, running_pipeline, write_replay_output
 from streams.settings import Settings, TopicNames
 from streams.sink.migrations import MIGRATIONS, migrate
