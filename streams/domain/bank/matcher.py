@@ -36,6 +36,7 @@ class ReassociationInput(BaseModel):
     deposit: Deposit | None = None
     takeback: TakebackFact | None = None
     date: dt.date | None = None  # the date the input showed: stream time moves to it
+    marker: str | None = None  # a replay's marker: the worker confirms it once everything before it is done
 
     @classmethod
     def of(cls, item: Remittance | Deposit | Takeback) -> ReassociationInput:
@@ -51,6 +52,11 @@ class ReassociationInput(BaseModel):
     @classmethod
     def tick(cls, date: dt.date) -> ReassociationInput:
         return cls(date=date)
+
+    @property
+    def key(self) -> bytes:
+        """The message key: its route, so a payment's facts meet in one partition (ticks go to every one)."""
+        return (self.route or "").encode()
 
     @property
     def fact(self) -> Fact | None:
