@@ -93,6 +93,7 @@ def register_deposit_agents(tb: TakebackApp) -> None:
                 continue
             for record in step.records:
                 await send_event(topics.reassociations, record.trace_number or record.deposit_id or "", record)
+            step.store(tb.reassociation)  # after publishing: a crash in between republishes the same revisions
             tb.metrics.reassociations(step.records)
             if step.marker:
                 receipt = Receipt(stage="processed", source_id=step.marker, sequence=message.partition)

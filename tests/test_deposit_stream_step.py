@@ -10,7 +10,7 @@ from streams.bank_ingest import ingest_bank_file
 from streams.domain.bank.matcher import DepositMatcher, ReassociationInput
 from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.metrics import WorkerMetrics
-from streams.reassociate_step import CLOCK_KEY, apply_message
+from streams.reassociate_step import CLOCK_KEY, StepResult, apply_message
 from tests.support.bank_files import BankPayment, nacha_file
 from tests.support.builders import PAYER, claim, remittance
 
@@ -40,11 +40,26 @@ def messages() -> list[bytes]:
     return [item.model_dump_json(exclude_defaults=True).encode() for item in items]
 
 
+def _step(table: dict[bytes, bytes], value: bytes) -> StepResult:
+    step = apply_message(table, value, 3)
+    step.store(table)
+    return step
+
+
+def test_a_crash_before_the_writes_publishes_the_same_revisions_again() -> None:
+    table: dict[bytes, bytes] = {}
+    for value in messages()[:2]:
+        _step(table, value)
+    first = apply_message(table, messages()[2], 3)  # published, then the worker died before storing
+    again = _step(table, messages()[2])
+    assert again.records == first.records and again.records[0].status == "matched"
+
+
 def test_the_step_over_a_table_gives_what_the_matcher_gives_and_redelivery_republishes() -> None:
     table: dict[bytes, bytes] = {}
     published = {}
     for value in messages():
-        for record in apply_message(table, value, 3).records:
+        for record in _step(table, value).records:
             published[record.event_id] = record
     matcher = DepositMatcher()
     for value in messages():
@@ -52,7 +67,7 @@ def test_the_step_over_a_table_gives_what_the_matcher_gives_and_redelivery_repub
     assert published == {r.event_id: r for r in matcher.current()}
     assert {r.status for r in published.values()} == {"matched", "duplicate_deposit", "era_without_deposit"}
     assert CLOCK_KEY in table and set(table) == {CLOCK_KEY, b"EFT1", b"EFT2"}
-    again = apply_message(table, messages()[2], 3)  # redelivered after a crash: the same records, same revisions
+    again = _step(table, messages()[2])  # redelivered after a crash: the same records, same revisions
     assert [r.event_id for r in again.records] == [r.event_id for r in published.values() if r.trace_number == "EFT1"]
     assert all(r == published[r.event_id] for r in again.records)
 
@@ -84,8 +99,8 @@ def test_deposit_metrics_count_outcomes_once_and_show_open_money() -> None:
     metrics = WorkerMetrics()
     table: dict[bytes, bytes] = {}
     for value in messages():
-        metrics.reassociations(apply_message(table, value, 3).records)
-    metrics.reassociations(apply_message(table, messages()[2], 3).records)  # a redelivery counts nothing again
+        metrics.reassociations(_step(table, value).records)
+    metrics.reassociations(_step(table, messages()[2]).records)  # a redelivery counts nothing again
 
     def value(name: str, **labels: str) -> float:
         return metrics.registry.get_sample_value(name, labels)
