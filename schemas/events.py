@@ -185,6 +185,12 @@ class Remittance(Event):
     payment: Payment
     trace_number: str = Field(description="TRN02, the check or EFT number.")
     production_date: dt.date | None = Field(None, description="DTM*405.")
+    generated_at: dt.datetime | None = Field(
+        None, description="GS04+GS05: when the sender built the functional group (which re-issued version is later)."
+    )
+    interchange_generated_at: dt.datetime | None = Field(
+        None, description="ISA09+ISA10: when the sender built the interchange (the next tie-break, rules §2)."
+    )
     claims: list[ClaimPayment] = []
     provider_adjustments: list[ProviderAdjustment] = []
     flags: list[str] = []
@@ -297,6 +303,14 @@ class Takeback(Event):
     member_id: str | None = Field(None, description="PHI: only when TAKEBACK_INCLUDE_PATIENT_DATA is on.")
 
 
+NOT_MOVED = (
+    "What remittances whose BPR01 says no money moved (H, P) reported as paid (BPR02): not in net_cash (rules §7)."
+)
+UNEXPLAINED = (
+    "BPR02 minus what the claims and PLB amounts explain, of unbalanced remittances a person accepted (rules §7)."
+)
+
+
 class PayerCash(Event):
     payer_id: str
     net_cash: Money = ZERO
@@ -306,13 +320,15 @@ class PayerCash(Event):
     forward_balance: Money = ZERO
     refunds: Money = ZERO
     other_adjustments: Money = ZERO
+    not_moved: Money = Field(ZERO, description=NOT_MOVED)
+    unexplained: Money = Field(ZERO, description=UNEXPLAINED)
 
 
 class NetCashRow(Event):
     """Where a provider stands (rules §8), with a per-payer breakdown.
 
     Invariant: net_cash = claim_payments - reversed - recouped + forward_balance
-    + refunds + other_adjustments.
+    + refunds + other_adjustments - not_moved + unexplained.
     """
 
     provider_id: str
@@ -324,6 +340,8 @@ class NetCashRow(Event):
     forward_balance: Money = ZERO
     refunds: Money = ZERO
     other_adjustments: Money = ZERO
+    not_moved: Money = Field(ZERO, description=NOT_MOVED)
+    unexplained: Money = Field(ZERO, description=UNEXPLAINED)
     takebacks_by_kind: dict[str, int] = {}
     takebacks_by_category: dict[str, int] = {}
     flags: dict[str, int] = Field(

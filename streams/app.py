@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> TakebackApp:
     install_patches(settings)
     names: TopicNames = settings.topic_names
     app = faust.App(
-        settings.app_id + (f"-{settings.topic_prefix.strip('.-')}" if settings.topic_prefix else ""),
+        settings.application_id,
         broker=settings.broker,
         store=settings.store,
         datadir=str(settings.data_dir),

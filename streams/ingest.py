@@ -17,7 +17,7 @@ from schemas import DeadLetter, Receipt, Remittance, SourceRef
 from streams.dead_letters import dead_letter
 from streams.domain.disbursement import takeback_date
 from streams.domain.x12 import read_835
-from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
+from streams.kafka_io import ACCEPT_HEADER, CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.reader_notices import describe_counts, notice_counts
 from streams.settings import Settings
 
@@ -80,7 +80,8 @@ def ingest_input(
     if oversize:
         result.dead_letters = [_oversize_dead_letter(data, int(oversize), chunk, where)]
     else:
-        _read_input(data, where, settings, result)
+        accepted = header(headers, ACCEPT_HEADER)  # rules §7: set by `dead-letters replay --accept` only
+        _read_input(data, where, settings, result, accepted)
         if chunk:
             result.dead_letters = [_in_file_coordinates(d, chunk) for d in result.dead_letters]
     for sequence, remittance in enumerate(result.remittances):
@@ -97,7 +98,9 @@ def header(headers: Headers, name: str) -> str | None:
     return None
 
 
-def _read_input(data: bytes, where: SourceRef, settings: Settings, result: IngestedInput) -> None:
+def _read_input(
+    data: bytes, where: SourceRef, settings: Settings, result: IngestedInput, accepted: str | None = None
+) -> None:
     if len(data) > settings.max_input_bytes:
         message = f"The input is {len(data):,} bytes; the limit is {settings.max_input_bytes:,} bytes."
         result.dead_letters = [
@@ -110,12 +113,23 @@ def _read_input(data: bytes, where: SourceRef, settings: Settings, result: Inges
             message = f"The remittance event does not match the schema ({exc.error_count()} errors)."
             result.dead_letters = [dead_letter(STAGE, "invalid_event", message, where, data)]
             return
+        if "accepted_unbalanced" in remittance.flags and accepted is None:
+            message = (
+                "The remittance event says it was accepted unbalanced, but only `takeback dead-letters replay "
+                "--accept` can accept one (rules §7); it was not applied."
+            )
+            result.dead_letters = [dead_letter(STAGE, "invalid_event", message, where, data)]
+            return
         update = {"source_id": where.source_id, "file": where.file}
         remittance.source = remittance.source.model_copy(update=update)
         result.remittances = [remittance]
     else:
         read = read_835(
-            data, file=where.file, source_id=where.source_id, include_patient_data=settings.include_patient_data
+            data,
+            file=where.file,
+            source_id=where.source_id,
+            include_patient_data=settings.include_patient_data,
+            accepted_dead_letter=accepted,
         )
         result.remittances, result.dead_letters, result.notices = read.remittances, read.dead_letters, read.notices
 

@@ -29,6 +29,7 @@ SOURCE_FILE_HEADER = "takeback-file"
 SOURCE_ID_HEADER = "takeback-source-id"
 CHUNK_HEADER = "takeback-chunk"  # "<file offset>:<envelope header length>" of a piece of a split file
 OVERSIZE_HEADER = "takeback-oversize"  # bytes of a transaction set too large to send (the piece is an excerpt)
+ACCEPT_HEADER = "takeback-accept"  # id of the unbalanced remittance a person accepted (dead-letters replay --accept)
 
 
 def topic_list(settings: Settings) -> list[str]:
@@ -302,7 +303,12 @@ async def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) 
 
 
 async def publish_payloads(
-    settings: Settings, payloads: Iterable[tuple[str, bytes]], run_id: str, *, ordered: bool = False
+    settings: Settings,
+    payloads: Iterable[tuple[str, bytes]],
+    run_id: str,
+    *,
+    ordered: bool = False,
+    headers: Sequence[tuple[str, bytes]] = (),
 ) -> list[Published]:
     """Put inputs (name, bytes) on era.raw (bank deposit files on bank.raw): files from feeds, or dead letters
     replayed.
@@ -311,7 +317,7 @@ async def publish_payloads(
     several messages cut between transaction sets (streams/domain/chunking.py):
     no message and no worker ever holds more than the limit, and each piece is
     keyed by its payee.  ``ordered`` sends every input to one partition so they
-    are ingested in the order given (replay).
+    are ingested in the order given (replay). ``headers`` go on every message besides the input's own.
     """
     producer = producer_for(settings)
     await producer.start()
@@ -323,7 +329,7 @@ async def publish_payloads(
                     settings.topic_names.bank_raw if message.bank_file else settings.topic_names.raw,
                     key=message.key,
                     value=message.value,
-                    headers=message.headers,
+                    headers=[*message.headers, *headers],
                     partition=0 if ordered else None,
                 )
                 published.append(Published(source_id=message.source_id, file=name))

@@ -35,8 +35,12 @@ from streams.kafka_io import (
     file_payloads,
     publish_payloads,
 )
+from streams.processes import spawn_child, stop_child
 from streams.progress import ProgressBar
 from streams.settings import Settings, settings_to_env
+
+# How long past its stop grace a worker may take before it is killed (its own deadline fires at the grace).
+SIGKILL_MARGIN_SECONDS = 5.0
 
 
 class WorkerProcess:
@@ -50,13 +54,13 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         env = {**os.environ, **settings_to_env(self.settings), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it from here
-        self.process = subprocess.Popen(
+        # SIGTERM as its death signal: the worker stops gracefully, within its stop grace even with the broker gone.
+        self.process = spawn_child(
             [sys.executable, "-m", "streams.cli", "worker"],
+            death_signal=signal.SIGTERM,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
         log.close()
         return self
@@ -87,16 +91,11 @@ class WorkerProcess:
             time.sleep(0.1)
         return False
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self) -> None:
+        """SIGTERM; the worker exits by itself within its stop grace, so SIGKILL after that is a last resort."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        if process is not None:
+            stop_child(process, grace=self.settings.stop_grace_seconds + SIGKILL_MARGIN_SECONDS)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()

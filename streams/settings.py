@@ -68,6 +68,9 @@ class Settings:
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
     log_level: str = "info"
+    # After SIGTERM or Ctrl-C a worker stops gracefully (commits, leaves its group) for at most this long, then
+    # exits anyway: with its broker gone the graceful stop never ends. Under Kubernetes' 30 s before SIGKILL.
+    stop_grace_seconds: float = 10.0
     # Rules §5: flag a reversal still without its correction after this many days of remittance time.
     correction_wait_days: int = 30
     # Rules §10: an ERA's money (or a deposit's ERA) is late after this many business days of stream time.

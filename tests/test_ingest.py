@@ -73,6 +73,16 @@ def test_json_that_breaks_the_contract_is_an_invalid_event_dead_letter() -> None
     assert (dead.source.topic, dead.source.partition, dead.source.offset) == ("era.raw", 2, 41)
 
 
+def test_a_json_remittance_cannot_accept_itself_unbalanced() -> None:
+    """Rules §7: only `dead-letters replay --accept` accepts an unbalanced remittance, never a flag in the input."""
+    event = remittance("CHK1", "2026-01-10", [claim("PCN1", "1", "100.00")])
+    event.flags = ["accepted_unbalanced"]
+    result = ingest(event.model_dump_json().encode())
+    assert result.remittances == []
+    (dead,) = result.dead_letters
+    assert dead.error_code == "invalid_event" and "--accept" in dead.message
+
+
 def test_an_input_over_the_limit_is_not_read_and_keeps_an_excerpt() -> None:
     result = ingest(GOOD + b" " * 10_000, settings=Settings(max_input_bytes=len(GOOD)))
     (dead,) = result.dead_letters

@@ -34,6 +34,11 @@ FLAG_SENTENCES = {
     "missing_amount": "An amount the 835 standard requires was missing; it was read as zero.",
     "segment_count_mismatch": "The remittance's segment count (SE01) does not match its segments: it may be cut.",
     "zero_payment_not_h_or_p": "The payment is zero but not marked as a non-payment (BPR01 H or P).",
+    "payment_not_moved": "The remittance says no money moved (BPR01 H or P) yet reports a payment: its claims count, "
+    "none of it is cash; the amount is in the 'not moved' column.",
+    "reissued": "The payer sent this payment twice with different contents; it counts once, as the later version.",
+    "accepted_unbalanced": "Someone accepted this remittance although it does not balance; the difference is in the "
+    "'unexplained' column.",
     # deposits and reassociation (rules §10)
     "no_trn": "The bank credited claim money without the EFT trace (TRN): no ERA can be matched to it; ask the "
     "payer which ERA it pays.",
