@@ -6,6 +6,8 @@
                with the payee's ProviderLedger as table state (decided by streams/match_batch.py)
 * ``cash``:    net-cash rows -> the net-cash table that the HTTP API reads
 
+Ingest and match also hand ERA facts and takebacks to reassociation (streams/deposit_agents.py, rules §10).
+
 Faust's cost is per message, so messages are whole files and whole
 remittances, never single claims.  Every agent also writes a Receipt, which is
 how `takeback replay` (and ops) know that an input has been fully processed.
@@ -18,9 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import NetCashRow, SourceRef
+from schemas import NetCashRow, SourceRef, Takeback
 from streams.cloudevents import cloudevent_headers, event_source
 from streams.container import TakebackApp
+from streams.deposit_agents import ReassociationSender
 from streams.domain.ledger import MatchPolicy
 from streams.ingest import ingest_input
 from streams.match_batch import MatchBatch
@@ -32,6 +35,7 @@ def register_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
     policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
     source = event_source(app.conf.id)
+    reassociation = ReassociationSender(tb)
 
     async def send_json(topic: Any, key: str, event: BaseModel, *, compact: bool = False) -> None:
         """Publish an event as JSON. `compact` leaves out fields at their default (documented in the schema), which
@@ -66,6 +70,8 @@ def register_agents(tb: TakebackApp) -> None:
             tb.metrics.ingested(result.dead_letters, result.notice_counts)
             for remittance in result.remittances:
                 await send_json(topics.remittances, remittance.provider_id, remittance, compact=True)
+                await reassociation.send_fact(remittance)  # the ERA side of its deposit (rules §10)
+            await reassociation.tick(result.latest_date)
             for dead in result.dead_letters:
                 await send_json(topics.dead_letters, result.source_id, dead)
             await send_json(topics.receipts, result.source_id, result.receipt())
@@ -98,6 +104,8 @@ def register_agents(tb: TakebackApp) -> None:
             tb.ledgers.put(ledger, event_of[provider_id])  # facts, then the header that counts them; before any output
         for outgoing in result.outbox:
             await send_json(getattr(topics, outgoing.destination), outgoing.key, outgoing.event)
+            if isinstance(outgoing.event, Takeback):
+                await reassociation.send_fact(outgoing.event)  # it may explain a deposit's amount (rules §10)
 
     # ------------------------------------------------------------------ cash
 

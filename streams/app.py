@@ -14,6 +14,7 @@ import faust
 
 from streams.agents import register_agents
 from streams.container import TakebackApp, Topics
+from streams.deposit_agents import register_deposit_agents
 from streams.faust_patches import install_patches
 from streams.ledger_table import LedgerTable
 from streams.metrics import WorkerMetrics
@@ -88,6 +89,9 @@ def create_app(settings: Settings) -> TakebackApp:
         dead_letters=_raw_topic(app, names.dead_letters, settings),
         net_cash=_raw_topic(app, names.net_cash, settings),
         receipts=_raw_topic(app, names.receipts, settings),
+        bank_raw=_raw_topic(app, names.bank_raw, settings),
+        reassociation_in=_raw_topic(app, names.reassociation_in, settings),
+        reassociations=_raw_topic(app, names.reassociations, settings),
     )
     # Headers are keyed by the raw provider id bytes, exactly the message key of `remittances`, so Faust's web
     # routing (which hashes the key) finds the worker that owns a provider. Every record, facts keys included,
@@ -104,12 +108,23 @@ def create_app(settings: Settings) -> TakebackApp:
     net_cash = app.Table(
         "net-cash", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
     )
+    # Keyed by trace (the message key of reassociation.in), plus one clock key written in each partition.
+    reassociation = app.Table(
+        "reassociation", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
+    )
     metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)
     takeback = TakebackApp(
-        app=app, settings=settings, topics=topics, ledgers=ledgers, net_cash=net_cash, metrics=metrics
+        app=app,
+        settings=settings,
+        topics=topics,
+        ledgers=ledgers,
+        net_cash=net_cash,
+        metrics=metrics,
+        reassociation=reassociation,
     )
 
     register_agents(takeback)
+    register_deposit_agents(takeback)
     register_views(takeback)
     register_pages(takeback)
     return takeback

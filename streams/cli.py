@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one pipeline worker")
     _broker_arg(worker)
 
-    publish = commands.add_parser("publish", help="put 835 files on the raw topic")
+    publish = commands.add_parser(
+        "publish", help="put 835 files on the raw topic, bank deposit files (NACHA, BAI2) on bank.raw"
+    )
     publish.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     _broker_arg(publish)
 

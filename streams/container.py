@@ -24,6 +24,9 @@ class Topics:
     dead_letters: faust.TopicT
     net_cash: faust.TopicT
     receipts: faust.TopicT
+    bank_raw: faust.TopicT
+    reassociation_in: faust.TopicT
+    reassociations: faust.TopicT
 
 
 @dataclass
@@ -34,3 +37,4 @@ class TakebackApp:
     ledgers: LedgerTable  # provider_id -> ProviderLedger
     net_cash: faust.Table  # provider_id (bytes) -> NetCashRow JSON (bytes)
     metrics: WorkerMetrics
+    reassociation: faust.Table  # trace (bytes) -> RouteState JSON; "\x00clock" -> PartitionClock JSON (per partition)

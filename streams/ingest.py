@@ -6,6 +6,7 @@ Plain Python over the message's bytes and headers, so it is tested without a bro
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter, Receipt, Remittance, SourceRef
 from streams.dead_letters import dead_letter
+from streams.domain.disbursement import takeback_date
 from streams.domain.x12 import read_835
 from streams.kafka_io import ACCEPT_HEADER, CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.reader_notices import describe_counts, notice_counts
@@ -35,6 +37,12 @@ class IngestedInput:
     @property
     def notice_counts(self) -> Counter[str]:
         return notice_counts(self.notices)
+
+    @property
+    def latest_date(self) -> dt.date | None:
+        """The latest date the input shows (its remittances' production dates): stream time for reassociation."""
+        dates = (takeback_date(r.production_date, r.payment.effective_date) for r in self.remittances)
+        return max((d for d in dates if d is not None), default=None)
 
     def receipt(self) -> Receipt:
         return Receipt(

@@ -17,7 +17,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas import DeadLetter, NetCashRow, Receipt, Takeback
+from schemas import DeadLetter, NetCashRow, Reassociation, Receipt, Takeback
+from streams.domain.bank.detect import bank_file_format
+from streams.domain.bank.matcher import ReassociationInput
 from streams.domain.chunking import payee_id, split_input
 from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
@@ -40,6 +42,9 @@ def topic_list(settings: Settings) -> list[str]:
         names.dead_letters,
         names.net_cash,
         names.receipts,
+        names.bank_raw,
+        names.reassociation_in,
+        names.reassociations,
     ]
 
 
@@ -305,7 +310,8 @@ async def publish_payloads(
     ordered: bool = False,
     headers: Sequence[tuple[str, bytes]] = (),
 ) -> list[Published]:
-    """Put inputs (name, bytes) on era.raw: files from feeds, or dead letters replayed.
+    """Put inputs (name, bytes) on era.raw (bank deposit files on bank.raw): files from feeds, or dead letters
+    replayed.
 
     An input larger than `max_input_bytes`, or paying several payees, goes as
     several messages cut between transaction sets (streams/domain/chunking.py):
@@ -320,7 +326,7 @@ async def publish_payloads(
         for index, (name, data) in enumerate(payloads):
             for message in input_messages(name, data, f"{run_id}-{index:06d}", settings.max_input_bytes):
                 await producer.send_and_wait(
-                    settings.topic_names.raw,
+                    settings.topic_names.bank_raw if message.bank_file else settings.topic_names.raw,
                     key=message.key,
                     value=message.value,
                     headers=[*message.headers, *headers],
@@ -340,10 +346,17 @@ class InputMessage:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    bank_file: bool = False  # a NACHA or BAI2 deposit file: it goes to bank.raw, whole
 
 
 def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> list[InputMessage]:
-    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee."""
+    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee.
+
+    A bank deposit file (told apart by content, rules §10) is one bank.raw message keyed by its id: its deposits
+    are keyed by trace once read."""
+    if bank_file_format(data):
+        headers = [(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, source_id.encode())]
+        return [InputMessage(source_id, source_id.encode(), data, headers, bank_file=True)]
     pieces = list(split_input(data, max_bytes))
     messages = []
     for number, piece in enumerate(pieces):
@@ -389,3 +402,64 @@ async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, in
     finally:
         await consumer.stop()
     return ends
+
+
+# --------------------------------------------------------------------------- reassociation results (rules §10)
+
+
+async def collect_reassociations(
+    settings: Settings, timeout: float, health: Callable[[], str | None] = lambda: None
+) -> dict[str, Reassociation]:
+    """The latest revision of every reassociation record, once the pipeline has processed what came before.
+
+    Call it after the main pipeline is done (every input ingested and matched): a marker goes to every partition
+    of reassociation.in, and the reassociate agent confirms each with a receipt once everything before it in
+    that partition is processed; then the records are read until the topic is quiet.
+    """
+    marker = f"reassociation-marker-{uuid.uuid4().hex[:12]}"
+    names = settings.topic_names
+    producer = producer_for(settings)
+    await producer.start()
+    try:
+        for partition in range(settings.partitions):
+            value = ReassociationInput(marker=marker).model_dump_json(exclude_defaults=True).encode()
+            await producer.send_and_wait(names.reassociation_in, key=b"", value=value, partition=partition)
+    finally:
+        await producer.stop()
+    await _wait_for_marker(settings, marker, timeout, health)
+    records: dict[str, Reassociation] = {}
+    for value in await read_topic(settings, names.reassociations):
+        record = Reassociation.model_validate_json(value)
+        current = records.get(record.event_id)
+        if current is None or record.revision >= current.revision:
+            records[record.event_id] = record
+    return records
+
+
+async def _wait_for_marker(settings: Settings, marker: str, timeout: float, health: Callable[[], str | None]) -> None:
+    consumer = consumer_for(settings)
+    await consumer.start()
+    confirmed: set[int] = set()
+    try:
+        partitions = await _all_partitions(consumer, [settings.topic_names.receipts])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(confirmed) < settings.partitions:
+            if loop.time() > deadline:
+                raise PipelineStalled(
+                    f"reassociation did not finish within {timeout:.0f} s: "
+                    f"{len(confirmed)}/{settings.partitions} partitions confirmed"
+                )
+            problem = health()
+            if problem:
+                raise PipelineStalled(problem)
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for messages in batches.values():
+                for message in messages:
+                    receipt = Receipt.model_validate_json(message.value)
+                    if receipt.source_id == marker and receipt.sequence is not None:
+                        confirmed.add(receipt.sequence)
+    finally:
+        await consumer.stop()

@@ -22,12 +22,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas import Reassociation
 from streams.broker import broker_or_embedded, free_port
+from streams.domain.bank.replay_lines import deposit_lines
 from streams.inputs import expand_inputs
 from streams.kafka_io import (
     PipelineResults,
     Published,
     ResultCollector,
+    collect_reassociations,
     ensure_topics,
     file_payloads,
     publish_payloads,
@@ -173,6 +176,12 @@ def write_replay_output(results: PipelineResults, out: Path) -> None:
             fh.write(dead.model_dump_json() + "\n")
 
 
+def write_deposit_lines(records: Iterable[Reassociation], out: Path) -> None:
+    """The `replay` contract, rules §10: deposits.jsonl, one line per reassociation record (latest revision)."""
+    lines = deposit_lines(records)
+    (out / "deposits.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
 def replay(
     settings: Settings, inputs: Sequence[str], out: Path, *, broker: str | None = None, timeout: float = 600.0
 ) -> PipelineResults:
@@ -182,5 +191,7 @@ def replay(
     run_settings = isolated(settings)
     with running_pipeline(run_settings, broker, run_settings.data_dir) as pipeline:
         results = asyncio.run(feed_and_collect(pipeline, files, timeout=timeout, progress=True))
+        reassociations = asyncio.run(collect_reassociations(pipeline.settings, timeout, pipeline.worker.problem))
     write_replay_output(results, out)
+    write_deposit_lines(reassociations.values(), out)
     return results

@@ -28,6 +28,9 @@ class TopicNames:
     dead_letters: str = "remittances.dead-letter"
     net_cash: str = "net-cash"
     receipts: str = "takeback.receipts"
+    bank_raw: str = "bank.raw"  # bank deposit files (NACHA, BAI2), one message per file
+    reassociation_in: str = "reassociation.in"  # internal: facts keyed by trace, and clock ticks (rules §10)
+    reassociations: str = "deposits.reassociation"  # Reassociation events
 
     def prefixed(self, prefix: str) -> TopicNames:
         if not prefix:
@@ -70,6 +73,8 @@ class Settings:
     stop_grace_seconds: float = 10.0
     # Rules §5: flag a reversal still without its correction after this many days of remittance time.
     correction_wait_days: int = 30
+    # Rules §10: an ERA's money (or a deposit's ERA) is late after this many business days of stream time.
+    deposit_wait_business_days: int = 3
     # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
     metrics_max_providers: int = 500
     metrics_max_payers: int = 100

@@ -39,6 +39,19 @@ FLAG_SENTENCES = {
     "reissued": "The payer sent this payment twice with different contents; it counts once, as the later version.",
     "accepted_unbalanced": "Someone accepted this remittance although it does not balance; the difference is in the "
     "'unexplained' column.",
+    # deposits and reassociation (rules §10)
+    "no_trn": "The bank credited claim money without the EFT trace (TRN): no ERA can be matched to it; ask the "
+    "payer which ERA it pays.",
+    "addenda_missing": "The bank entry announced its addenda (with the EFT trace) but the file does not have it.",
+    "not_ccd": "A claim payment arrived in an ACH batch that is not CCD, as healthcare EFTs should be.",
+    "batch_totals_mismatch": "The ACH batch's control totals do not add up to its entries: the bank file may be "
+    "damaged.",
+    "account_totals_mismatch": "The bank statement's account totals do not add up to its details: the file may be "
+    "damaged.",
+    "split_era": "Several ERAs carry this EFT number: their amounts are added up (or the payer reused the number).",
+    "date_outside_window": "The deposit date and the ERA's payment date are more than three business days apart.",
+    "era_moved_no_money": "The deposit names an ERA that says no money was sent.",
+    "no_date": "Neither the ERA nor the deposit has a date, so it can never be called late.",
 }
 
 KIND_WORDS = {
