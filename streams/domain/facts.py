@@ -35,6 +35,13 @@ class ClaimFact:
     reason_codes: tuple[str, ...] = ()  # tuples: a million claims of state, and most have no flags
     line_level: bool = False
     flags: tuple[str, ...] = ()
+    # Rules §3 and §8a: what links a correction (charge) and what a person needs to work a takeback. None or
+    # interned values by default, so the hot path pays a slot each, not an object each.
+    charge: Decimal | None = None  # CLP03
+    patient_responsibility: Decimal | None = None  # CLP05
+    service_dates: tuple[dt.date, dt.date] | None = None  # DTM*232/233 of the claim, else the lines' DTM*472
+    frequency_code: str | None = None  # CLP09: 8 is a void the provider asked for (rules §6)
+    patient: tuple[str | None, str | None] | None = None  # (name, member id): only when ingest kept patient data
 
 
 class PlbFact(BaseModel):
@@ -42,6 +49,7 @@ class PlbFact(BaseModel):
     reason_code: str
     reference: str | None = None
     amount: Decimal
+    fiscal_date: dt.date | None = None  # PLB02 (rules §8a)
 
 
 class RemittanceFacts(BaseModel):
@@ -50,6 +58,7 @@ class RemittanceFacts(BaseModel):
     remittance_id: str
     trace_number: str
     payer_id: str
+    payer_name: str | None = None  # N1*PR N102 (rules §8a)
     moved_money: bool
     net_cash: Decimal  # BPR02, negative for a debit
     effective_date: dt.date | None = None
@@ -103,6 +112,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             remittance_id=str(d["remittance_id"]),
             trace_number=str(d["trace_number"]),
             payer_id=str(d["payer"]["id"]),
+            payer_name=d["payer"].get("name"),
             moved_money=moved,
             net_cash=signed_amount(amount, payment.get("credit_debit")) if moved else ZERO,
             effective_date=effective,
@@ -128,7 +138,54 @@ def _claim_fact(c: dict) -> ClaimFact:
         reason_codes=tuple(sys.intern(code) for code in reason_codes_of(c)),
         line_level=bool(c.get("service_lines")),
         flags=tuple(c.get("flags") or ()),
+        charge=_amount(c.get("total_charge")),
+        patient_responsibility=_amount(c.get("patient_responsibility")),
+        service_dates=_service_dates(c),
+        frequency_code=sys.intern(c["frequency_code"]) if c.get("frequency_code") else None,
+        patient=_patient(c.get("patient")),
     )
+
+
+def _amount(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+_LINE_SERVICE_DATES = ("472", "150", "151")  # DTM*472 service date, 150/151 a line's period
+
+
+def _service_dates(c: dict) -> tuple[dt.date, dt.date] | None:
+    """Rules §8a: the claim's service period, from its own DTMs, else the span of its lines' service dates."""
+    found = {d["qualifier"]: d["date"] for d in c.get("dates") or () if d.get("date")}  # DTM*232 start, 233 end
+    start = found.get("232") or found.get("233")
+    if start:
+        return _day(start), _day(found.get("233") or start)
+    days = [
+        d["date"]
+        for line in c.get("service_lines") or ()
+        for d in line.get("dates") or ()
+        if d.get("qualifier") in _LINE_SERVICE_DATES and d.get("date")
+    ]
+    return (_day(min(days)), _day(max(days))) if days else None
+
+
+_DAYS: dict[str, dt.date] = {}  # a few thousand service days across a million claims: one object each
+
+
+def _day(value: str) -> dt.date:
+    day = _DAYS.get(value)
+    if day is None:
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        day = _DAYS[value] = dt.date.fromisoformat(value)
+    return day
+
+
+def _patient(p: dict | None) -> tuple[str | None, str | None] | None:
+    """("LAST, FIRST", member id): present only when the operator turned patient data on at ingest."""
+    if not p:
+        return None
+    name = ", ".join(n for n in (p.get("last_name"), p.get("first_name")) if n) or None
+    return (name, p.get("member_id")) if name or p.get("member_id") else None
 
 
 def _plb_fact(a: dict) -> PlbFact:
@@ -137,6 +194,7 @@ def _plb_fact(a: dict) -> PlbFact:
         reason_code=str(a["reason_code"]),
         reference=a.get("reference"),
         amount=Decimal(a["amount"]),
+        fiscal_date=_date(a.get("fiscal_period_date")),
     )
 
 
