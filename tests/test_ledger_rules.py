@@ -90,10 +90,16 @@ def test_72_pays_back_a_wo_and_b2_an_fb_on_the_same_reference() -> None:
     assert (pairs.refunds, pairs.partner_of) == ({1, 3}, {0: 1, 2: 3})
 
 
-def test_72_does_not_pay_an_fb_nor_a_wo_on_another_reference() -> None:
+def test_72_pays_back_an_fb_on_its_reference_only() -> None:
+    """Rules §4 (RFI 1374): a 72 beside a positive FB with its reference is the balance paid by check."""
     pairs = pair_adjustments(
         [adjustment("FB", "30", "ICN2"), adjustment("72", "-30", "ICN2"), adjustment("WO", "50", "ICN9")]
     )
+    assert (pairs.refunds, pairs.write_offs, pairs.partner_of) == ({1}, set(), {0: 1})
+
+
+def test_72_does_not_pay_a_wo_on_another_reference() -> None:
+    pairs = pair_adjustments([adjustment("72", "-30", "ICN2"), adjustment("WO", "50", "ICN9")])
     assert (pairs.refunds, pairs.write_offs, pairs.partner_of) == (set(), set(), {})
 
 

@@ -60,7 +60,8 @@ class ClaimMatcher:
             _, _, event_id = heapq.heappop(heap)
             if event_id in state.awaiting_correction:
                 takeback = state.takebacks[event_id]
-                state.put(revised(takeback, flags=[*takeback.flags, "correction_overdue"]))
+                flags = [*takeback.flags, "correction_overdue"]
+                state.put(revised(takeback, flags=flags))
 
     # ---- payments and their corrections
 

@@ -56,8 +56,9 @@ class AdjustmentMatcher:
                 self._recovery(facts, position, adj, refund=self._refund_by(facts, partner))
             else:
                 book(facts.payer_id, "other_adjustments", -amount)
-                if code == AUTHORIZED_RETURN:
-                    self.state.count_flags(["unpaired_authorized_return"])  # rules §4: a 72 with no WO/FB to pay
+                if code == AUTHORIZED_RETURN:  # rules §4: a refund check with no WO/FB it pays back
+                    flags = ["unpaired_authorized_return"]
+                    self.state.count_flags(flags)
 
     def _refund_by(self, facts: RemittanceFacts, partner: int | None) -> PlbFact | None:
         """The 72 or B2 that pays this FB/WO back by check, if it has one."""
