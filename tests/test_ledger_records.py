@@ -93,7 +93,7 @@ def test_the_facts_a_takeback_is_worked_with_survive_the_store() -> None:
 
     stored = store.load().remittances[sent.remittance_id]
     fact = stored.claims[0]
-    assert (fact.charge, fact.patient_responsibility, fact.frequency_code) == (Decimal("120"), Decimal("10.00"), "8")
+    assert (fact.claim_charge(), fact.patient_responsibility, fact.frequency_code) == (120, Decimal("10.00"), "8")
     assert fact.service_dates == (dt.date(2026, 1, 2), dt.date(2026, 1, 2))
     assert "MA04" in fact.reason_codes and fact.patient == ("DOE, JANE", "M1")
     assert (stored.payer_name, stored.adjustments[0].fiscal_date) == ("SCENARIO HEALTH PLAN", dt.date(2026, 12, 31))

@@ -16,7 +16,7 @@ from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import ledger_from_records, records_to_write
 from streams.domain.npi import is_valid_npi
 from streams.domain.plb_pairing import pair_adjustments
-from streams.domain.references import reference_tokens
+from streams.domain.references import claims_named_by, reference_tokens
 from tests.support.builders import PROVIDER, claim, remittance
 
 # --------------------------------------------------------------------------- the payment (BPR)
@@ -161,3 +161,39 @@ def test_a_reused_trace_number_is_flagged_also_after_the_ledger_is_stored_and_lo
     loaded = ledger_from_records(store[PROVIDER.encode()], store.get)
     apply_remittance(loaded, remittance("EFT1", "2026-03-02", [claim("PCN2", "1", "0")], handling="H"))
     assert cash_row(loaded).flags == {"reused_trace_number": 1}
+
+
+# --------------------------------------------------------------------------- corrections and references (rules §3, §4)
+
+
+def test_a_claim_corrected_then_reversed_again_in_one_remittance_links_each_correction() -> None:
+    """Rules §3: [reversal, correction, reversal of that correction, new correction] in one 835: each reversal gets
+    the correction below it; the first correction is the second reversal's original, not a correction listed above."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, remittance("CHK1", "2026-01-05", [claim("P1", "1", "100", charge="150", pcn="I1")]))
+    update = apply_remittance(
+        ledger,
+        remittance(
+            "EFT2",
+            "2026-02-05",
+            [
+                claim("P1", "22", "-100", charge="-150", pcn="I1"),
+                claim("P1", "1", "80", charge="150", pcn="I1C", f8="I1"),
+                claim("P1", "22", "-80", charge="-150", pcn="I1C"),
+                claim("P1", "1", "90", charge="150", pcn="I1CC", f8="I1C"),
+            ],
+        ),
+    )
+    links = sorted((t.amount, t.original_trace_number, t.correction_payment) for t in update.takebacks)
+    assert links == [(Decimal("80"), "EFT2", Decimal("90")), (Decimal("100"), "CHK1", Decimal("80"))]
+
+
+def test_a_medicare_fcn_names_the_claim_of_its_icn_and_short_tokens_name_none() -> None:
+    """Rules §4: an FCN is the ICN with a two-character prefix; a short token stripped names no claim by chance."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    paid = [claim("P1", "1", "100", pcn="2126005001230"), claim("P2", "1", "50", pcn="77")]
+    apply_remittance(ledger, remittance("CHK1", "2026-01-05", paid))
+    state, payer = ledger.state(), remittance("X", "2026-01-05").payer.id
+    assert claims_named_by(state, payer, reference_tokens("502126005001230")) == {"P1"}
+    assert claims_named_by(state, payer, reference_tokens("AB77")) == frozenset()
+    assert claims_named_by(state, payer, reference_tokens("LETTER1 P2")) == {"P2"}

@@ -36,15 +36,20 @@ class ClaimMatcher:
         paid = ZERO
         self._corrections_used.clear()
         claims = facts.claims
-        reversals = [(i, c) for i, c in enumerate(claims) if c.status_code == REVERSAL_STATUS and c.payment <= ZERO]
+        below = _last_reversal_of(claims)
         for position, claim in enumerate(claims):
             if claim.status_code == REVERSAL_STATUS and claim.payment <= ZERO:
                 self._reversal(facts, position, claim)
             else:
-                # Rules §3: a claim listed before a reversal of the same claim in its remittance is that reversal's
-                # (its correction, or in a remittance that repeats the original, its original): not an older one's.
-                reversed_below = reversals and any(i > position and _same_claim(claim, r) for i, r in reversals)
-                self._payment(facts, position, claim, link=not reversed_below)
+                # Rules §3: a claim listed before a reversal of the same claim in its remittance belongs to this
+                # remittance's reversals (the correction of one above it, or the original or correction of the one
+                # below), not to a reversal of an earlier remittance.
+                reversed_below = below and (
+                    below.get(claim.claim_id, -1) > position
+                    or below.get(claim.pcn, -1) > position
+                    or below.get(claim.original_reference, -1) > position
+                )
+                self._payment(facts, position, claim, only_here=bool(reversed_below))
                 paid += claim.payment
         self.state.book(facts.payer_id, "claim_payments", paid)  # once per remittance: this loop is the hot path
 
@@ -65,7 +70,7 @@ class ClaimMatcher:
 
     # ---- payments and their corrections
 
-    def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact, *, link: bool) -> None:
+    def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact, *, only_here: bool) -> None:
         record = PaymentRecord(facts, claim, position)
         state = self.state
         if claim.pcn:
@@ -73,10 +78,10 @@ class ClaimMatcher:
         if claim.original_reference:
             state.payments_by_f8.add((facts.payer_id, claim.original_reference), record)
         state.payments_by_claim_id.add((facts.payer_id, claim.claim_id), record)
-        if link and claim.status_code != REVERSAL_STATUS:
-            self._link_correction(facts, claim)
+        if claim.status_code != REVERSAL_STATUS and self._link_correction(facts, claim, only_here=only_here):
+            self._corrections_used.add(position)
 
-    def _link_correction(self, facts: RemittanceFacts, claim: ClaimFact) -> None:
+    def _link_correction(self, facts: RemittanceFacts, claim: ClaimFact, *, only_here: bool) -> bool:
         """Rules §3: a claim after a reversal corrects it when it names the same claim: by CLP07 or REF*F8 in any
         later remittance; by CLP01 alone only in the same remittance, or within the wait with the same charge."""
         state = self.state
@@ -91,17 +96,21 @@ class ClaimMatcher:
         for event_id in state.awaiting_by_key.get((facts.payer_id, "claim", claim.claim_id), ()):
             if event_id in awaiting and self._corrects_by_account(facts, claim, state.takebacks[event_id]):
                 waiting.add(event_id)
-        if waiting:
-            event_id = min(waiting, key=lambda e: awaiting[e].sequence)  # the earliest reversal first
-            pending = awaiting.pop(event_id)
-            state.put(_corrected(state.takebacks[event_id], claim, pending))
+        if only_here:
+            waiting = {e for e in waiting if state.takebacks[e].remittance_id == facts.remittance_id}
+        if not waiting:
+            return False
+        event_id = min(waiting, key=lambda e: awaiting[e].sequence)  # the earliest reversal first
+        pending = awaiting.pop(event_id)
+        state.put(_corrected(state.takebacks[event_id], claim, pending))
+        return True
 
     def _corrects_by_account(self, facts: RemittanceFacts, claim: ClaimFact, reversal: Takeback) -> bool:
         """Rules §3: an account number (CLP01) is reused by new visits; alone it links only what is plainly the same
         claim: in the reversal's remittance, or soon after (the correction wait) with the same charge."""
         if reversal.remittance_id == facts.remittance_id:
             return True
-        if claim.charge is None or claim.charge != reversal.claim_charge:
+        if claim.charge is None or claim.claim_charge() != reversal.claim_charge:
             return False
         if not (facts.takeback_date and reversal.takeback_date):
             return False
@@ -236,10 +245,16 @@ class ClaimMatcher:
             heapq.heappush(state.overdue_heap, entry)
 
 
-def _same_claim(claim: ClaimFact, reversal: ClaimFact) -> bool:
-    if reversal.pcn and reversal.pcn in (claim.pcn, claim.original_reference):
-        return True
-    return claim.claim_id == reversal.claim_id
+def _last_reversal_of(claims: list[ClaimFact]) -> dict[str | None, int]:
+    """CLP07 and CLP01 of the remittance's reversals -> the position of the last one (usually empty)."""
+    below: dict[str | None, int] = {}
+    for position, claim in enumerate(claims):
+        if claim.status_code == REVERSAL_STATUS and claim.payment <= ZERO:
+            if claim.pcn:
+                below[claim.pcn] = position
+            below[claim.claim_id] = position
+    below.pop(None, None)
+    return below
 
 
 def _netted_here(facts: RemittanceFacts, amount: Decimal) -> list[Settlement]:

@@ -21,7 +21,7 @@ from streams.domain.reasons import reason_codes_of
 
 @dataclass(slots=True)
 class ClaimFact:
-    """What the ledger needs to remember of one CLP (no patient data).
+    """What the ledger needs to remember of one CLP (patient data only when ingest kept it).
 
     A slotted dataclass, not a model: one is built per claim on the hot path, and it is much cheaper
     than `BaseModel.model_construct` (pydantic still validates and serializes it inside the ledger).
@@ -37,11 +37,14 @@ class ClaimFact:
     flags: tuple[str, ...] = ()
     # Rules §3 and §8a: what links a correction (charge) and what a person needs to work a takeback. None or
     # interned values by default, so the hot path pays a slot each, not an object each.
-    charge: Decimal | None = None  # CLP03
+    charge: str | None = None  # CLP03 as sent, a decimal string: half a Decimal's memory; see `claim_charge`
     patient_responsibility: Decimal | None = None  # CLP05
     service_dates: tuple[dt.date, dt.date] | None = None  # DTM*232/233 of the claim, else the lines' DTM*472
     frequency_code: str | None = None  # CLP09: 8 is a void the provider asked for (rules §6)
     patient: tuple[str | None, str | None] | None = None  # (name, member id): only when ingest kept patient data
+
+    def claim_charge(self) -> Decimal | None:
+        return None if self.charge is None else Decimal(self.charge)
 
 
 class PlbFact(BaseModel):
@@ -129,6 +132,9 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
 
 def _claim_fact(c: dict) -> ClaimFact:
     f8 = next((r["value"] for r in c.get("references") or [] if r.get("qualifier") == "F8"), None)
+    responsibility = c.get("patient_responsibility")
+    frequency = c.get("frequency_code")
+    patient = c.get("patient")
     return ClaimFact(
         claim_id=str(c["claim_id"]),
         status_code=sys.intern(str(c["status_code"])),  # a handful of values, a million claims
@@ -138,52 +144,56 @@ def _claim_fact(c: dict) -> ClaimFact:
         reason_codes=tuple(sys.intern(code) for code in reason_codes_of(c)),
         line_level=bool(c.get("service_lines")),
         flags=tuple(c.get("flags") or ()),
-        charge=_amount(c.get("total_charge")),
-        patient_responsibility=_amount(c.get("patient_responsibility")),
+        charge=str(c["total_charge"]),
+        patient_responsibility=None if responsibility is None else Decimal(responsibility),
         service_dates=_service_dates(c),
-        frequency_code=sys.intern(c["frequency_code"]) if c.get("frequency_code") else None,
-        patient=_patient(c.get("patient")),
+        frequency_code=sys.intern(frequency) if frequency else None,
+        patient=_patient(patient) if patient else None,
     )
 
 
-def _amount(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-_LINE_SERVICE_DATES = ("472", "150", "151")  # DTM*472 service date, 150/151 a line's period
+_LINE_SERVICE_DATES = frozenset({"472", "150", "151"})  # DTM*472 service date, 150/151 a line's period
 
 
 def _service_dates(c: dict) -> tuple[dt.date, dt.date] | None:
-    """Rules §8a: the claim's service period, from its own DTMs, else the span of its lines' service dates."""
-    found = {d["qualifier"]: d["date"] for d in c.get("dates") or () if d.get("date")}  # DTM*232 start, 233 end
-    start = found.get("232") or found.get("233")
-    if start:
-        return _day(start), _day(found.get("233") or start)
-    days = [
-        d["date"]
-        for line in c.get("service_lines") or ()
-        for d in line.get("dates") or ()
-        if d.get("qualifier") in _LINE_SERVICE_DATES and d.get("date")
-    ]
-    return (_day(min(days)), _day(max(days))) if days else None
+    """Rules §8a: the claim's service period, from its own DTM*232/233, else the span of its lines' service dates.
+
+    On the hot path (every claim): ISO dates compare as text, and each day is one shared object.
+    """
+    start = end = None
+    for d in c.get("dates") or ():
+        qualifier, day = d["qualifier"], d.get("date")
+        if day and qualifier == "232":
+            start = day
+        elif day and qualifier == "233":
+            end = day
+    if start or end:
+        return _period(start or end, end or start)
+    for line in c.get("service_lines") or ():
+        for d in line.get("dates") or ():
+            day = d.get("date")
+            if day and d["qualifier"] in _LINE_SERVICE_DATES:
+                start = day if start is None or day < start else start
+                end = day if end is None or day > end else end
+    return _period(start, end) if start and end else None
 
 
-_DAYS: dict[str, dt.date] = {}  # a few thousand service days across a million claims: one object each
+# A few thousand service periods across a million claims (most are one day): one shared tuple each.
+_PERIODS: dict[tuple[str, str], tuple[dt.date, dt.date]] = {}
 
 
-def _day(value: str) -> dt.date:
-    day = _DAYS.get(value)
-    if day is None:
-        if len(_DAYS) > 100_000:
-            _DAYS.clear()
-        day = _DAYS[value] = dt.date.fromisoformat(value)
-    return day
+def _period(start: str, end: str) -> tuple[dt.date, dt.date]:
+    key = (start, end)
+    period = _PERIODS.get(key)
+    if period is None:
+        if len(_PERIODS) > 50_000:
+            _PERIODS.clear()
+        period = _PERIODS[key] = (dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    return period
 
 
-def _patient(p: dict | None) -> tuple[str | None, str | None] | None:
+def _patient(p: dict) -> tuple[str | None, str | None] | None:
     """("LAST, FIRST", member id): present only when the operator turned patient data on at ingest."""
-    if not p:
-        return None
     name = ", ".join(n for n in (p.get("last_name"), p.get("first_name")) if n) or None
     return (name, p.get("member_id")) if name or p.get("member_id") else None
 

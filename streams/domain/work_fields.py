@@ -16,7 +16,7 @@ from streams.domain.facts import ClaimFact, PlbFact, RemittanceFacts
 def reversal_fields(facts: RemittanceFacts, reversal: ClaimFact, original: PaymentRecord | None) -> dict:
     """A claim reversal's fields: the original's where it is known, else what the reversal repeats (negated)."""
     claim = original.claim if original else None
-    charge = claim.charge if claim and claim.charge is not None else _negated(reversal.charge)
+    charge = claim.claim_charge() if claim and claim.charge is not None else _negated(reversal.claim_charge())
     return {
         **_payment_fields(facts, original),
         "service_date_from": _dates(reversal, claim)[0],
@@ -34,7 +34,7 @@ def recovery_fields(facts: RemittanceFacts, adjustment: PlbFact, linked: Payment
         **_payment_fields(facts, linked),
         "service_date_from": dates[0],
         "service_date_to": dates[1],
-        "claim_charge": claim.charge if claim else None,
+        "claim_charge": claim.claim_charge() if claim else None,
         "plb_fiscal_date": adjustment.fiscal_date,
         **_patient_fields(claim.patient if claim else None),
     }
