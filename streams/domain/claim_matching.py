@@ -37,6 +37,7 @@ class ClaimMatcher:
         self._corrections_used.clear()
         claims = facts.claims
         below = _last_reversal_of(claims)
+        last = max(below.values(), default=-1)
         for position, claim in enumerate(claims):
             if claim.status_code == REVERSAL_STATUS and claim.payment <= ZERO:
                 self._reversal(facts, position, claim)
@@ -44,7 +45,7 @@ class ClaimMatcher:
                 # Rules §3: a claim listed before a reversal of the same claim in its remittance belongs to this
                 # remittance's reversals (the correction of one above it, or the original or correction of the one
                 # below), not to a reversal of an earlier remittance.
-                reversed_below = below and (
+                reversed_below = position < last and (
                     below.get(claim.claim_id, -1) > position
                     or below.get(claim.pcn, -1) > position
                     or below.get(claim.original_reference, -1) > position
