@@ -1,9 +1,10 @@
-"""The small rules the matching core is built from, each tested in its own home (rules §2, §4, §5, §7)."""
+"""The small rules the matching core is built from, each tested in its own home (rules §2-§8a)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from streams.domain.ledger_records import ledger_from_records, records_to_write
 from streams.domain.npi import is_valid_npi
 from streams.domain.plb_pairing import pair_adjustments
 from streams.domain.references import claims_named_by, reference_tokens
+from streams.domain.x12 import read_835
 from tests.support.builders import PROVIDER, claim, remittance
 
 # --------------------------------------------------------------------------- the payment (BPR)
@@ -197,3 +199,19 @@ def test_a_medicare_fcn_names_the_claim_of_its_icn_and_short_tokens_name_none() 
     assert claims_named_by(state, payer, reference_tokens("502126005001230")) == {"P1"}
     assert claims_named_by(state, payer, reference_tokens("AB77")) == frozenset()
     assert claims_named_by(state, payer, reference_tokens("LETTER1 P2")) == {"P2"}
+
+
+@pytest.mark.parametrize("with_patients", [False, True])
+def test_a_takeback_names_the_patient_only_when_ingest_kept_patient_data(with_patients: bool) -> None:
+    """Rules §8a and the patient-data rule: the name and member id come from the remittance, which has them only
+    when the operator turned TAKEBACK_INCLUDE_PATIENT_DATA on at ingest."""
+    folder = Path(__file__).parent / "scenarios" / "41_deferred_wo_paid_by_check_b2"
+    ledger = ProviderLedger(provider_id="1000000418")
+    published = {}
+    for path in sorted(folder.glob("*.835")):
+        for sent in read_835(path.read_bytes(), file=path.name, include_patient_data=with_patients).remittances:
+            published.update((t.event_id, t) for t in apply_remittance(ledger, sent).takebacks)
+    (takeback,) = [t for t in published.values() if t.claim_id == "PCN4101"]
+    expected = ("DOE, JANE", "M0000") if with_patients else (None, None)
+    assert (takeback.patient_name, takeback.member_id) == expected
+    assert (takeback.status, takeback.method, takeback.remaining) == ("settled", "refund", None)

@@ -119,6 +119,8 @@ class AdjustmentMatcher:
             if not balance.tokens & tokens:
                 if claims is None:
                     claims = claims_named_by(state, facts.payer_id, tokens)
+                if not claims:
+                    continue
                 if not balance.claims:  # opened before its claim was known
                     balance.claims = claims_named_by(state, facts.payer_id, balance.tokens)
                 if not balance.claims & claims:
