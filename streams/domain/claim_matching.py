@@ -19,7 +19,7 @@ from streams.domain.facts import ClaimFact, RemittanceFacts
 from streams.domain.ids import stable_id
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.reasons import PROVIDER_VOID, added_carcs, carcs, reason_of, remarks
-from streams.domain.takeback_status import revised, with_status
+from streams.domain.takeback_status import revised, settled_in, with_status
 from streams.domain.work_fields import correction_fields, original_patient_responsibility, reversal_fields
 
 
@@ -262,15 +262,7 @@ def _netted_here(facts: RemittanceFacts, amount: Decimal) -> list[Settlement]:
     """Rules §5, §8a: a takeback is netted from the payment that reports it, unless a carry there says otherwise."""
     if amount <= ZERO:
         return []
-    return [
-        Settlement(
-            method=TakebackMethod.offset,
-            amount=amount,
-            trace_number=facts.trace_number,
-            remittance_id=facts.remittance_id,
-            date=facts.takeback_date,
-        )
-    ]
+    return [settled_in(facts, TakebackMethod.offset, amount)]
 
 
 def _corrected(takeback: Takeback, correction: ClaimFact, pending: PendingReversal) -> Takeback:

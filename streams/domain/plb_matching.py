@@ -21,7 +21,7 @@ from streams.domain.plb_codes import AUTHORIZED_RETURN, PAYER_WRITE_OFF, RECOVER
 from streams.domain.plb_pairing import pair_adjustments
 from streams.domain.reasons import reason_of
 from streams.domain.references import claims_named_by, records_named_by, reference_tokens
-from streams.domain.takeback_status import carry, settle, with_status
+from streams.domain.takeback_status import carry, settle, settled_in, with_status
 from streams.domain.work_fields import recovery_fields
 
 
@@ -214,11 +214,4 @@ def _settlement(facts: RemittanceFacts, by: PlbFact, amount: Decimal) -> Settlem
         method = TakebackMethod.none
     else:
         method = TakebackMethod.offset
-    return Settlement(
-        method=method,
-        amount=amount,
-        trace_number=facts.trace_number,
-        remittance_id=facts.remittance_id,
-        date=facts.takeback_date,
-        plb_reason_code=by.reason_code,
-    )
+    return settled_in(facts, method, amount, by.reason_code)

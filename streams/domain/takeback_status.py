@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from schemas import ZERO, Settlement, Takeback, TakebackMethod, TakebackStatus
+from streams.domain.facts import RemittanceFacts
 
 # A person has to look: no original found, no correction past the wait (rules §3, §5).
 REVIEW_FLAGS = frozenset({"original_not_found", "correction_overdue"})
@@ -63,3 +64,17 @@ def settle(takeback: Takeback, settlement: Settlement) -> Takeback:
     if settlement.method == TakebackMethod.refund:
         update["method"] = TakebackMethod.refund
     return revised(takeback, **update)
+
+
+def settled_in(
+    facts: RemittanceFacts, method: TakebackMethod, amount: Decimal, plb_reason_code: str | None = None
+) -> Settlement:
+    """A settlement carried by the payment `facts` describes."""
+    return Settlement(
+        method=method,
+        amount=amount,
+        trace_number=facts.trace_number,
+        remittance_id=facts.remittance_id,
+        date=facts.takeback_date,
+        plb_reason_code=plb_reason_code,
+    )
