@@ -19,7 +19,7 @@ from streams.domain.npi import is_valid_npi
 from streams.domain.plb_pairing import pair_adjustments
 from streams.domain.references import claims_named_by, reference_tokens
 from streams.domain.x12 import read_835
-from tests.support.builders import PROVIDER, claim, remittance
+from tests.support.builders import PROVIDER, claim, plb, remittance
 
 # --------------------------------------------------------------------------- the payment (BPR)
 
@@ -215,3 +215,16 @@ def test_a_takeback_names_the_patient_only_when_ingest_kept_patient_data(with_pa
     expected = ("DOE, JANE", "M0000") if with_patients else (None, None)
     assert (takeback.patient_name, takeback.member_id) == expected
     assert (takeback.status, takeback.method, takeback.remaining) == ("settled", "refund", None)
+
+
+def test_a_recovery_that_a_late_balance_explains_is_withdrawn_with_that_status() -> None:
+    """Rules §8a: a WO taken for a recoupment until an earlier FB arrives late is withdrawn, and says so."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    paid = remittance("CHK1", "2026-01-05", [claim("P1", "1", "100", pcn="I1")])
+    recovery = remittance("EFT3", "2026-03-05", [claim("P3", "1", "200", pcn="I3")], [plb("WO", "50", "BAL9")])
+    carried = remittance("EFT2", "2026-02-05", [claim("P2", "1", "20", pcn="I2")], [plb("FB", "-50", "BAL9")])
+    apply_remittance(ledger, paid)
+    (taken,) = apply_remittance(ledger, recovery).takebacks
+    assert (taken.status, taken.claim_id) == ("needs_review", None)  # a recovery that names no known claim
+    (withdrawn,) = apply_remittance(ledger, carried).takebacks
+    assert (withdrawn.event_id, withdrawn.withdrawn, withdrawn.status) == (taken.event_id, True, "withdrawn")
