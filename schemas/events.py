@@ -49,6 +49,7 @@ class SourceRef(Event):
     byte_offset: int | None = Field(None, description="Byte offset of the segment in the file.")
     segment_number: int | None = Field(None, description="1-based segment number in the file.")
     segment_tag: str | None = None
+    line: int | None = Field(None, description="1-based line (record) number in a bank deposit file.")
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
@@ -184,6 +185,12 @@ class Remittance(Event):
     payment: Payment
     trace_number: str = Field(description="TRN02, the check or EFT number.")
     production_date: dt.date | None = Field(None, description="DTM*405.")
+    generated_at: dt.datetime | None = Field(
+        None, description="GS04+GS05: when the sender built the functional group (which re-issued version is later)."
+    )
+    interchange_generated_at: dt.datetime | None = Field(
+        None, description="ISA09+ISA10: when the sender built the interchange (the next tie-break, rules §2)."
+    )
     claims: list[ClaimPayment] = []
     provider_adjustments: list[ProviderAdjustment] = []
     flags: list[str] = []
@@ -300,6 +307,12 @@ OPEN_AGE_DESCRIPTION = (
     "Balances still carried (negative FB, deferred WO) by age in days from the payment that opened them to the "
     "provider's last remittance date: '0-30', '31-60', '61-90', '91-120', 'over-120' (rules §8a)."
 )
+NOT_MOVED = (
+    "What remittances whose BPR01 says no money moved (H, P) reported as paid (BPR02): not in net_cash (rules §7)."
+)
+UNEXPLAINED = (
+    "BPR02 minus what the claims and PLB amounts explain, of unbalanced remittances a person accepted (rules §7)."
+)
 
 
 class PayerCash(Event):
@@ -311,6 +324,8 @@ class PayerCash(Event):
     forward_balance: Money = ZERO
     refunds: Money = ZERO
     other_adjustments: Money = ZERO
+    not_moved: Money = Field(ZERO, description=NOT_MOVED)
+    unexplained: Money = Field(ZERO, description=UNEXPLAINED)
     open_by_age: dict[str, Money] = Field({}, description=OPEN_AGE_DESCRIPTION)
 
 
@@ -318,7 +333,7 @@ class NetCashRow(Event):
     """Where a provider stands (rules §8), with a per-payer breakdown.
 
     Invariant: net_cash = claim_payments - reversed - recouped + forward_balance
-    + refunds + other_adjustments.
+    + refunds + other_adjustments - not_moved + unexplained.
     """
 
     provider_id: str
@@ -330,6 +345,8 @@ class NetCashRow(Event):
     forward_balance: Money = ZERO
     refunds: Money = ZERO
     other_adjustments: Money = ZERO
+    not_moved: Money = Field(ZERO, description=NOT_MOVED)
+    unexplained: Money = Field(ZERO, description=UNEXPLAINED)
     takebacks_by_kind: dict[str, int] = {}
     takebacks_by_category: dict[str, int] = {}
     flags: dict[str, int] = Field(
@@ -374,6 +391,110 @@ class Receipt(Event):
     cash_revision: int | None = None
 
 
+# --------------------------------------------------------------------------- deposits (rules §10)
+
+
+class Deposit(Event):
+    """Money a bank file says arrived: one NACHA CCD+ entry or one BAI2 detail (rules §10).
+
+    ``trace_number`` and ``payer_id`` come from the TRN reassociation string the payer put in the
+    ACH addenda (``TRN*1*<TRN02>*<TRN03>\\``); a check deposit carries ``check_number`` instead.
+    """
+
+    deposit_id: str = Field(description="Deterministic: the same bank entry read again gets the same id.")
+    source: SourceRef
+    format: Literal["nacha", "bai2"]
+    method: Literal["ACH", "CHK"] = Field("ACH", description="ACH credit, or a check deposited at the bank.")
+    amount: Money = Field(description="Positive: what was credited to the account.")
+    trace_number: str | None = Field(None, description="TRN02 from the addenda: the EFT number of the ERA.")
+    payer_id: str | None = Field(None, description="TRN03 from the addenda: 1 + the payer's EIN.")
+    check_number: str | None = Field(None, description="For a check deposit: the check number the bank reports.")
+    effective_date: dt.date | None = Field(None, description="NACHA effective entry date (pairs with BPR16).")
+    settlement_date: dt.date | None = Field(None, description="NACHA settlement date, or the BAI2 as-of/value date.")
+    bank_reference: str | None = Field(None, description="NACHA entry trace number, or the BAI2 bank reference.")
+    receiver_id: str | None = Field(None, description="NACHA receiver identification number (often the TIN).")
+    account_last4: str | None = Field(None, description="Last four characters of the credited account.")
+    description: str | None = Field(None, description="NACHA company entry description, or the BAI2 type code.")
+    flags: list[str] = Field([], description="e.g. 'batch_totals_mismatch', 'no_trn'.")
+
+    @property
+    def deposit_date(self) -> dt.date | None:
+        """When the money was there: the settlement date, else the effective date."""
+        return self.settlement_date or self.effective_date
+
+
+class ReassociationStatus(StrEnum):
+    """Where an ERA and its money stand (rules §10)."""
+
+    matched = "matched"  # same trace and payer, same amount
+    amount_mismatch = "amount_mismatch"  # same trace and payer, different amount: `difference` says by how much
+    era_without_deposit = "era_without_deposit"  # no money N business days after BPR16
+    deposit_without_era = "deposit_without_era"  # money, and no ERA N business days after it arrived
+    duplicate_deposit = "duplicate_deposit"  # a second bank entry for a payment already deposited
+    awaiting_deposit = "awaiting_deposit"  # an ERA whose money is not due yet
+    awaiting_era = "awaiting_era"  # money whose ERA is not due yet
+
+
+class Reassociation(Event):
+    """One ERA payment and the money for it in the bank (rules §10). Consumers upsert by ``event_id``.
+
+    ``difference`` is deposit minus ERA; ``explained_by`` names the takebacks of the remittance whose
+    amounts account for it, when some do.
+    """
+
+    event_id: str = Field(description="Deterministic: from the payer and trace (and the deposit, for a duplicate).")
+    revision: int = Field(1, ge=1)
+    status: ReassociationStatus
+    payment_method: Literal["ACH", "CHK"] = "ACH"
+    provider_id: str | None = Field(None, description="The ERA's payee; null while no ERA is known.")
+    payer_id: str | None = Field(None, description="TRN03.")
+    trace_number: str | None = Field(None, description="TRN02: the EFT or check number.")
+    remittance_id: str | None = Field(None, description="The ERA's remittance (the first, when several share it).")
+    remittance_ids: list[str] = Field([], description="Every remittance carrying this payer and trace.")
+    deposit_id: str | None = Field(None, description="Null for an ERA without deposit.")
+    era_amount: Money | None = Field(None, description="BPR02 (summed over the ERAs of one payment).")
+    deposit_amount: Money | None = None
+    difference: Money | None = Field(None, description="deposit_amount - era_amount.")
+    effective_date: dt.date | None = Field(None, description="BPR16.")
+    deposit_date: dt.date | None = Field(None, description="Settlement date, else effective entry date.")
+    due_date: dt.date | None = Field(None, description="When the missing side becomes overdue (business days).")
+    explained_by: list[str] = Field([], description="event_ids of takebacks whose amounts make up the difference.")
+    deposit_source: SourceRef | None = Field(None, description="File and line of the deposit.")
+    flags: list[str] = Field([], description="e.g. 'date_outside_window', 'split_era'.")
+
+
+class DepositTotals(Event):
+    """Money per ERAs against money per bank (rules §10): the part a provider row and its payer rows share."""
+
+    era_amount: Money = Field(ZERO, description="What the ERAs announced (payments that expect a deposit).")
+    deposit_amount: Money = Field(ZERO, description="What the bank was credited (duplicates included).")
+    missing_amount: Money = Field(ZERO, description="Announced and not arrived after the wait (era_without_deposit).")
+    unposted_amount: Money = Field(ZERO, description="Arrived with no ERA after the wait (deposit_without_era).")
+    mismatch_amount: Money = Field(ZERO, description="Sum of deposit - ERA over amount mismatches.")
+    duplicate_amount: Money = Field(ZERO, description="Extra deposits for payments already deposited.")
+    counts: dict[str, int] = Field({}, description="Records by status.")
+
+
+class PayerDeposits(DepositTotals):
+    """One provider's money with one payer."""
+
+    payer_id: str | None = Field(None, description="TRN03; null for deposits without a TRN.")
+
+
+class DepositPosition(DepositTotals):
+    """Per provider: money per ERAs against money per bank, and the open items by age (rules §10, §8a buckets).
+
+    Open items are records that need a person: overdue on either side, amount mismatches, duplicates.
+    ``provider_id`` is null for money no ERA names (the payee is not known until one does)."""
+
+    provider_id: str | None
+    as_of: dt.date | None = Field(None, description="Stream time: the newest date the inputs have shown.")
+    open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over_120' days.")
+    open_amount_by_age: dict[str, Money] = {}
+    oldest_open_item: dt.date | None = Field(None, description="Date of the oldest open item.")
+    by_payer: list[PayerDeposits] = []
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "remittance": Remittance,
     "claim_payment": ClaimPayment,
@@ -382,6 +503,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "net_cash_row": NetCashRow,
     "dead_letter": DeadLetter,
     "receipt": Receipt,
+    "deposit": Deposit,
+    "reassociation": Reassociation,
+    "deposit_position": DepositPosition,
 }
 
 # The version of each event type's contract, in its CloudEvents `ce_type` (org.takeback.<name>.v<N>). Raise it, and

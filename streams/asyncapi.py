@@ -136,6 +136,45 @@ MESSAGES: tuple[Message, ...] = (
         event="receipt",
     ),
     Message(
+        "bankFile",
+        "A bank deposit file",
+        "One input: a NACHA ACH file (CCD+ healthcare payments with their TRN addenda) or a BAI2 bank statement, "
+        f"whole, as the bank sent it (rules §10). Headers: `{SOURCE_FILE_HEADER}` (file name), `{SOURCE_ID_HEADER}` "
+        "(id of this input).",
+        "The input's id.",
+        content_type="text/plain",
+        payload={"type": "string", "description": "The NACHA or BAI2 text."},
+    ),
+    Message(
+        "reassociationInput",
+        "Reassociation input (internal)",
+        "What the reassociate agent matches (rules §10): an ERA's payment facts, a deposit, a takeback, a clock "
+        "tick (the latest date an input showed, sent to every partition) or a replay's marker. Internal: its "
+        "format may change in any release.",
+        "The trace (TRN02, or a check number) the fact belongs under; empty for ticks and markers.",
+        content_type="application/json",
+        payload={"type": "string", "description": "Internal JSON; not a contract."},
+    ),
+    Message(
+        "reassociation",
+        "Reassociation",
+        "An ERA payment and its money in the bank (rules §10): `matched`, `amount_mismatch` (with the difference "
+        "and the takebacks that explain it), `era_without_deposit`, `deposit_without_era`, `duplicate_deposit`, or "
+        "`awaiting_deposit` / `awaiting_era` until the wait is over. Upsert by `event_id`: a higher `revision` "
+        "replaces the previous one.",
+        "The trace (`trace_number`), or the deposit id for money without one.",
+        event="reassociation",
+    ),
+    Message(
+        "reassociationRecord",
+        "Reassociation table record (internal)",
+        "A changelog record of the workers' reassociation table: one trace's facts and records, or a partition's "
+        "clock. Internal: its format may change in any release.",
+        "The trace, or `\\x00clock`.",
+        content_type="application/json",
+        payload={"type": "string", "description": "Internal JSON; not a contract."},
+    ),
+    Message(
         "ledgerRecord",
         "Ledger table record (internal)",
         "A changelog record of the workers' ledger table: a provider's header, or one remittance's facts "
@@ -227,6 +266,38 @@ CHANNELS: tuple[Channel, ...] = (
         partitioning="Kafka's default partitioner (murmur2 of the key, the input's id).",
     ),
     Channel(
+        "bankRaw",
+        "bank_raw",
+        "Inputs: bank deposit files, NACHA or BAI2 (`takeback publish` and `replay` tell them from 835s by content).",
+        ("bankFile",),
+        (
+            Operation("publishBankFiles", "send", "`takeback publish` puts a bank file on the topic, whole."),
+            Operation("bankIngest", "receive", "The bank-ingest agent reads each file into deposits.", WORKER_GROUP),
+        ),
+        partitioning="Kafka's default partitioner (murmur2 of the key, the input's id).",
+    ),
+    Channel(
+        "reassociationIn",
+        "reassociation_in",
+        "Internal: what reassociation matches, keyed by trace so a payment's ERAs, deposits and takebacks meet in "
+        "one partition.",
+        ("reassociationInput",),
+        (
+            Operation("sendReassociationInputs", "send", "Ingest, bank-ingest and match hand over their facts."),
+            Operation("reassociate", "receive", "The reassociate agent matches them.", WORKER_GROUP),
+        ),
+        partitioning="Kafka's default partitioner (murmur2 of the trace); clock ticks and markers go to every "
+        "partition.",
+    ),
+    Channel(
+        "reassociations",
+        "reassociations",
+        "Every revision of every reassociation record (rules §10).",
+        ("reassociation",),
+        (Operation("sendReassociations", "send", "The reassociate agent publishes each record that changed."),),
+        partitioning="Kafka's default partitioner (murmur2 of the trace): a payment's records in one partition.",
+    ),
+    Channel(
         "ledgersChangelog",
         "-ledgers-changelog",
         "Internal: the changelog of the workers' ledger table (Faust), from which a worker restores its state.",
@@ -243,6 +314,16 @@ CHANNELS: tuple[Channel, ...] = (
         ("netCashRow",),
         (Operation("storeNetCash", "send", "The cash agent writes a provider's newest row."),),
         partitioning="Co-partitioned with `net-cash`.",
+        internal=True,
+        compacted=True,
+    ),
+    Channel(
+        "reassociationChangelog",
+        "-reassociation-changelog",
+        "Internal: the changelog of the workers' reassociation table (Faust), from which a worker restores its state.",
+        ("reassociationRecord",),
+        (Operation("storeReassociation", "send", "The reassociate agent writes the traces and clock it changed."),),
+        partitioning="Co-partitioned with `reassociation.in`.",
         internal=True,
         compacted=True,
     ),
@@ -453,6 +534,7 @@ EXAMPLE_NAMES = {
     "recoupments": "recoupment",
     "net_cash": "net_cash_row",
     "dead_letters": "dead_letter",
+    "reassociations": "reassociation",
 }
 
 

@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from streams.processes import spawn_child, stop_child
+from streams.settings import broker_url
+
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be found or did not start."""
@@ -60,7 +63,7 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
-        return f"kafka://127.0.0.1:{self.port}"
+        return broker_url(self.bootstrap)
 
     @property
     def bootstrap(self) -> str:
@@ -69,13 +72,16 @@ class EmbeddedBroker:
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         listener = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
+        # SIGKILL as its death signal, and to stop it: storage is memory only, so there is nothing to flush, and on
+        # SIGTERM Tansu waits for its clients to leave, which our own workers may not do.
+        self.process = spawn_child(
             [str(tansu_binary()), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            death_signal=signal.SIGKILL,
             stdout=log,
             stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C goes to us; we stop the broker ourselves, last
         )
+        if log is not subprocess.DEVNULL:
+            log.close()  # the child has its own copy
         try:
             wait_for_port(self.port, timeout, self.process)
         except BaseException:
@@ -85,14 +91,8 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        if process is not None:
+            stop_child(process, grace=0, stop_signal=signal.SIGKILL)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
@@ -105,7 +105,7 @@ class EmbeddedBroker:
 def broker_or_embedded(broker: str | None) -> Iterator[str]:
     """Yield a broker URL: the given one, or an embedded broker's started for the duration."""
     if broker:
-        yield broker if "://" in broker else f"kafka://{broker}"
+        yield broker_url(broker)
         return
     with EmbeddedBroker() as embedded:
         yield embedded.url

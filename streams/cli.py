@@ -6,11 +6,14 @@
     takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
     takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
+    takeback dead-letters replay --accept ID [--broker HOST:PORT]
     takeback sink    [--from-beginning] [--dsn DSN] [--broker HOST:PORT]   history in PostgreSQL
     takeback report  --provider ID [--from DATE --to DATE] --out FILE.xlsx|FILE.csv [--broker HOST:PORT]
 
 Every failure ends with a one-line reason on stderr and a non-zero exit code,
 never a traceback.  Settings come from TAKEBACK_* variables (streams/settings.py).
+SIGTERM stops a command as Ctrl-C does: its broker and workers are stopped, one
+line on stderr, exit code 143 (130 for Ctrl-C); see streams/processes.py.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
-from streams.kafka_io import PipelineStalled, ensure_topics, expand_inputs, publish_files, publish_payloads, read_topic
+from streams.inputs import expand_inputs
+from streams.kafka_io import ACCEPT_HEADER, PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
+from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
-from streams.settings import Settings, settings_from_env
+from streams.settings import Settings, broker_url, settings_from_env
 from streams.sink import SinkError
 
 EXIT_FAILURE = 1
@@ -51,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one pipeline worker")
     _broker_arg(worker)
 
-    publish = commands.add_parser("publish", help="put 835 files on the raw topic")
+    publish = commands.add_parser(
+        "publish", help="put 835 files on the raw topic, bank deposit files (NACHA, BAI2) on bank.raw"
+    )
     publish.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     _broker_arg(publish)
 
@@ -65,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing = dead_commands.add_parser("list", help="one line per dead letter (or --json)")
     listing.add_argument("--json", action="store_true", help="print the dead letters as JSON lines")
     rerun = dead_commands.add_parser("replay", help="publish dead letters' inputs to the raw topic again")
+    rerun.add_argument(
+        "--accept",
+        metavar="ID",
+        help="apply this unbalanced_remittance dead letter after checking it; the difference is booked as unexplained",
+    )
     for sub in (listing, rerun):
         sub.add_argument("--code", action="append", help="only this error code (repeatable)")
         sub.add_argument("--id", action="append", dest="ids", help="only this dead_letter_id (repeatable)")
@@ -100,10 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_env()
     # The client library logs every failed connection attempt; we report the outcome in one line instead.
-    # (A running worker sets its own logging: streams.app.configure_logging.)
+    # (A running worker sets its own logging: streams.logging_setup.configure_logging.)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    stop_like_ctrl_c()  # SIGTERM too unwinds the `with` blocks that stop the broker and workers
     try:
         return COMMANDS[args.command](args, settings)
+    except Interrupted as stop:
+        exit_interrupted(stop, "takeback")
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -120,9 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _normalize(broker: str | None) -> str | None:
-    if broker is None:
-        return None
-    return broker if "://" in broker else f"kafka://{broker}"
+    return None if broker is None else broker_url(broker)
 
 
 # --------------------------------------------------------------------------- commands
@@ -133,18 +146,15 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"embedded broker listening on {broker.bootstrap} (memory storage); Ctrl-C stops it", flush=True)
         while broker.process is not None and broker.process.poll() is None:
             time.sleep(0.5)
-    return EXIT_FAILURE
+        code = broker.process.returncode if broker.process is not None else None
+    raise BrokerError(f"the embedded broker exited by itself with code {code}")
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    import faust
-
-    from streams.app import (
-        configure_logging,
-        create_app,
-        keep_state_out_of_full_collections,
-        return_large_buffers_to_the_os,
-    )
+    from streams.app import create_app
+    from streams.logging_setup import configure_logging
+    from streams.process_tuning import keep_state_out_of_full_collections, return_large_buffers_to_the_os
+    from streams.worker import Worker
 
     if args.broker:
         settings = settings.with_overrides(broker=_normalize(args.broker))
@@ -159,7 +169,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     async def _logging_after_faust_setup() -> None:
         configure_logging(settings.log_level)  # faust's worker reconfigures logging when it starts
 
-    worker = faust.Worker(takeback.app, loglevel=settings.log_level)
+    worker = Worker(takeback.app, loglevel=settings.log_level, stop_grace=settings.stop_grace_seconds)
     worker.execute_from_commandline()
     return 0
 
@@ -227,7 +237,7 @@ def _selected_dead_letters(args: argparse.Namespace, settings: Settings) -> list
 
 
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.app import configure_logging
+    from streams.logging_setup import configure_logging
     from streams.sink.consumer import run_sink
 
     if args.broker:
@@ -251,10 +261,33 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{d.dead_letter_id}  {d.stage:<8} {d.error_code:<22} {where:<40} {d.message}")
         print(f"{len(letters)} dead letters", file=sys.stderr)
         return 0
+    if args.accept:
+        return _accept_dead_letter(args.accept, letters, settings)
     payloads = [(f"dead-letter-{d.dead_letter_id}", d.raw.encode("latin-1")) for d in letters if d.raw]
     published = asyncio.run(publish_payloads(settings, payloads, f"dlq-{int(time.time())}"))
     print(f"published {len(published)} dead letters to {settings.topic_names.raw} again", file=sys.stderr)
     return 0
+
+
+def _accept_dead_letter(dead_letter_id: str, letters: list[DeadLetter], settings: Settings) -> int:
+    """Rules §7: a person checked an unbalanced remittance; put its input on era.raw again, naming the dead letter."""
+    letter = next((d for d in letters if d.dead_letter_id == dead_letter_id), None)
+    if letter is None or letter.error_code != "unbalanced_remittance" or not letter.raw:
+        print(f"takeback: {_not_acceptable(dead_letter_id, letter)}", file=sys.stderr)
+        return EXIT_FAILURE
+    payload = [(f"dead-letter-{dead_letter_id}", letter.raw.encode("latin-1"))]
+    headers = [(ACCEPT_HEADER, dead_letter_id.encode())]
+    asyncio.run(publish_payloads(settings, payload, f"dlq-accept-{int(time.time())}", headers=headers))
+    print(f"accepted dead letter {dead_letter_id}: published to {settings.topic_names.raw} again", file=sys.stderr)
+    return 0
+
+
+def _not_acceptable(dead_letter_id: str, letter: DeadLetter | None) -> str:
+    if letter is None:
+        return f"no dead letter {dead_letter_id} (see `takeback dead-letters list`)"
+    if letter.error_code != "unbalanced_remittance":
+        return f"dead letter {dead_letter_id} is {letter.error_code}: only an unbalanced_remittance can be accepted"
+    return f"dead letter {dead_letter_id} kept no input to apply"
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:

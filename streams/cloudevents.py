@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from schemas import EVENT_TYPES, EVENT_VERSIONS, DeadLetter, NetCashRow, Receipt, Remittance, Takeback
+from schemas import EVENT_TYPES, EVENT_VERSIONS, DeadLetter, NetCashRow, Reassociation, Receipt, Remittance, Takeback
 from schemas.events import Event
 
 SPEC_VERSION = "1.0"
@@ -35,6 +35,8 @@ def event_id(event: Event) -> str:
         return f"{event.event_id}.{event.revision}"
     if isinstance(event, NetCashRow):
         return f"{event.provider_id}.{event.revision}"
+    if isinstance(event, Reassociation):
+        return f"{event.event_id}.{event.revision}"
     if isinstance(event, DeadLetter):
         return event.dead_letter_id
     if isinstance(event, Remittance):
@@ -51,7 +53,7 @@ def event_subject(event: Event) -> str | None:
         return event.provider_id
     if isinstance(event, Remittance):
         return event.payee.id
-    if isinstance(event, Receipt):
+    if isinstance(event, Receipt | Reassociation):
         return event.provider_id
     return None
 

@@ -1,7 +1,7 @@
 """Plain aiokafka clients for the edges of the pipeline: creating topics, publishing files, reading results.
 
 The agents run inside Faust; feeds, `replay` and the demo talk to the broker
-with the raw client, which is ~30x cheaper per message and needs no group join.
+with the raw client, which costs far less per message and needs no group join (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas import DeadLetter, NetCashRow, Receipt, Takeback
+from schemas import DeadLetter, NetCashRow, Reassociation, Receipt, Takeback
+from streams.domain.bank.detect import bank_file_format
+from streams.domain.bank.matcher import ReassociationInput
 from streams.domain.chunking import payee_id, split_input
+from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
 
@@ -26,6 +29,7 @@ SOURCE_FILE_HEADER = "takeback-file"
 SOURCE_ID_HEADER = "takeback-source-id"
 CHUNK_HEADER = "takeback-chunk"  # "<file offset>:<envelope header length>" of a piece of a split file
 OVERSIZE_HEADER = "takeback-oversize"  # bytes of a transaction set too large to send (the piece is an excerpt)
+ACCEPT_HEADER = "takeback-accept"  # id of the unbalanced remittance a person accepted (dead-letters replay --accept)
 
 
 def topic_list(settings: Settings) -> list[str]:
@@ -38,6 +42,9 @@ def topic_list(settings: Settings) -> list[str]:
         names.dead_letters,
         names.net_cash,
         names.receipts,
+        names.bank_raw,
+        names.reassociation_in,
+        names.reassociations,
     ]
 
 
@@ -62,22 +69,6 @@ async def ensure_topics(settings: Settings) -> None:
                 await admin.create_topics(missing)
     finally:
         await admin.close()
-
-
-def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files in the order given; a directory's files sorted by name (hidden files and SOURCES.md skipped)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {path}")
-    return files
 
 
 @dataclass
@@ -312,15 +303,21 @@ async def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) 
 
 
 async def publish_payloads(
-    settings: Settings, payloads: Iterable[tuple[str, bytes]], run_id: str, *, ordered: bool = False
+    settings: Settings,
+    payloads: Iterable[tuple[str, bytes]],
+    run_id: str,
+    *,
+    ordered: bool = False,
+    headers: Sequence[tuple[str, bytes]] = (),
 ) -> list[Published]:
-    """Put inputs (name, bytes) on era.raw: files from feeds, or dead letters replayed.
+    """Put inputs (name, bytes) on era.raw (bank deposit files on bank.raw): files from feeds, or dead letters
+    replayed.
 
     An input larger than `max_input_bytes`, or paying several payees, goes as
     several messages cut between transaction sets (streams/domain/chunking.py):
     no message and no worker ever holds more than the limit, and each piece is
     keyed by its payee.  ``ordered`` sends every input to one partition so they
-    are ingested in the order given (replay).
+    are ingested in the order given (replay). ``headers`` go on every message besides the input's own.
     """
     producer = producer_for(settings)
     await producer.start()
@@ -329,10 +326,10 @@ async def publish_payloads(
         for index, (name, data) in enumerate(payloads):
             for message in input_messages(name, data, f"{run_id}-{index:06d}", settings.max_input_bytes):
                 await producer.send_and_wait(
-                    settings.topic_names.raw,
+                    settings.topic_names.bank_raw if message.bank_file else settings.topic_names.raw,
                     key=message.key,
                     value=message.value,
-                    headers=message.headers,
+                    headers=[*message.headers, *headers],
                     partition=0 if ordered else None,
                 )
                 published.append(Published(source_id=message.source_id, file=name))
@@ -349,10 +346,17 @@ class InputMessage:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    bank_file: bool = False  # a NACHA or BAI2 deposit file: it goes to bank.raw, whole
 
 
 def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> list[InputMessage]:
-    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee."""
+    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee.
+
+    A bank deposit file (told apart by content, rules §10) is one bank.raw message keyed by its id: its deposits
+    are keyed by trace once read."""
+    if bank_file_format(data):
+        headers = [(SOURCE_FILE_HEADER, name.encode()), (SOURCE_ID_HEADER, source_id.encode())]
+        return [InputMessage(source_id, source_id.encode(), data, headers, bank_file=True)]
     pieces = list(split_input(data, max_bytes))
     messages = []
     for number, piece in enumerate(pieces):
@@ -365,31 +369,6 @@ def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> li
         key = (payee_id(piece.data) or source_id).encode()
         messages.append(InputMessage(piece_id, key, piece.data, headers))
     return messages
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (the dependency-free kind)."""
-
-    def __init__(self, label: str, stream=None, width: int = 30) -> None:
-        import sys
-
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self._last = -1
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, done: int, total: int) -> None:
-        if total <= 0 or done == self._last:
-            return
-        self._last = done
-        filled = int(self.width * done / total)
-        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}"
-        if self._tty:
-            self.stream.write("\r" + line + ("\n" if done >= total else ""))
-        elif done >= total or done % max(1, total // 10) == 0:
-            self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
@@ -423,3 +402,64 @@ async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, in
     finally:
         await consumer.stop()
     return ends
+
+
+# --------------------------------------------------------------------------- reassociation results (rules §10)
+
+
+async def collect_reassociations(
+    settings: Settings, timeout: float, health: Callable[[], str | None] = lambda: None
+) -> dict[str, Reassociation]:
+    """The latest revision of every reassociation record, once the pipeline has processed what came before.
+
+    Call it after the main pipeline is done (every input ingested and matched): a marker goes to every partition
+    of reassociation.in, and the reassociate agent confirms each with a receipt once everything before it in
+    that partition is processed; then the records are read until the topic is quiet.
+    """
+    marker = f"reassociation-marker-{uuid.uuid4().hex[:12]}"
+    names = settings.topic_names
+    producer = producer_for(settings)
+    await producer.start()
+    try:
+        for partition in range(settings.partitions):
+            value = ReassociationInput(marker=marker).model_dump_json(exclude_defaults=True).encode()
+            await producer.send_and_wait(names.reassociation_in, key=b"", value=value, partition=partition)
+    finally:
+        await producer.stop()
+    await _wait_for_marker(settings, marker, timeout, health)
+    records: dict[str, Reassociation] = {}
+    for value in await read_topic(settings, names.reassociations):
+        record = Reassociation.model_validate_json(value)
+        current = records.get(record.event_id)
+        if current is None or record.revision >= current.revision:
+            records[record.event_id] = record
+    return records
+
+
+async def _wait_for_marker(settings: Settings, marker: str, timeout: float, health: Callable[[], str | None]) -> None:
+    consumer = consumer_for(settings)
+    await consumer.start()
+    confirmed: set[int] = set()
+    try:
+        partitions = await _all_partitions(consumer, [settings.topic_names.receipts])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(confirmed) < settings.partitions:
+            if loop.time() > deadline:
+                raise PipelineStalled(
+                    f"reassociation did not finish within {timeout:.0f} s: "
+                    f"{len(confirmed)}/{settings.partitions} partitions confirmed"
+                )
+            problem = health()
+            if problem:
+                raise PipelineStalled(problem)
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for messages in batches.values():
+                for message in messages:
+                    receipt = Receipt.model_validate_json(message.value)
+                    if receipt.source_id == marker and receipt.sequence is not None:
+                        confirmed.add(receipt.sequence)
+    finally:
+        await consumer.stop()

@@ -9,14 +9,23 @@ values past the cap are summed under the label value "_other".
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from schemas import ZERO, DeadLetter, NetCashRow, Takeback
+from schemas import ZERO, DeadLetter, NetCashRow, Reassociation, Takeback
+from streams.domain.bank.position import open_amount
 
 OVERFLOW = "_other"
+OPEN_KINDS = {
+    "era_without_deposit": "missing",
+    "deposit_without_era": "unposted",
+    "amount_mismatch": "mismatch",
+    "duplicate_deposit": "duplicate",
+}
 
 __all__ = ["CONTENT_TYPE_LATEST", "OVERFLOW", "LabelCap", "WorkerMetrics"]
 
@@ -44,6 +53,12 @@ class WorkerMetrics:
         self.payer_label = LabelCap(max_payers)
         r = self.registry
         self.inputs = Counter("takeback_inputs", "Inputs (835 files or JSON events) ingested.", registry=r)
+        self.notices = Counter(
+            "takeback_reader_notices",
+            "What the reader skipped or repaired in inputs (e.g. a non-835 set), by notice code.",
+            ["code"],
+            registry=r,
+        )
         self.remittances = Counter("takeback_remittances", "Remittances handled, by outcome.", ["outcome"], registry=r)
         self.claims = Counter("takeback_claims_processed", "Claim payments (CLP) in applied remittances.", registry=r)
         labels = ["kind", "method", "reason_category", "payer"]
@@ -81,14 +96,65 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.deposits = Counter(
+            "takeback_deposits",
+            "Reassociation records (rules §10) reaching an outcome: matched, amount_mismatch, era_without_deposit, "
+            "deposit_without_era, duplicate_deposit, awaiting_deposit, awaiting_era.",
+            ["outcome"],
+            registry=r,
+        )
+        self.unmatched = Gauge(
+            "takeback_deposits_unmatched_dollars",
+            "Open reassociation money this worker holds: missing (ERA, no deposit), unposted (deposit, no ERA), "
+            "mismatch (sum of |deposit - ERA|), duplicate.",
+            ["kind"],
+            registry=r,
+        )
+        self.oldest_open_item = Gauge(
+            "takeback_deposits_oldest_open_item_timestamp_seconds",
+            "Unix time (midnight UTC) of the date the oldest open reassociation item started (0 when none).",
+            registry=r,
+        )
         self._overflow_rows: dict[str, NetCashRow] = {}
+        self._reassociations: dict[str, Reassociation] = {}  # event_id -> latest record this worker published
 
     # ---- recording
 
-    def ingested(self, dead_letters: list[DeadLetter]) -> None:
+    def ingested(self, dead_letters: list[DeadLetter], notice_counts: Mapping[str, int] | None = None) -> None:
+        """One input read; `notice_counts`: the reader's notices by code (streams/reader_notices.py)."""
         self.inputs.inc()
         for dead in dead_letters:
             self.dead_letter(dead)
+        for code, count in (notice_counts or {}).items():
+            self.notices.labels(code).inc(count)
+
+    def reassociations(self, records: list[Reassociation]) -> None:
+        """Records the reassociate agent published: count each new outcome, refresh the open amounts."""
+        for record in records:
+            previous = self._reassociations.get(record.event_id)
+            if previous is not None and previous.revision >= record.revision:
+                continue
+            if previous is None or previous.status != record.status:
+                self.deposits.labels(str(record.status)).inc()
+            self._reassociations[record.event_id] = record
+        if records:
+            self._refresh_unmatched()
+
+    def _refresh_unmatched(self) -> None:
+        totals = {"missing": ZERO, "unposted": ZERO, "mismatch": ZERO, "duplicate": ZERO}
+        oldest = None
+        for record in self._reassociations.values():
+            kind = OPEN_KINDS.get(str(record.status))
+            if kind is None:
+                continue
+            totals[kind] += open_amount(record)
+            since = record.effective_date or record.deposit_date
+            if since is not None and (oldest is None or since < oldest):
+                oldest = since
+        for kind, amount in totals.items():
+            self.unmatched.labels(kind).set(float(amount))
+        midnight = dt.datetime(oldest.year, oldest.month, oldest.day, tzinfo=dt.UTC).timestamp() if oldest else 0
+        self.oldest_open_item.set(midnight)
 
     def dead_letter(self, dead: DeadLetter) -> None:
         self.dead_letters.labels(dead.stage, dead.error_code).inc()

@@ -20,12 +20,13 @@ def print_report(results: PipelineResults, out: TextIO = sys.stdout) -> None:
             f"{t.reason_category:<26} {codes}\n"
         )
     out.write(f"\nNet cash per provider: {len(results.net_cash)}\n")
-    header = ("provider", "net_cash", "claims", "reversed", "recouped", "fwd_bal", "refunds", "other")
-    out.write("{:<14} {:>11} {:>11} {:>10} {:>10} {:>9} {:>8} {:>9}\n".format(*header))
+    header = ("provider", "net_cash", "claims", "reversed", "recouped", "fwd_bal", "refunds", "other", "not_moved")
+    out.write("{:<14} {:>11} {:>11} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9}\n".format(*header))
     for row in sorted(results.net_cash.values(), key=lambda r: r.provider_id):
         out.write(
             f"{row.provider_id:<14} {row.net_cash:>11} {row.claim_payments:>11} {row.reversed:>10} "
-            f"{row.recouped:>10} {row.forward_balance:>9} {row.refunds:>8} {row.other_adjustments:>9}\n"
+            f"{row.recouped:>10} {row.forward_balance:>9} {row.refunds:>8} {row.other_adjustments:>9} "
+            f"{row.not_moved:>9}\n"
         )
     by_code: dict[str, int] = {}
     for dead in results.dead_letters:

@@ -22,18 +22,25 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas import Reassociation
 from streams.broker import broker_or_embedded, free_port
+from streams.domain.bank.replay_lines import deposit_lines
+from streams.inputs import expand_inputs
 from streams.kafka_io import (
     PipelineResults,
-    ProgressBar,
     Published,
     ResultCollector,
+    collect_reassociations,
     ensure_topics,
-    expand_inputs,
     file_payloads,
     publish_payloads,
 )
+from streams.processes import spawn_child, stop_child
+from streams.progress import ProgressBar
 from streams.settings import Settings, settings_to_env
+
+# How long past its stop grace a worker may take before it is killed (its own deadline fires at the grace).
+SIGKILL_MARGIN_SECONDS = 5.0
 
 
 class WorkerProcess:
@@ -47,13 +54,13 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         env = {**os.environ, **settings_to_env(self.settings), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it from here
-        self.process = subprocess.Popen(
+        # SIGTERM as its death signal: the worker stops gracefully, within its stop grace even with the broker gone.
+        self.process = spawn_child(
             [sys.executable, "-m", "streams.cli", "worker"],
+            death_signal=signal.SIGTERM,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
         log.close()
         return self
@@ -84,16 +91,11 @@ class WorkerProcess:
             time.sleep(0.1)
         return False
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self) -> None:
+        """SIGTERM; the worker exits by itself within its stop grace, so SIGKILL after that is a last resort."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        if process is not None:
+            stop_child(process, grace=self.settings.stop_grace_seconds + SIGKILL_MARGIN_SECONDS)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()
@@ -174,6 +176,12 @@ def write_replay_output(results: PipelineResults, out: Path) -> None:
             fh.write(dead.model_dump_json() + "\n")
 
 
+def write_deposit_lines(records: Iterable[Reassociation], out: Path) -> None:
+    """The `replay` contract, rules §10: deposits.jsonl, one line per reassociation record (latest revision)."""
+    lines = deposit_lines(records)
+    (out / "deposits.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
 def replay(
     settings: Settings, inputs: Sequence[str], out: Path, *, broker: str | None = None, timeout: float = 600.0
 ) -> PipelineResults:
@@ -183,5 +191,7 @@ def replay(
     run_settings = isolated(settings)
     with running_pipeline(run_settings, broker, run_settings.data_dir) as pipeline:
         results = asyncio.run(feed_and_collect(pipeline, files, timeout=timeout, progress=True))
+        reassociations = asyncio.run(collect_reassociations(pipeline.settings, timeout, pipeline.worker.problem))
     write_replay_output(results, out)
+    write_deposit_lines(reassociations.values(), out)
     return results

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "TAKEBACK_"
+KAFKA_SCHEME = "kafka://"
+
+
+def broker_url(address: str) -> str:
+    """A broker address as faust wants it: HOST:PORT gets the kafka:// scheme, a URL stays as it is."""
+    return address if "://" in address else KAFKA_SCHEME + address
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,9 @@ class TopicNames:
     dead_letters: str = "remittances.dead-letter"
     net_cash: str = "net-cash"
     receipts: str = "takeback.receipts"
+    bank_raw: str = "bank.raw"  # bank deposit files (NACHA, BAI2), one message per file
+    reassociation_in: str = "reassociation.in"  # internal: facts keyed by trace, and clock ticks (rules §10)
+    reassociations: str = "deposits.reassociation"  # Reassociation events
 
     def prefixed(self, prefix: str) -> TopicNames:
         if not prefix:
@@ -59,8 +68,13 @@ class Settings:
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
     log_level: str = "info"
+    # After SIGTERM or Ctrl-C a worker stops gracefully (commits, leaves its group) for at most this long, then
+    # exits anyway: with its broker gone the graceful stop never ends. Under Kubernetes' 30 s before SIGKILL.
+    stop_grace_seconds: float = 10.0
     # Rules §5: flag a reversal still without its correction after this many days of remittance time.
     correction_wait_days: int = 30
+    # Rules §10: an ERA's money (or a deposit's ERA) is late after this many business days of stream time.
+    deposit_wait_business_days: int = 3
     # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
     metrics_max_providers: int = 500
     metrics_max_payers: int = 100

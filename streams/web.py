@@ -1,4 +1,5 @@
-"""The HTTP API on Faust's web server: the cash table and recent takebacks, health, metrics, OpenAPI.
+"""The HTTP API on Faust's web server: the cash table and recent takebacks, deposits (streams/deposit_views.py),
+health, metrics, OpenAPI.
 
 Any worker answers for any provider: requests for one provider are routed to
 the worker that owns the provider's partition (Faust's table routing); the
@@ -13,8 +14,9 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from schemas import NetCashRow, Takeback, TakebackKind
-from streams.app import TakebackApp
+from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from streams.container import TakebackApp
+from streams.deposit_views import register_deposit_views
 from streams.metrics import CONTENT_TYPE_LATEST
 
 MAX_PAGE = 500
@@ -107,6 +109,8 @@ def register_views(tb: TakebackApp) -> None:
             page = [t.model_dump(mode="json") for t in items[offset : offset + limit]]
             return self.json({"total": len(items), "limit": limit, "offset": offset, "items": page})
 
+    register_deposit_views(tb, _other_workers)
+
 
 def _paging(request: Request) -> tuple[int, int]:
     try:
@@ -149,12 +153,21 @@ def openapi_document() -> dict[str, Any]:
     provider = {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string"}}
     error = {"description": "error", "content": {"application/json": {"schema": {"type": "object"}}}}
 
+    def array_of(name: str) -> dict[str, Any]:
+        return {"type": "array", "items": ref(name)}
+
     def ok(schema: dict[str, Any]) -> dict[str, Any]:
         return {"description": "OK", "content": {"application/json": {"schema": schema}}}
 
     components = {
         "NetCashRow": NetCashRow.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
         "Takeback": Takeback.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
+        "DepositPosition": DepositPosition.model_json_schema(
+            mode="serialization", ref_template="#/components/schemas/{model}"
+        ),
+        "Reassociation": Reassociation.model_json_schema(
+            mode="serialization", ref_template="#/components/schemas/{model}"
+        ),
     }
     for schema in list(components.values()):
         components.update(schema.pop("$defs", {}))
@@ -186,6 +199,23 @@ def openapi_document() -> dict[str, Any]:
                         *paging,
                     ],
                     "responses": {"200": ok(page_of("Takeback")), "400": error, "404": error},
+                }
+            },
+            "/deposits": {
+                "get": {
+                    "summary": "Per provider and payer: money per ERAs against money per bank, open items by age",
+                    "parameters": [{"name": "provider_id", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {"200": ok({"type": "object", "properties": {"items": array_of("DepositPosition")}})},
+                }
+            },
+            "/deposits/{trace}": {
+                "get": {
+                    "summary": "The reassociation records of one EFT trace or check number",
+                    "parameters": [{"name": "trace", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": ok({"type": "object", "properties": {"items": array_of("Reassociation")}}),
+                        "404": error,
+                    },
                 }
             },
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": ok({"type": "object"})}}},

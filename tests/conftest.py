@@ -3,14 +3,21 @@ corpus (corpus/era)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker
+from streams.processes import stop_like_ctrl_c
 from streams.samples import CORPUS_DIR
 from tests.support.postgres import PostgresServer, postgres_bin
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (`timeout`, CI cancelling a job) ends the run as Ctrl-C does: fixtures stop their broker and workers
+    stop_like_ctrl_c((signal.SIGTERM,))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback
 from streams.cloudevents import cloudevent_headers, event_id, event_source
-from streams.kafka_io import expand_inputs
+from streams.inputs import expand_inputs
 from streams.runner import feed_and_collect, isolated, running_pipeline
 from streams.settings import Settings
 

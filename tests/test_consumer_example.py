@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker
-from streams.kafka_io import expand_inputs
+from streams.inputs import expand_inputs
 from streams.runner import feed_and_collect, isolated, running_pipeline, write_replay_output
 from streams.settings import Settings
 

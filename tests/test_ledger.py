@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from decimal import Decimal
 
 from schemas import Remittance
 from streams.domain.cash import invariant_holds
-from streams.domain.ledger import ProviderLedger, apply_remittance
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
+from streams.domain.ledger_records import ledger_from_records, records_to_write
 from tests.support.builders import PROVIDER, claim, plb, remittance
 
 
@@ -279,3 +281,44 @@ def test_the_claim_index_keeps_every_payment_under_a_key_oldest_first() -> None:
     index.add(("P2", "C1"), records[0])
     assert index.get(("P1", "C1")) == records
     assert index.get(("P2", "C1")) == [records[0]] and index.get(("P3", "C1")) == []
+
+
+def test_a_reissued_payment_counts_once_as_its_later_version_in_any_order() -> None:
+    """Rules §2: same payer, TRN02, payee, BPR02 and BPR16 but another body is one payment, held as its later version.
+
+    Here the payer re-sent EFT300 without the reversal of PCN1 it first carried: the takeback only the replaced
+    version produced is withdrawn, the money counts once, both versions are counted as `reissued`."""
+    first = remittance(
+        "EFT300", "2026-02-01", [claim("PCN1", "22", "-100.00", pcn="ICN1"), claim("PCN5", "1", "150.00", pcn="ICN5")]
+    )
+    reissue = remittance("EFT300", "2026-02-01", [claim("PCN5", "1", "50.00", pcn="ICN5")])
+    first.generated_at = dt.datetime(2026, 2, 1, 9, 0)
+    reissue.generated_at = dt.datetime(2026, 2, 3, 9, 0)
+    assert first.payment.amount == reissue.payment.amount and first.remittance_id != reissue.remittance_id
+
+    ledger, takebacks = run(ORIGINAL, first)
+    assert only(takebacks).claim_id == "PCN1"
+    update = apply_remittance(ledger, reissue)
+    assert [(t.claim_id, t.withdrawn) for t in update.takebacks] == [("PCN1", True)]
+    row = cash_row(ledger)
+    assert (row.net_cash, row.claim_payments, row.recouped) == (Decimal("150.00"), Decimal("150.00"), Decimal("0"))
+    assert row.flags.get("reissued") == 2 and "reused_trace_number" not in row.flags
+    assert apply_remittance(ledger, first).outcome == "duplicate"
+    assert cash_row(ledger) == row
+
+    other_order, later_takebacks = run(ORIGINAL, reissue, first)
+    assert [t for t in later_takebacks.values() if not t.withdrawn] == []
+    assert cash_row(other_order).model_dump(exclude={"revision"}) == row.model_dump(exclude={"revision"})
+
+    stored = dict(records_to_write(ledger))
+    restored = ledger_from_records(stored[PROVIDER.encode()], stored.get)
+    assert cash_row(restored) == row
+
+
+def test_zero_pay_remittances_reusing_a_trace_number_stay_separate() -> None:
+    """Rules §2: only payments that moved money can be re-issues; a reused zero-pay TRN02 is flagged, both applied."""
+    denial = remittance("0", "2026-02-01", [claim("PCN8", "4", "0")])
+    other = remittance("0", "2026-02-02", [claim("PCN9", "4", "0")], effective="2026-02-01")
+    ledger, _ = run(denial, other)
+    assert cash_row(ledger).flags == {"reused_trace_number": 1}
+    assert len(ledger.state().payments_by_claim_id.get((denial.payer.id, "PCN9"))) == 1

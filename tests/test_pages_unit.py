@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from schemas import Takeback
+from streams.domain.cash import invariant_holds
 from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.pages import tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, escape_cell, money_text, write_xlsx
@@ -155,15 +156,7 @@ def test_payments_are_one_row_per_check_with_what_it_carried() -> None:
 
 def test_reconciliation_adds_up_per_payer_and_in_total() -> None:
     lines = reconciliation(provider().row)
-    for line in lines:
-        assert line.net_cash == (
-            line.claim_payments
-            - line.reversed
-            - line.recouped
-            + line.forward_balance
-            + line.refunds
-            + line.other_adjustments
-        )
+    assert all(invariant_holds(line) for line in lines)
     assert lines[-1].payer_id == "all payers"
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.domain.x12 import read_835
-from streams.kafka_io import ensure_topics, expand_inputs, file_payloads
+from streams.inputs import expand_inputs
+from streams.kafka_io import ensure_topics, file_payloads
 from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings
 

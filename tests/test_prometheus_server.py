@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port, wait_for_port
-from streams.kafka_io import ensure_topics, expand_inputs, file_payloads
+from streams.inputs import expand_inputs
+from streams.kafka_io import ensure_topics, file_payloads
+from streams.processes import spawn_child, stop_child
 from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings
 
@@ -56,13 +59,14 @@ def test_prometheus_counters_agree_with_the_pipeline_output(
         "scrape_configs:\n"
         f"  - job_name: takeback\n    static_configs: [{{targets: ['127.0.0.1:{settings.web_port}']}}]\n"
     )
-    server = subprocess.Popen(
+    server = spawn_child(
         [
             prometheus_binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
         ],
+        death_signal=signal.SIGKILL,  # its data is a throwaway
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "prometheus.log").open("wb"),
     )
@@ -94,5 +98,4 @@ def test_prometheus_counters_agree_with_the_pipeline_output(
             assert answers == pytest.approx(expected), answers
             assert len(found) > 0 and len(results.dead_letters) > 0  # the comparison is about something
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop_child(server, grace=20)

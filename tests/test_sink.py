@@ -13,9 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemas import DeadLetter, NetCashRow, SourceRef, Takeback
+from schemas import DeadLetter, NetCashRow, PayerCash, SourceRef, Takeback
 from streams.broker import EmbeddedBroker, free_port
-from streams.kafka_io import expand_inputs, read_topic
+from streams.inputs import expand_inputs
+from streams.kafka_io import read_topic
 from streams.runner import feed_and_collect, isolated, running_pipeline, write_replay_output
 from streams.settings import Settings, TopicNames
 from streams.sink.migrations import MIGRATIONS, migrate
@@ -100,6 +101,19 @@ def test_net_cash_keeps_the_newest_row(dsn: str) -> None:
     older = NetCashRow(provider_id="p", revision=3, net_cash=Decimal("1"), claim_payments=Decimal("1"))
     asyncio.run(write(dsn, [record(NAMES.net_cash, newer)], [record(NAMES.net_cash, older)]))
     assert query(dsn, "SELECT revision, net_cash FROM net_cash") == [(5, Decimal("100.10"))]
+
+
+def test_net_cash_columns_for_money_not_moved_and_accepted_differences(dsn: str) -> None:
+    payer = PayerCash(payer_id="P1", claim_payments=Decimal("5.75"), not_moved=Decimal("5.75"))
+    row = NetCashRow(provider_id="q", revision=1, claim_payments=Decimal("5.75"), not_moved=Decimal("5.75"),
+                     unexplained=Decimal("-1.10"), by_payer=[payer])  # fmt: skip
+    asyncio.run(write(dsn, [record(NAMES.net_cash, row)]))
+    assert query(dsn, "SELECT not_moved, unexplained FROM net_cash WHERE provider_id = 'q'") == [
+        (Decimal("5.75"), Decimal("-1.10"))
+    ]
+    assert query(dsn, "SELECT payer_id, not_moved, unexplained FROM net_cash_by_payer WHERE provider_id = 'q'") == [
+        ("P1", Decimal("5.75"), Decimal("0"))
+    ]
 
 
 def test_what_postgres_cannot_hold_is_kept_with_a_reason(dsn: str) -> None:

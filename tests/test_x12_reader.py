@@ -501,6 +501,43 @@ def test_balancing_is_to_the_cent_and_ignores_trailing_zeros() -> None:
     assert dead_letter(x12(interchange([body]))).error_code == "unbalanced_remittance"
 
 
+def test_an_accepted_unbalanced_remittance_is_applied_flagged_and_only_that_one() -> None:
+    """Rules §7: `dead-letters replay --accept ID` puts the dead letter's one set back, naming it."""
+    body = with_segment(BODY_5010, "BPR", "BPR*I*1104.00*C*ACH************20261101")  # 10.00 over
+    letter = dead_letter(x12(interchange([body])))
+    accepted = read_one(letter.raw.encode("latin-1"), accepted_dead_letter=letter.dead_letter_id)
+    assert accepted.flags == ["accepted_unbalanced"] and accepted.payment.amount == Decimal("1104.00")
+    # the header names a dead letter, so an input of more sets than that one is not accepted
+    two = read_835(x12(interchange([body, BODY_5010])), accepted_dead_letter=letter.dead_letter_id)
+    assert [d.error_code for d in two.dead_letters] == ["unbalanced_remittance"] and len(two.remittances) == 1
+    # nothing is accepted without the command, and acceptance never lets another problem through
+    assert dead_letter(letter.raw.encode("latin-1")).error_code == "unbalanced_remittance"
+    negative = with_segment(body, "BPR", "BPR*I*-1.00*C*ACH************20261101")
+    rejected = read_835(x12(interchange([negative])), accepted_dead_letter=letter.dead_letter_id)
+    assert [d.error_code for d in rejected.dead_letters] == ["negative_payment"]
+
+
+def test_money_not_moved_is_flagged_and_applied() -> None:
+    """Rules §7: BPR01 H or P says no money moved; a BPR02 that is not 0 is applied and flagged."""
+    for handling in ("H", "P"):
+        body = with_segment(BODY_5010, "BPR", f"BPR*{handling}*1094.00*C*NON************20261101")
+        assert read_one(x12(interchange([body]))).flags == ["payment_not_moved"]
+    assert read_one(STANDARD).flags == []
+
+
+def test_generation_time_comes_from_gs04_gs05_and_isa09_isa10() -> None:
+    """Rules §2: which version of a re-issued payment is later."""
+    remittance = read_one(x12(interchange([BODY_5010])))
+    assert remittance.generated_at == dt.datetime(2026, 11, 1, 12, 0)
+    assert remittance.interchange_generated_at == dt.datetime(2026, 11, 1, 12, 0)
+    segments = interchange([BODY_5010])
+    segments[1] = "GS*HP*PAYERID*PAYEEID*20261102*09304512*1*X*005010X221A1"  # HHMMSSDD
+    assert read_one(x12(segments)).generated_at == dt.datetime(2026, 11, 2, 9, 30, 45)
+    segments[1] = "GS*HP*PAYERID*PAYEEID*20261399*0930*1*X*005010X221A1"  # not a date: no reason to reject
+    assert read_one(x12(segments)).generated_at is None
+    assert read_one(x12(st_se(BODY_5010))).generated_at is None  # no envelope
+
+
 def test_negative_payment() -> None:
     body = [
         "BPR*H*-50.00*C*NON************20261101",

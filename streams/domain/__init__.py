@@ -13,5 +13,7 @@ Where each rule lives:
 * `facts`: a remittance event decoded into what a ledger stores;
 * `derived_state` and `claim_index`: what matching computes from a ledger's facts;
 * `ledger_records`: how a ledger is stored; `chunking`: cutting large inputs into messages;
-* `x12`: `tokenizer`, `reader`, `builders` (models without re-validation), `identity` (rules §2).
+* `x12`: `tokenizer`, `reader`, `builders` (models without re-validation), `identity` (rules §2);
+* `bank`: deposit files (`nacha`, `bai2`, `detect`) and reassociation (`reassociation`: the facts and rules of
+  one route; `matcher`: stream time and due dates; `position`: per provider and payer), rules §10.
 """

@@ -1,21 +1,38 @@
-"""Per-provider cash arithmetic (rules §8).
-
-Every amount of an applied remittance lands in exactly one bucket, so the
-invariant below holds by construction and is checked in tests:
+"""Per-provider cash arithmetic (rules §8): the columns, and the one home of the cash invariant.
 
     net_cash = claim_payments - reversed - recouped + forward_balance + refunds + other_adjustments
+               - not_moved + unexplained
+
+Why it holds by construction: the facts of a remittance split its signed BPR02 into ``net_cash`` (money moved)
+and ``not_moved`` (BPR01 H or P, rules §7), and book in ``unexplained`` what its claims and PLB amounts do not
+explain (only an accepted unbalanced remittance has any, rules §7; every other one balances: the reader rejects
+it otherwise). So for each remittance ``net_cash + not_moved - unexplained = sum CLP04 - sum PLB``, and the
+matchers book every CLP04 and every PLB amount in exactly one of the other columns, with the sign the formula
+gives it. ``invariant_holds`` checks it on every row in the tests, the property tests and the scenarios.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from schemas import ZERO, NetCashRow, PayerCash
+from schemas import ZERO
 
-BUCKETS = ("net_cash", "claim_payments", "reversed", "recouped", "forward_balance", "refunds", "other_adjustments")
+# The terms of the invariant and their signs: what explains net_cash.
+EXPLAINS: dict[str, int] = {
+    "claim_payments": 1,
+    "reversed": -1,
+    "recouped": -1,
+    "forward_balance": 1,
+    "refunds": 1,
+    "other_adjustments": 1,
+    "not_moved": -1,
+    "unexplained": 1,
+}
+BUCKETS = ("net_cash", *EXPLAINS)
 
 
 @dataclass(slots=True)
@@ -29,16 +46,23 @@ class CashTotals:
     forward_balance: Decimal = ZERO
     refunds: Decimal = ZERO
     other_adjustments: Decimal = ZERO
+    not_moved: Decimal = ZERO
+    unexplained: Decimal = ZERO
 
     def add(self, bucket: str, amount: Decimal) -> None:
         setattr(self, bucket, getattr(self, bucket) + amount)
 
 
-def invariant_holds(row: NetCashRow | PayerCash) -> bool:
-    """Rules §8 invariant on a published row."""
-    return row.net_cash == (
-        row.claim_payments - row.reversed - row.recouped + row.forward_balance + row.refunds + row.other_adjustments
-    )
+def explained(row: Any) -> Decimal:
+    """The right-hand side of the invariant, for a row (NetCashRow, PayerCash, CashTotals) or its JSON form."""
+    get = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name, None)
+    return sum((sign * Decimal(str(get(term) or ZERO)) for term, sign in EXPLAINS.items()), ZERO)
+
+
+def invariant_holds(row: Any) -> bool:
+    """Rules §8 on one row: a NetCashRow, PayerCash or CashTotals, or the JSON form of a published row."""
+    net_cash = row.get("net_cash") if isinstance(row, Mapping) else row.net_cash
+    return Decimal(str(net_cash or ZERO)) == explained(row)
 
 
 def totals_as_fields(totals: CashTotals) -> dict[str, Decimal]:

@@ -148,6 +148,7 @@ class ClaimMatcher:
             provider_id=self.provider_id,
             payee_provider_id=self.provider_id,
             payer_id=facts.payer_id,
+            payer_name=facts.payer_name,
             claim_id=claim.claim_id,
             payer_claim_control_number=claim.pcn,
             trace_number=facts.trace_number,

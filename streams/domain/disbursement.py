@@ -23,6 +23,11 @@ def moves_money(handling_code: str, amount: Decimal) -> bool:
     return handling_code in MOVES_MONEY_WHEN_PAID and amount > ZERO
 
 
+def payment_not_moved(handling_code: str, amount: Decimal) -> bool:
+    """Rules §7: BPR01 says no money moved (H, P) yet BPR02 reports a payment; applied, none of it is cash."""
+    return amount != ZERO and not moves_money(handling_code, amount)
+
+
 def zero_payment_allowed(handling_code: str) -> bool:
     """Rules §7: BPR02 = 0 only with BPR01 H or P."""
     return handling_code in NEVER_MOVES_MONEY

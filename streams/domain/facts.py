@@ -63,9 +63,16 @@ class RemittanceFacts(BaseModel):
     payer_id: str
     payer_name: str | None = None  # N1*PR N102 (rules §8a)
     moved_money: bool
-    net_cash: Decimal  # BPR02, negative for a debit
+    net_cash: Decimal  # BPR02, negative for a debit, when money moved
+    not_moved: Decimal = ZERO  # BPR02 of a remittance that moved no money (rules §7): net_cash + not_moved = BPR02
+    unexplained: Decimal = ZERO  # BPR02 - (sum CLP04 - sum PLB) of an accepted unbalanced remittance (rules §7)
     effective_date: dt.date | None = None
     takeback_date: dt.date | None = None
+    # which version of a re-issued payment is later (rules §2, streams/domain/reissues.py)
+    generated_at: dt.datetime | None = None  # GS04+GS05
+    interchange_generated_at: dt.datetime | None = None  # ISA09+ISA10
+    body_hash: str = ""
+    payer_name: str | None = None  # N1*PR N102
     claims: list[ClaimFact] = []
     adjustments: list[PlbFact] = []
     published: list[str] = []  # takeback event ids this remittance created or revised
@@ -109,21 +116,31 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
         payment = d["payment"]
         amount = Decimal(payment["amount"])
         moved = moves_money(payment["handling_code"], amount)
+        signed = signed_amount(amount, payment.get("credit_debit"))
         effective = _date(payment.get("effective_date"))
         payee = d["payee"]
+        claims = [_claim_fact(c) for c in d.get("claims") or []]
+        adjustments = [_plb_fact(a) for a in d.get("provider_adjustments") or []]
+        flagged = list(d.get("flags") or [])
         return RemittanceFacts.model_construct(
             remittance_id=str(d["remittance_id"]),
             trace_number=str(d["trace_number"]),
             payer_id=str(d["payer"]["id"]),
             payer_name=d["payer"].get("name"),
             moved_money=moved,
-            net_cash=signed_amount(amount, payment.get("credit_debit")) if moved else ZERO,
+            net_cash=signed if moved else ZERO,
+            not_moved=ZERO if moved else signed,
+            unexplained=_unexplained(signed, claims, adjustments) if "accepted_unbalanced" in flagged else ZERO,
             effective_date=effective,
             takeback_date=takeback_date(_date(d.get("production_date")), effective),
-            claims=[_claim_fact(c) for c in d.get("claims") or []],
-            adjustments=[_plb_fact(a) for a in d.get("provider_adjustments") or []],
+            generated_at=_datetime(d.get("generated_at")),
+            interchange_generated_at=_datetime(d.get("interchange_generated_at")),
+            body_hash=str(d.get("body_hash") or ""),
+            payer_name=d["payer"].get("name"),
+            claims=claims,
+            adjustments=adjustments,
             published=[],
-            flags=list(d.get("flags") or []),
+            flags=flagged,
             payee_ids=[i for i in (payee["id"], payee.get("tin")) if i],
         )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
@@ -208,5 +225,15 @@ def _plb_fact(a: dict) -> PlbFact:
     )
 
 
+def _unexplained(signed_payment: Decimal, claims: list[ClaimFact], adjustments: list[PlbFact]) -> Decimal:
+    """Rules §7: what BPR02 holds beyond what its claims and PLB amounts explain (BPR02 = sum CLP04 - sum PLB)."""
+    explained = sum((c.payment for c in claims), ZERO) - sum((a.amount for a in adjustments), ZERO)
+    return signed_payment - explained
+
+
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
+
+
+def _datetime(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None

@@ -33,6 +33,7 @@ from streams.domain.derived_state import DerivedState
 from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
+from streams.domain.reissues import held_versions, is_reissue
 
 __all__ = [
     "InvalidRemittance",
@@ -97,7 +98,7 @@ class ProviderLedger(BaseModel):
 
     def state(self, policy: MatchPolicy | None = None) -> DerivedState:
         if self._state is None:
-            self._state = derive(self.remittances.values(), self.provider_id, policy or MatchPolicy())
+            self._state = _derive(self, policy or MatchPolicy())
         return self._state
 
     def _index_trace(self, facts: RemittanceFacts) -> None:
@@ -144,7 +145,7 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
     if not pending:
         return None
     try:
-        state = derive(ledger.remittances.values(), ledger.provider_id, policy or MatchPolicy())
+        state = _derive(ledger, policy or MatchPolicy())
     except Exception:
         for remittance_id in pending:
             _roll_back(ledger, remittance_id)
@@ -156,26 +157,39 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
 
 
 def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
-    if ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number)):
-        facts.flags.append("reused_trace_number")  # rules §2: same TRN02, other body: applied and flagged
+    same_trace = ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number))
+    # Rules §2: another version of a payment already applied replaces it or is replaced (a re-derive decides);
+    # a trace number reused by a different remittance (zero-pay ERAs) is applied and flagged.
+    reissue = bool(same_trace) and is_reissue(facts, (ledger.remittances[rid] for rid in same_trace or ()))
+    if same_trace and not reissue:
+        facts.flags.append("reused_trace_number")
     state = None if ledger._pending else ledger.state(policy)
     ledger.remittances[facts.remittance_id] = facts
     ledger._unsaved.append(facts.remittance_id)
     ledger._index_trace(facts)
 
-    if state is not None and facts.order_key() >= state.last_key:
+    if state is not None and not reissue and facts.order_key() >= state.last_key:
         state.touched.clear()
         Matcher(state, ledger.provider_id, policy).apply(facts)
         changed = _publishable_changes(ledger, state, state.touched)
-    elif defer:  # out of order (or behind one that is): re-derive once, at the end of the batch
+    elif defer:  # out of order, re-issued, or behind one that is: re-derive once, at the end of the batch
         ledger._pending.append(facts.remittance_id)
         return LedgerUpdate(outcome="applied", takebacks=[], cash=None, deferred=True)
-    else:  # arrived out of order: re-derive so the result equals an in-order run
-        state = derive(ledger.remittances.values(), ledger.provider_id, policy)
+    else:  # arrived out of order, or re-issued: re-derive so the result equals an in-order run
+        state = _derive(ledger, policy)
         ledger._state = state
         changed = _publishable_changes(ledger, state, None)
     facts.published = [t.event_id for t in changed]
     return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger))
+
+
+def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
+    """The derived state of the versions the ledger holds (rules §2); a replaced version counts only its flags."""
+    held, replaced = held_versions(ledger.remittances, ledger.trace_index)
+    state = derive(held, ledger.provider_id, policy)
+    for facts in replaced:
+        state.count_flags(facts.flags)
+    return state
 
 
 def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:

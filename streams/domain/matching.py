@@ -27,6 +27,8 @@ class Matcher:
         state = self.state
         state.last_key = max(state.last_key, facts.order_key())
         state.book(facts.payer_id, "net_cash", facts.net_cash)
+        state.book(facts.payer_id, "not_moved", facts.not_moved)  # rules §7: reported paid, no money moved
+        state.book(facts.payer_id, "unexplained", facts.unexplained)  # rules §7: accepted unbalanced
         state.count_flags([*facts.flags, *(f for claim in facts.claims for f in claim.flags)])
         self.claims.apply(facts)
         self.adjustments.apply(facts)

@@ -181,6 +181,7 @@ class AdjustmentMatcher:
             provider_id=attributed,
             payee_provider_id=self.provider_id,
             payer_id=facts.payer_id,
+            payer_name=facts.payer_name,
             claim_id=linked.claim.claim_id if linked else None,
             payer_claim_control_number=linked.claim.pcn if linked else None,
             trace_number=facts.trace_number,

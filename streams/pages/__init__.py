@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streams.app import TakebackApp
+    from streams.container import TakebackApp
 
 
 def register_pages(tb: TakebackApp) -> None:

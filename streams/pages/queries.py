@@ -225,7 +225,8 @@ def all_matching(takebacks: Mapping[str, Takeback], index: TakebackIndex, wanted
 
 @dataclass
 class ReconciliationLine:
-    """Rules §8: net cash = claim payments - reversed - recouped + forward balance + refunds + other."""
+    """Rules §8: net cash = claim payments - reversed - recouped + forward balance + refunds + other - not moved
+    + unexplained (the last two only for the remittances of rules §7)."""
 
     payer_id: str
     claim_payments: Decimal
@@ -234,6 +235,8 @@ class ReconciliationLine:
     forward_balance: Decimal
     refunds: Decimal
     other_adjustments: Decimal
+    not_moved: Decimal
+    unexplained: Decimal
     net_cash: Decimal
 
 
@@ -246,6 +249,8 @@ def _line(payer_id: str, cash: NetCashRow | PayerCash) -> ReconciliationLine:
         forward_balance=cash.forward_balance,
         refunds=cash.refunds,
         other_adjustments=cash.other_adjustments,
+        not_moved=cash.not_moved,
+        unexplained=cash.unexplained,
         net_cash=cash.net_cash,
     )
 

@@ -36,6 +36,24 @@ FLAG_SENTENCES = {
     "zero_payment_not_h_or_p": "The payment is zero but not marked as a non-payment (BPR01 H or P).",
     "unpaired_authorized_return": "A refund the provider sent (PLB 72) is acknowledged, but no recovery it pays "
     "back (WO or FB with the same reference) is in the same payment: find what the check was for.",
+    "payment_not_moved": "The remittance says no money moved (BPR01 H or P) yet reports a payment: its claims count, "
+    "none of it is cash; the amount is in the 'not moved' column.",
+    "reissued": "The payer sent this payment twice with different contents; it counts once, as the later version.",
+    "accepted_unbalanced": "Someone accepted this remittance although it does not balance; the difference is in the "
+    "'unexplained' column.",
+    # deposits and reassociation (rules §10)
+    "no_trn": "The bank credited claim money without the EFT trace (TRN): no ERA can be matched to it; ask the "
+    "payer which ERA it pays.",
+    "addenda_missing": "The bank entry announced its addenda (with the EFT trace) but the file does not have it.",
+    "not_ccd": "A claim payment arrived in an ACH batch that is not CCD, as healthcare EFTs should be.",
+    "batch_totals_mismatch": "The ACH batch's control totals do not add up to its entries: the bank file may be "
+    "damaged.",
+    "account_totals_mismatch": "The bank statement's account totals do not add up to its details: the file may be "
+    "damaged.",
+    "split_era": "Several ERAs carry this EFT number: their amounts are added up (or the payer reused the number).",
+    "date_outside_window": "The deposit date and the ERA's payment date are more than three business days apart.",
+    "era_moved_no_money": "The deposit names an ERA that says no money was sent.",
+    "no_date": "Neither the ERA nor the deposit has a date, so it can never be called late.",
 }
 
 KIND_WORDS = {

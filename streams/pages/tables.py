@@ -92,6 +92,8 @@ RECONCILIATION = [
     col("Forward balance", "money", "forward_balance"),
     col("Refunds", "money", "refunds"),
     col("Other", "money", "other_adjustments"),
+    col("Not moved", "money", "not_moved"),
+    col("Unexplained", "money", "unexplained"),
     col("Net cash", "money", "net_cash"),
 ]
 

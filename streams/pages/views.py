@@ -28,7 +28,7 @@ from aiohttp import ClientError, web
 from faust.web import Request, View
 
 from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
-from streams.app import TakebackApp
+from streams.container import TakebackApp
 from streams.pages import tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range

@@ -96,6 +96,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "net cash: what was reported paid but not moved, and accepted unexplained differences (rules §7)",
+        """
+        ALTER TABLE net_cash
+            ADD COLUMN not_moved numeric NOT NULL DEFAULT 0,
+            ADD COLUMN unexplained numeric NOT NULL DEFAULT 0;
+        CREATE OR REPLACE VIEW net_cash_by_payer AS
+            SELECT n.provider_id, p->>'payer_id' AS payer_id,
+                   (p->>'net_cash')::numeric AS net_cash, (p->>'claim_payments')::numeric AS claim_payments,
+                   (p->>'reversed')::numeric AS reversed, (p->>'recouped')::numeric AS recouped,
+                   (p->>'forward_balance')::numeric AS forward_balance, (p->>'refunds')::numeric AS refunds,
+                   (p->>'other_adjustments')::numeric AS other_adjustments,
+                   coalesce((p->>'not_moved')::numeric, 0) AS not_moved,
+                   coalesce((p->>'unexplained')::numeric, 0) AS unexplained
+            FROM net_cash n, jsonb_array_elements(n.document->'by_payer') AS p;
+        """,
+    ),
 )
 
 # Serializes migrations between sinks started at the same time (any constant; "takeback" in ASCII).

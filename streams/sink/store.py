@@ -69,6 +69,8 @@ _CASH_FIELDS = (
     "forward_balance",
     "refunds",
     "other_adjustments",
+    "not_moved",
+    "unexplained",
     "oldest_open_forward_balance",
     "last_remittance_date",
 )

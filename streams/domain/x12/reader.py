@@ -30,7 +30,7 @@ from schemas import (
     Remittance,
     SourceRef,
 )
-from streams.domain.disbursement import signed_amount, zero_payment_allowed
+from streams.domain.disbursement import payment_not_moved, signed_amount, zero_payment_allowed
 from streams.domain.ids import stable_id
 from streams.domain.x12.builders import (
     build,
@@ -42,12 +42,25 @@ from streams.domain.x12.builders import (
     build_service_line,
 )
 from streams.domain.x12.identity import body_hash, remittance_id
+from streams.domain.x12.notices import (
+    GE_WITHOUT_GROUP,
+    GROUP_WITHOUT_GE,
+    IEA_WITHOUT_INTERCHANGE,
+    INTERCHANGE_WITHOUT_IEA,
+    NO_ENVELOPE,
+    NON_835_SET_SKIPPED,
+    SE_WITHOUT_ST,
+    SEGMENTS_OUTSIDE_SETS,
+    UNTERMINATED_SET_SKIPPED,
+    Notice,
+)
 from streams.domain.x12.tokenizer import FILE_RAW_LIMIT, Region, tokenize
 
 ENVELOPE = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
 MAX_NUMBER_LENGTH = 30  # X12 amounts are at most 18 digits; longer is garbage (and slow Decimal math)
 _NUMBER_CHARS = "0123456789.-"
 _DATE = re.compile(r"[0-9]{8}")
+_ENVELOPE_TIME = re.compile(r"([0-9]{8})([0-9]{4})([0-9]{2})?[0-9]{0,2}")  # CCYYMMDD, HHMM, then SS and DD of GS05
 CAS_TRIPLETS = (2, 5, 8, 11, 14, 17)  # CAS02/03/04 ... CAS17/18/19
 PLB_PAIRS = (3, 5, 7, 9, 11, 13)  # PLB03/04 ... PLB13/14
 MIA_REMARKS = (5, 20, 21, 22, 23, 24)
@@ -63,7 +76,7 @@ _DECIMAL_CONTEXT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Ove
 class ReadResult:
     remittances: list[Remittance] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)  # never patient data
+    notices: list[Notice] = field(default_factory=list)  # never patient data
 
 
 def read_835(
@@ -72,9 +85,15 @@ def read_835(
     file: str | None = None,
     source_id: str | None = None,
     include_patient_data: bool = False,
+    accepted_dead_letter: str | None = None,
 ) -> ReadResult:
-    """Read every 835 transaction set in ``data``. Never raises (except MemoryError)."""
-    reader = _FileReader(file, source_id, include_patient_data)
+    """Read every 835 transaction set in ``data``. Never raises (except MemoryError).
+
+    ``accepted_dead_letter``: ``data`` is the input of that ``unbalanced_remittance`` dead letter, which a person
+    checked and accepted (``takeback dead-letters replay --accept``, rules §7): when ``data`` holds exactly one
+    transaction set, it is applied although it does not balance, flagged ``accepted_unbalanced``.
+    """
+    reader = _FileReader(file, source_id, include_patient_data, accepted_dead_letter)
     # A large 835 allocates millions of small containers that all survive (the models being
     # built), so the cyclic collector keeps re-scanning a growing heap for nothing.  The reader
     # creates no reference cycles; pause it, restore it after (inline: a @contextmanager was slower).
@@ -121,10 +140,14 @@ def _fmt(amount: Decimal) -> str:
 class _FileReader:
     """Walks the envelopes (ISA/GS/ST/SE/GE/IEA) of a file and hands each 835 set to _SetReader."""
 
-    def __init__(self, file: str | None, source_id: str | None, include_patient_data: bool) -> None:
+    def __init__(
+        self, file: str | None, source_id: str | None, include_patient_data: bool, accepted: str | None = None
+    ) -> None:
         self.file = file
         self.source_id = source_id
         self.include_patient_data = include_patient_data
+        self.accepted = accepted  # the dead letter a person accepted (rules §7), when this input replays it
+        self.accepting = False  # set once the input is known to hold the one set that dead letter was
         self.result = ReadResult()
         self.numbers: dict[str, Decimal | None] = {}  # parsed numbers, by text (files repeat them)
         self.dates: dict[str, dt.date | None] = {}
@@ -132,6 +155,8 @@ class _FileReader:
         self.gs: int | None = None
         self.isa12 = ""
         self.gs08 = ""
+        self.isa_time: dt.datetime | None = None  # ISA09+ISA10 of the open interchange
+        self.gs_time: dt.datetime | None = None  # GS04+GS05 of the open functional group
         self.outside = 0  # segments outside any transaction set
         self.sets = 0
         self.first_skipped: tuple[int, int] | None = None  # (byte offset, segment number) of a non-835 set
@@ -141,6 +166,7 @@ class _FileReader:
     def read(self, data: bytes) -> None:
         tokens = tokenize(data)
         self.result.notices.extend(tokens.notices)
+        self.accepting = self.accepted is not None and _set_count(tokens.regions) == 1
         for error in tokens.errors:
             self.file_dead_letter(error.code, error.message, error.offset, error.number, error.tag, error.raw)
         for region in tokens.regions:
@@ -149,11 +175,13 @@ class _FileReader:
     def finish(self) -> None:
         """Closing notices; an input that produced nothing at all still produces a dead letter."""
         if self.gs is not None:
-            self.result.notices.append(f"functional group at segment {self.gs} has no GE")
+            self.result.notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
         if self.isa is not None:
-            self.result.notices.append(f"interchange at segment {self.isa} has no IEA")
+            self.result.notices.append(Notice(INTERCHANGE_WITHOUT_IEA, f"interchange at segment {self.isa} has no IEA"))
         if self.outside:
-            self.result.notices.append(f"ignored {self.outside} segments outside any transaction set")
+            self.result.notices.append(
+                Notice(SEGMENTS_OUTSIDE_SETS, f"ignored {self.outside} segments outside any transaction set")
+            )
         result = self.result
         if not (result.remittances or result.dead_letters or self.sets):
             message = "The file holds no transaction set (ST/SE)."
@@ -181,6 +209,7 @@ class _FileReader:
                 "byte_offset": offset,
                 "segment_number": number,
                 "segment_tag": tag,
+                "line": None,
                 "topic": None,
                 "partition": None,
                 "offset": None,
@@ -206,7 +235,7 @@ class _FileReader:
         texts = region.texts
         element = region.delimiters.element
         if texts and texts[0].startswith("ST" + element) and region.number0 == 1:
-            self.result.notices.append("no ISA/GS envelope: delimiters taken from the ST segment")
+            self.result.notices.append(Notice(NO_ENVELOPE, "no ISA/GS envelope: delimiters taken from the ST segment"))
         prefixes = tuple(tag + element for tag in ENVELOPE)
         open_set: int | None = None
         previous = -1
@@ -221,7 +250,9 @@ class _FileReader:
                 open_set = k
             elif tag == "SE":
                 if open_set is None:
-                    self.result.notices.append(f"SE at segment {region.number(k)} has no ST; ignored")
+                    self.result.notices.append(
+                        Notice(SE_WITHOUT_ST, f"SE at segment {region.number(k)} has no ST; ignored")
+                    )
                 else:
                     self._set(region, open_set, k)
                     open_set = None
@@ -239,24 +270,26 @@ class _FileReader:
     def _envelope(self, tag: str, row: list[str], number: int) -> None:
         notices = self.result.notices
         if tag in ("ISA", "IEA") and self.gs is not None:
-            notices.append(f"functional group at segment {self.gs} has no GE")
+            notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
             self.gs = None
         if tag == "ISA":
             if self.isa is not None:
-                notices.append(f"interchange at segment {self.isa} has no IEA")
+                notices.append(Notice(INTERCHANGE_WITHOUT_IEA, f"interchange at segment {self.isa} has no IEA"))
             self.isa, self.isa12, self.gs08 = number, _element(row, 12), ""
+            self.isa_time, self.gs_time = _envelope_time("20" + _element(row, 9).strip(), _element(row, 10)), None
         elif tag == "GS":
             if self.gs is not None:
-                notices.append(f"functional group at segment {self.gs} has no GE")
+                notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
             self.gs, self.gs08 = number, _element(row, 8)
+            self.gs_time = _envelope_time(_element(row, 4), _element(row, 5))
         elif tag == "GE":
             if self.gs is None:
-                notices.append(f"GE at segment {number} closes no functional group")
-            self.gs = None
+                notices.append(Notice(GE_WITHOUT_GROUP, f"GE at segment {number} closes no functional group"))
+            self.gs, self.gs_time = None, None
         elif tag == "IEA":
             if self.isa is None:
-                notices.append(f"IEA at segment {number} closes no interchange")
-            self.isa = None
+                notices.append(Notice(IEA_WITHOUT_INTERCHANGE, f"IEA at segment {number} closes no interchange"))
+            self.isa, self.isa_time = None, None
 
     def version(self, st_row: list[str]) -> str | None:
         """'4010', '5010', or the raw GS08/ISA12 (masked or unknown versions are still read)."""
@@ -279,7 +312,9 @@ class _FileReader:
         kind = _element(region.texts[st].split(element), 1)
         if kind != "835":
             shown = kind if kind.isalnum() and len(kind) <= 6 else "(unreadable)"
-            self.result.notices.append(f"skipped transaction set {shown} at segment {region.number(st)}")
+            self.result.notices.append(
+                Notice(NON_835_SET_SKIPPED, f"skipped transaction set {shown} at segment {region.number(st)}")
+            )
             if self.first_skipped is None:  # where a file of nothing but other sets is reported (finish)
                 self.first_skipped = (region.offset(st), region.number(st))
             return
@@ -301,7 +336,9 @@ class _FileReader:
     def _truncated(self, region: Region, st: int, last: int) -> None:
         self.sets += 1
         if _element(region.texts[st].split(region.delimiters.element), 1) != "835":
-            self.result.notices.append(f"skipped unterminated transaction set at segment {region.number(st)}")
+            self.result.notices.append(
+                Notice(UNTERMINATED_SET_SKIPPED, f"skipped unterminated transaction set at segment {region.number(st)}")
+            )
             return
         message = (
             f"The transaction set starting at segment {region.number(st)} has no SE: "
@@ -314,6 +351,26 @@ class _FileReader:
         raw = region.raw(st, last)
         offset, number = region.offset(k), region.number(k)
         self.result.dead_letters.append(self._dead_letter(code, message, offset, number, tag, raw))
+
+
+def _set_count(regions: list[Region]) -> int:
+    """How many transaction sets (ST segments) the input holds."""
+    return sum(1 for region in regions for text in region.texts if text.startswith("ST" + region.delimiters.element))
+
+
+def _envelope_time(date_text: str, time_text: str) -> dt.datetime | None:
+    """CCYYMMDD (GS04, or ISA09 with its century) and HHMM[SS...] (GS05, ISA10) as a time; None when not valid.
+
+    Only used to tell which version of a re-issued payment is later (rules §2), so a bad value is no reason to
+    reject a remittance."""
+    match = _ENVELOPE_TIME.fullmatch(date_text.strip() + time_text.strip())
+    if match is None:
+        return None
+    day, hhmm, seconds = match.groups()
+    try:
+        return dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:]), int(hhmm[:2]), int(hhmm[2:]), int(seconds or 0))
+    except ValueError:
+        return None
 
 
 def _element(row: list[str], index: int) -> str:
@@ -777,6 +834,8 @@ class _SetReader:
         self._check_balance(payment)
         if payment.amount == ZERO and not zero_payment_allowed(payment.handling_code):
             self.flags.append("zero_payment_not_h_or_p")
+        if payment_not_moved(payment.handling_code, payment.amount):
+            self.flags.append("payment_not_moved")  # rules §7: applied; its BPR02 goes to not_moved, not cash
         self._check_segment_count()
         hashed = body_hash(self.region.texts[self.st + 1 : self.se], self.region.delimiters)
         payer = self._payer()
@@ -789,6 +848,7 @@ class _SetReader:
                 "byte_offset": region.offset(st),
                 "segment_number": region.number(st),
                 "segment_tag": "ST",
+                "line": None,
                 "topic": None,
                 "partition": None,
                 "offset": None,
@@ -807,6 +867,8 @@ class _SetReader:
                 "payment": payment,
                 "trace_number": trace,
                 "production_date": self.production_date,
+                "generated_at": self.reader.gs_time,
+                "interchange_generated_at": self.reader.isa_time,
                 "claims": self.claims,
                 "provider_adjustments": self.plb,
                 "flags": self.flags,
@@ -871,7 +933,9 @@ class _SetReader:
         adjustments = sum((p.amount for p in self.plb), ZERO)
         expected = claims - adjustments
         signed = signed_amount(payment.amount, payment.credit_debit)
-        if signed != expected:
+        if signed != expected and self.reader.accepting:
+            self.flags.append("accepted_unbalanced")  # rules §7: a person accepted it; facts book the difference
+        elif signed != expected:
             raise _Reject(
                 "unbalanced_remittance",
                 f"The payment total BPR02 ({_fmt(payment.amount)}) does not equal the claim payments "

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
+from streams.domain.x12.notices import BYTES_BEFORE_FIRST_SEGMENT, Notice
+
 BOM = "\xef\xbb\xbf"  # the UTF-8 byte-order mark, as latin-1 characters
 STRIP = " \t\r\n\x0b\x0c~"  # around a segment: whitespace and stray '~'
 ISA_SCAN_LIMIT = 512  # a padded ISA is 106 characters; an unpadded one is shorter
@@ -95,7 +97,7 @@ class Tokenized:
     text: str
     regions: list[Region]
     errors: list[FileError]
-    notices: list[str]
+    notices: list[Notice]
 
 
 def _is_separator(ch: str) -> bool:
@@ -237,7 +239,9 @@ def tokenize(data: bytes) -> Tokenized:
         return out
     start, kind = first
     if text[pos:start].strip(STRIP):
-        out.notices.append(f"skipped {start - pos} bytes before the first segment at byte {start}")
+        out.notices.append(
+            Notice(BYTES_BEFORE_FIRST_SEGMENT, f"skipped {start - pos} bytes before the first segment at byte {start}")
+        )
     number0 = 1
     while start < len(text):
         delimiters = isa_delimiters(text, start) if kind == "ISA" else st_delimiters(text, start)

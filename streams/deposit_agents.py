@@ -1,0 +1,100 @@
+"""The deposit agents (rules §10): bank files in, reassociation records out. Short loops over plain classes.
+
+* ``bank-ingest``:  bank.raw (one message per NACHA or BAI2 file) -> deposits on reassociation.in, keyed by trace,
+                    + dead letters (decided by streams/bank_ingest.py)
+* ``reassociate``:  reassociation.in (ERA facts from ingest, deposits, takebacks from match, clock ticks) ->
+                    Reassociation events on deposits.reassociation, with the route states and the partition's clock
+                    as table state (decided by streams/reassociate_step.py)
+
+ERA facts and takebacks reach reassociation.in through ``ReassociationSender``, called by the ingest and match
+agents. Clock ticks go to every partition, so stream time is the latest date any input has shown, everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas import Receipt, SourceRef
+from streams.bank_ingest import ingest_bank_file
+from streams.cloudevents import cloudevent_headers, event_source
+from streams.container import TakebackApp
+from streams.dead_letters import dead_letter
+from streams.domain.bank.matcher import ReassociationInput
+from streams.reassociate_step import apply_message
+
+log = logging.getLogger("takeback.deposits")
+
+
+class ReassociationSender:
+    """Puts facts and clock ticks on reassociation.in (internal JSON, no CloudEvents headers)."""
+
+    def __init__(self, tb: TakebackApp) -> None:
+        self.tb = tb
+        self.topic = tb.topics.reassociation_in.get_topic_name()
+
+    async def send(self, message: ReassociationInput, partition: int | None = None) -> None:
+        value = message.model_dump_json(exclude_defaults=True).encode()
+        await self.tb.app.producer.send(
+            self.topic, message.key, value, partition=partition, timestamp=None, headers=None
+        )
+
+    async def send_fact(self, item: Any) -> None:
+        await self.send(ReassociationInput.of(item))
+
+    async def tick(self, date: dt.date | None) -> None:
+        """Stream time: the date an input showed, to every partition."""
+        if date is None:
+            return
+        for partition in range(self.tb.settings.partitions):
+            await self.send(ReassociationInput.tick(date), partition)
+
+
+def register_deposit_agents(tb: TakebackApp) -> None:
+    app, topics, settings = tb.app, tb.topics, tb.settings
+    source = event_source(app.conf.id)
+    sender = ReassociationSender(tb)
+
+    async def send_event(topic: Any, key: str, event: BaseModel) -> None:
+        headers = cloudevent_headers(event, source)
+        value = event.model_dump_json().encode()
+        await app.producer.send(
+            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
+        )
+
+    @app.agent(topics.bank_raw, name="bank-ingest")
+    async def bank_ingest(stream):
+        async for event in stream.events():
+            message = event.message
+            result = ingest_bank_file(
+                event.value or b"", message.headers, partition=message.partition, offset=message.offset
+            )
+            tb.metrics.ingested(result.dead_letters, {})
+            for item in result.inputs():
+                await sender.send(item)
+            await sender.tick(result.latest_date)
+            for dead in result.dead_letters:
+                await send_event(topics.dead_letters, result.source_id, dead)
+            await send_event(topics.receipts, result.source_id, result.receipt())
+            log.info(result.summary())
+
+    @app.agent(topics.reassociation_in, name="reassociate")
+    async def reassociate(stream):
+        async for event in stream.events():
+            message = event.message
+            step = apply_message(tb.reassociation, event.value or b"", settings.deposit_wait_business_days)
+            if step.invalid:
+                where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+                dead = dead_letter("matching", "invalid_event", step.invalid, where, event.value)
+                await send_event(topics.dead_letters, "invalid", dead)
+                continue
+            for record in step.records:
+                await send_event(topics.reassociations, record.trace_number or record.deposit_id or "", record)
+            step.store(tb.reassociation)  # after publishing: a crash in between republishes the same revisions
+            tb.metrics.reassociations(step.records)
+            if step.marker:
+                receipt = Receipt(stage="processed", source_id=step.marker, sequence=message.partition)
+                await send_event(topics.receipts, step.marker, receipt)

@@ -1,0 +1,129 @@
+"""Reassociation over many routes: the routes' states, stream time, and when awaiting records fall due.
+
+``PartitionClock`` is what a stream worker keeps per partition: the stream time its inputs have shown and the
+routes with awaiting records, by due date. ``ReassociationInput`` is a fact as it travels to the worker that
+owns its route, or a clock tick (a date another input showed, sent to every partition so that stream time is
+the same everywhere). ``DepositMatcher`` composes them in memory: the offline path and the tests, and the same
+steps the stream agent takes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+
+from pydantic import BaseModel
+
+from schemas import Deposit, Reassociation, Remittance, Takeback
+from streams.domain.bank.reassociation import (
+    DEFAULT_WAIT_BUSINESS_DAYS,
+    EraFact,
+    Fact,
+    MatchUpdate,
+    RouteState,
+    TakebackFact,
+    fact_of,
+    route_of,
+)
+from streams.domain.disbursement import takeback_date
+
+
+class ReassociationInput(BaseModel):
+    """One message for the reassociation step: a fact under its route, or a clock tick (route null)."""
+
+    route: str | None = None
+    era: EraFact | None = None
+    deposit: Deposit | None = None
+    takeback: TakebackFact | None = None
+    date: dt.date | None = None  # the date the input showed: stream time moves to it
+    marker: str | None = None  # a replay's marker: the worker confirms it once everything before it is done
+
+    @classmethod
+    def of(cls, item: Remittance | Deposit | Takeback) -> ReassociationInput:
+        fact = fact_of(item)
+        date = None
+        if isinstance(item, Remittance):  # the date an ERA shows is the day it was produced (rules §5)
+            date = takeback_date(item.production_date, item.payment.effective_date)
+        if isinstance(fact, Deposit):
+            date = fact.deposit_date
+        slot = {EraFact: "era", Deposit: "deposit", TakebackFact: "takeback"}[type(fact)]
+        return cls(route=route_of(fact), date=date, **{slot: fact})
+
+    @classmethod
+    def tick(cls, date: dt.date) -> ReassociationInput:
+        return cls(date=date)
+
+    @property
+    def key(self) -> bytes:
+        """The message key: its route, so a payment's facts meet in one partition (ticks go to every one)."""
+        return (self.route or "").encode()
+
+    @property
+    def fact(self) -> Fact | None:
+        return self.era or self.deposit or self.takeback
+
+
+class PartitionClock(BaseModel):
+    """Stream time of one partition, and the routes whose awaiting records fall due, by due date."""
+
+    stream_time: dt.date | None = None
+    due: list[tuple[dt.date, str]] = []  # sorted; a route may appear more than once (harmless)
+
+    def watch(self, state: RouteState) -> None:
+        for date in state.due_dates():
+            bisect.insort(self.due, (date, state.route))
+
+    def advance(self, date: dt.date | None) -> list[str]:
+        """Move stream time to `date` (never back); the routes that fell due, each once, in due order."""
+        if date is None or (self.stream_time is not None and date <= self.stream_time):
+            return []
+        self.stream_time = date
+        cut = bisect.bisect_left(self.due, (date, ""))
+        fallen, self.due = self.due[:cut], self.due[cut:]
+        return list(dict.fromkeys(route for _, route in fallen))
+
+
+class DepositMatcher:
+    """Reassociation in memory, one partition: what the stream agent does, without a broker."""
+
+    def __init__(self, wait_business_days: int = DEFAULT_WAIT_BUSINESS_DAYS) -> None:
+        self.wait = wait_business_days
+        self.routes: dict[str, RouteState] = {}
+        self.clock = PartitionClock()
+
+    @property
+    def stream_time(self) -> dt.date | None:
+        return self.clock.stream_time
+
+    def add_remittance(self, remittance: Remittance) -> MatchUpdate:
+        return self.apply(ReassociationInput.of(remittance))
+
+    def add_deposit(self, deposit: Deposit) -> MatchUpdate:
+        return self.apply(ReassociationInput.of(deposit))
+
+    def add_takeback(self, takeback: Takeback) -> MatchUpdate:
+        """A takeback (any revision): it may explain an amount mismatch of the remittance carrying it."""
+        return self.apply(ReassociationInput.of(takeback))
+
+    def advance_to(self, date: dt.date) -> list[Reassociation]:
+        """Stream time moves on (another input showed a later date): records that fall due change."""
+        return self.apply(ReassociationInput.tick(date)).records
+
+    def apply(self, message: ReassociationInput) -> MatchUpdate:
+        """One message: store its fact and re-derive its route, then let stream time fall due."""
+        update = MatchUpdate("applied", [])
+        fact = message.fact
+        if fact is not None and message.route is not None:
+            state = self.routes.setdefault(message.route, RouteState(route=message.route))
+            update = state.add(fact, self.clock.stream_time, self.wait)
+            if update.outcome == "duplicate":
+                return update
+            self.clock.watch(state)
+        for route in self.clock.advance(message.date):
+            state = self.routes[route]
+            update.records += state.rederive(self.clock.stream_time, self.wait)
+            self.clock.watch(state)
+        return update
+
+    def current(self) -> list[Reassociation]:
+        return [record for state in self.routes.values() for record in state.records.values()]

@@ -1,0 +1,95 @@
+"""Per provider and payer: money per ERAs against money per bank, and the open items by age (rules §10).
+
+Built from the latest reassociation records. Open items are the records a person must work: money late on
+either side, amounts that differ, duplicate deposits. Their age is counted in calendar days from the date the
+item started (the ERA's BPR16, else the deposit's date) to stream time, in the buckets of rules §8a.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+
+from schemas import DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
+
+Status = ReassociationStatus
+ZERO = Decimal(0)
+AGE_BUCKETS = (("0-30", 30), ("31-60", 60), ("61-90", 90), ("91-120", 120), ("over_120", None))
+OPEN = frozenset(
+    {Status.era_without_deposit, Status.deposit_without_era, Status.amount_mismatch, Status.duplicate_deposit}
+)
+
+
+def age_bucket(days: int) -> str:
+    return next(name for name, limit in AGE_BUCKETS if limit is None or days <= limit)
+
+
+def open_amount(record: Reassociation) -> Decimal:
+    """What is at stake in an open item: the missing, unposted or extra money, or the size of the gap."""
+    if record.status == Status.era_without_deposit:
+        return record.era_amount or ZERO
+    if record.status == Status.amount_mismatch:
+        return abs(record.difference or ZERO)
+    return record.deposit_amount or ZERO
+
+
+def started(record: Reassociation) -> dt.date | None:
+    return record.effective_date or record.deposit_date
+
+
+def totals(records: list[Reassociation]) -> dict[str, object]:
+    """The DepositTotals fields over `records`."""
+
+    def total(status: Status | None, amount: str) -> Decimal:
+        return sum((getattr(r, amount) or ZERO for r in records if status is None or r.status == status), ZERO)
+
+    primaries = [r for r in records if r.status != Status.duplicate_deposit]
+    return {
+        "era_amount": sum((r.era_amount or ZERO for r in primaries), ZERO),
+        "deposit_amount": total(None, "deposit_amount"),
+        "missing_amount": total(Status.era_without_deposit, "era_amount"),
+        "unposted_amount": total(Status.deposit_without_era, "deposit_amount"),
+        "mismatch_amount": total(Status.amount_mismatch, "difference"),
+        "duplicate_amount": total(Status.duplicate_deposit, "deposit_amount"),
+        "counts": dict(sorted(Counter(str(r.status) for r in records).items())),
+    }
+
+
+def positions(records: Iterable[Reassociation], as_of: dt.date | None) -> list[DepositPosition]:
+    """One row per provider (null provider: money no ERA names), with its payers, sorted by provider."""
+    by_provider: dict[str | None, list[Reassociation]] = defaultdict(list)
+    for record in records:
+        by_provider[record.provider_id].append(record)
+    return [position(provider, by_provider[provider], as_of) for provider in sorted(by_provider, key=lambda p: p or "")]
+
+
+def position(provider_id: str | None, records: list[Reassociation], as_of: dt.date | None) -> DepositPosition:
+    by_payer: dict[str | None, list[Reassociation]] = defaultdict(list)
+    for record in records:
+        by_payer[record.payer_id].append(record)
+    items = Counter[str]()
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    open_dates = []
+    for record in records:
+        since = started(record)
+        if record.status not in OPEN or since is None:
+            continue
+        open_dates.append(since)
+        bucket = age_bucket(max(0, ((as_of or since) - since).days))
+        items[bucket] += 1
+        amounts[bucket] += open_amount(record)
+    order = [name for name, _ in AGE_BUCKETS]
+    return DepositPosition(
+        provider_id=provider_id,
+        as_of=as_of,
+        open_items_by_age={name: items[name] for name in order if items[name]},
+        open_amount_by_age={name: amounts[name] for name in order if items[name]},
+        oldest_open_item=min(open_dates, default=None),
+        by_payer=[
+            PayerDeposits(payer_id=payer, **totals(by_payer[payer]))
+            for payer in sorted(by_payer, key=lambda p: p or "")
+        ],
+        **totals(records),
+    )

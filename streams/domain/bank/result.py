@@ -1,0 +1,70 @@
+"""What reading one bank file gives: deposits, dead letters, and an account of every record.
+
+Both bank readers (NACHA, BAI2) fill one ``BankReadResult``. Every non-blank record of the file is
+counted in exactly one of ``records``' buckets, so a test can prove nothing was dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from schemas import DeadLetter, Deposit, SourceRef
+
+RAW_LIMIT = 2_000  # characters of a rejected record kept in its dead letter
+
+# Where a record went (the keys of BankReadResult.records).
+DEPOSIT = "deposit"  # part of a deposit (the entry and its addenda, a detail and its continuations)
+DEAD_LETTER = "dead_letter"  # part of a dead letter
+SKIPPED = "skipped"  # read, and not a claim payment (a payroll entry, a fee, a debit): see the notices
+STRUCTURE = "structure"  # headers, controls and trailers
+PADDING = "padding"  # NACHA blocking records of 9s
+
+
+@dataclass
+class BankReadResult:
+    deposits: list[Deposit] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # never patient data, never account numbers
+    records: Counter[str] = field(default_factory=Counter)  # bucket -> how many records went there
+    total_records: int = 0
+
+
+def stable_id(*parts: object) -> str:
+    """32 hex characters from the parts: the same inputs always give the same id."""
+    return hashlib.sha256("|".join("" if p is None else str(p) for p in parts).encode("utf-8")).hexdigest()[:32]
+
+
+def canonical_amount(amount: Decimal) -> str:
+    return format(amount.normalize(), "f") if amount else "0"
+
+
+def dead_letter(
+    code: str,
+    message: str,
+    *,
+    file: str | None,
+    source_id: str | None,
+    line: int | None,
+    record_type: str | None,
+    raw: str,
+    byte_offset: int | None = None,
+) -> DeadLetter:
+    """A bank-file dead letter. `message` is for a billing person and never holds account numbers."""
+    return DeadLetter(
+        dead_letter_id=stable_id(source_id, file, line, code),
+        stage="ingest",
+        error_code=code,
+        message=message,
+        source=SourceRef(
+            file=file,
+            source_id=source_id,
+            byte_offset=byte_offset,
+            line=line,
+            segment_number=line,
+            segment_tag=record_type,
+        ),
+        raw=raw[:RAW_LIMIT],
+    )

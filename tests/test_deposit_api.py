@@ -1,0 +1,65 @@
+"""The deposits API (rules §10) on two workers: any worker answers, positions gather every worker's records."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.domain.bank.offline import reassociate_files
+from streams.kafka_io import collect_reassociations, ensure_topics
+from streams.runner import RunningPipeline, WorkerProcess, feed_and_collect
+from streams.settings import Settings
+from tests.test_api import get, wait_until
+from tests.test_deposit_scenarios import ALL_SCENARIOS
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def workers(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], list]]:
+    work = tmp_path_factory.mktemp("deposit-api")
+    base = Settings(broker=broker.url, topic_prefix=f"dapi-{uuid.uuid4().hex[:8]}.", session_timeout=2.0)
+    asyncio.run(ensure_topics(base))
+    files = [f for s in ALL_SCENARIOS for f in s.files]
+    started = []
+    try:
+        for index in range(2):
+            settings = base.with_overrides(web_port=free_port(), data_dir=work / f"w{index}")
+            started.append(WorkerProcess(settings, work / f"w{index}.log").start())
+        urls = [f"http://127.0.0.1:{w.settings.web_port}" for w in started]
+        wait_until(lambda: all(get(f"{u}/readyz")[0] == 200 for u in urls))
+        pipeline = RunningPipeline(base, started[0])
+        asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
+        asyncio.run(collect_reassociations(base, timeout=120, health=started[0].problem))
+        yield urls, files
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+def test_positions_from_any_worker_are_the_domain_positions(workers: tuple[list[str], list[Path]]) -> None:
+    urls, files = workers
+    expected = [row.model_dump(mode="json") for row in reassociate_files(files).positions]
+    for url in urls:
+        status, body = get(f"{url}/deposits")
+        assert status == 200 and body["items"] == expected
+    _, unknown = get(f"{urls[0]}/deposits?provider_id=")
+    assert [row["provider_id"] for row in unknown["items"]] == [None]
+    assert unknown["items"][0]["unposted_amount"] != "0"
+
+
+def test_one_trace_from_any_worker(workers: tuple[list[str], list[Path]]) -> None:
+    urls, _ = workers
+    for url in urls:
+        status, body = get(f"{url}/deposits/EFT2002")
+        assert status == 200
+        ((record),) = body["items"]
+        assert (record["status"], record["difference"]) == ("amount_mismatch", "80.00")
+        assert get(f"{url}/deposits/NO-SUCH-TRACE")[0] == 404
+    _, document = get(f"{urls[0]}/openapi.json")
+    assert {"/deposits", "/deposits/{trace}"} <= set(document["paths"])

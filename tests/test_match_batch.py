@@ -1,0 +1,118 @@
+"""The match agent's batch without a broker (streams/match_batch.py): remittance JSON in, ledgers and outbox out."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from schemas import NetCashRow, Receipt, Remittance, SourceRef, Takeback
+from streams.container import Topics
+from streams.domain.ledger import MatchPolicy, ProviderLedger
+from streams.match_batch import BatchResult, Destination, MatchBatch
+from streams.metrics import WorkerMetrics
+from tests.support.builders import PROVIDER, claim, remittance
+
+PAID = [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1"), claim("PCN2", "1", "40.00", pcn="ICN2")]
+ORIGINAL = remittance("CHK100", "2026-01-10", PAID)
+REVERSAL = remittance("EFT200", "2026-02-01", [claim("PCN1", "22", "-100.00", charge="-150", pcn="ICN1")])
+OTHER_PROVIDER = remittance("CHK300", "2026-01-11", [claim("PCN9", "1", "50.00")], provider="1098765435")
+
+
+def event(r: Remittance) -> bytes:
+    return r.model_dump_json(exclude_defaults=True).encode()  # as the ingest agent sends it
+
+
+def run(*remittances: Remittance | bytes, ledgers: dict[str, ProviderLedger] | None = None) -> BatchResult:
+    batch = MatchBatch({} if ledgers is None else ledgers, MatchPolicy(), WorkerMetrics())
+    for offset, r in enumerate(remittances):
+        batch.add(r if isinstance(r, bytes) else event(r), SourceRef(topic="remittances", partition=0, offset=offset))
+    return batch.finish()
+
+
+def sent(result: BatchResult, destination: Destination) -> list:
+    return [o.event for o in result.outbox if o.destination == destination]
+
+
+def takebacks(result: BatchResult) -> list[Takeback]:
+    return [o.event for o in result.outbox if o.destination in (Destination.reversals, Destination.recoupments)]
+
+
+def check_receipts_are_last_and_announce_what_was_sent(result: BatchResult) -> None:
+    destinations = [o.destination for o in result.outbox]
+    first_receipt = destinations.index(Destination.receipts)
+    assert set(destinations[first_receipt:]) == {Destination.receipts}, destinations
+    latest = {}
+    for t in takebacks(result):
+        latest[t.event_id] = max(latest.get(t.event_id, 0), t.revision)
+    cash = {row.provider_id: row.revision for row in sent(result, Destination.net_cash)}
+    for receipt in sent(result, Destination.receipts):
+        for event_id, revision in receipt.takeback_revisions.items():
+            assert latest[event_id] >= revision
+        assert receipt.takeback_events == len(receipt.takeback_revisions)
+        if receipt.cash_revision is not None:
+            assert cash[receipt.provider_id] >= receipt.cash_revision
+
+
+def test_destinations_are_the_topics_of_the_container() -> None:
+    assert {d.value for d in Destination} <= {f.name for f in fields(Topics)}
+
+
+def test_an_in_order_batch_links_the_reversal_and_writes_each_ledger_once() -> None:
+    result = run(ORIGINAL, REVERSAL, OTHER_PROVIDER)
+    assert sorted(result.changed) == sorted([PROVIDER, "1098765435"])
+    assert [len(ledger.remittances) for ledger in result.changed.values()] == [2, 1]
+    (takeback,) = takebacks(result)
+    assert takeback.claim_id == "PCN1" and str(takeback.amount) == "100.00"
+    receipts: list[Receipt] = sent(result, Destination.receipts)
+    assert [(r.source_id, r.outcome) for r in receipts] == [
+        ("CHK100", "applied"),
+        ("EFT200", "applied"),
+        ("CHK300", "applied"),
+    ]
+    assert receipts[1].takeback_revisions == {takeback.event_id: takeback.revision}
+    check_receipts_are_last_and_announce_what_was_sent(result)
+
+
+def test_an_out_of_order_batch_is_settled_and_announced_on_the_providers_last_receipt() -> None:
+    result = run(REVERSAL, ORIGINAL)  # the original payment sorts first, so the ledger re-derives at the end
+    found = takebacks(result)
+    assert [t.revision for t in found] == [1, 2]  # first as an orphan, then linked by the settlement
+    final = found[-1]
+    assert final.original_trace_number == "CHK100"  # linked once the original arrived
+    last = sent(result, Destination.receipts)[-1]
+    assert last.source_id == "CHK100" and last.takeback_revisions[final.event_id] == final.revision
+    last_cash: NetCashRow = sent(result, Destination.net_cash)[-1]
+    assert last.cash_revision == last_cash.revision
+    check_receipts_are_last_and_announce_what_was_sent(result)
+
+
+def test_a_remittance_already_in_the_stored_ledger_is_a_duplicate_and_republishes_the_same_events() -> None:
+    first = run(ORIGINAL, REVERSAL)
+    again = run(REVERSAL, ledgers=dict(first.changed))
+    assert again.changed == {}
+    (receipt,) = sent(again, Destination.receipts)
+    assert receipt.outcome == "duplicate"
+    assert {t.event_id: t.revision for t in takebacks(again)} == {t.event_id: t.revision for t in takebacks(first)}
+
+
+def test_an_event_that_breaks_the_contract_is_a_dead_letter_without_a_receipt() -> None:
+    metrics = WorkerMetrics()
+    batch = MatchBatch({}, MatchPolicy(), metrics)
+    assert batch.add(b'{"payee": 1}', SourceRef(topic="remittances", partition=1, offset=7)) is None
+    result = batch.finish()
+    (outgoing,) = result.outbox
+    assert (outgoing.destination, outgoing.key, outgoing.event.error_code) == (
+        Destination.dead_letters,
+        "invalid",
+        "invalid_event",
+    )
+    assert outgoing.event.stage == "matching" and outgoing.event.source.offset == 7
+    assert metrics.registry.get_sample_value("takeback_remittances_total", {"outcome": "dead_letter"}) == 1
+
+
+def test_a_finished_batch_takes_no_more_events() -> None:
+    batch = MatchBatch({}, MatchPolicy(), WorkerMetrics())
+    batch.finish()
+    with pytest.raises(RuntimeError):
+        batch.add(event(ORIGINAL), SourceRef(topic="remittances", partition=0, offset=0))
