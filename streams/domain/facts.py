@@ -61,7 +61,6 @@ class RemittanceFacts(BaseModel):
     remittance_id: str
     trace_number: str
     payer_id: str
-    payer_name: str | None = None  # N1*PR N102 (rules §8a)
     moved_money: bool
     net_cash: Decimal  # BPR02, negative for a debit, when money moved
     not_moved: Decimal = ZERO  # BPR02 of a remittance that moved no money (rules §7): net_cash + not_moved = BPR02
@@ -126,7 +125,6 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             remittance_id=str(d["remittance_id"]),
             trace_number=str(d["trace_number"]),
             payer_id=str(d["payer"]["id"]),
-            payer_name=d["payer"].get("name"),
             moved_money=moved,
             net_cash=signed if moved else ZERO,
             not_moved=ZERO if moved else signed,

@@ -1,7 +1,8 @@
 """The fields a person needs to work a takeback (rules §8a), from the facts the ledger keeps.
 
-The original payment's amount and the days until it was taken back; the claim's service dates and charge; the
-payer's name; for a PLB recovery its fiscal date; the patient only when ingest kept patient data.
+The original payment's amount and the days until it was taken back; the claim's service dates and charge; for a
+PLB recovery its fiscal date; the patient only when ingest kept patient data. (The payer's name is set where the
+takeback is built.)
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ def _payment_fields(facts: RemittanceFacts, original: PaymentRecord | None) -> d
         **original_fields(original),
         "original_payment_amount": original.claim.payment if original else None,
         "days_to_takeback": days,
-        "payer_name": facts.payer_name,
     }
 
 
