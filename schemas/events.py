@@ -489,7 +489,7 @@ class DepositPosition(DepositTotals):
 
     provider_id: str | None
     as_of: dt.date | None = Field(None, description="Stream time: the newest date the inputs have shown.")
-    open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over_120' days.")
+    open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over-120' days.")
     open_amount_by_age: dict[str, Money] = {}
     oldest_open_item: dt.date | None = Field(None, description="Date of the oldest open item.")
     by_payer: list[PayerDeposits] = []

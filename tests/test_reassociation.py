@@ -16,13 +16,14 @@ from streams.domain.bank.business_days import (
     is_business_day,
 )
 from streams.domain.bank.matcher import DepositMatcher, PartitionClock, ReassociationInput
-from streams.domain.bank.position import age_bucket, positions
+from streams.domain.bank.position import positions
 from streams.domain.bank.reassociation import (
     RouteState,
     TakebackFact,
     explaining_takebacks,
     route_of,
 )
+from streams.domain.cash import AGE_BUCKETS, age_bucket
 from tests.support.builders import PAYER, PROVIDER, claim, plb, remittance
 
 D = dt.date.fromisoformat
@@ -309,7 +310,7 @@ def test_positions_add_up_money_per_era_and_per_bank_with_open_items_by_age() ->
     assert provider.oldest_open_item == D("2026-01-12")
     assert [p.payer_id for p in provider.by_payer] == [PAYER]
     assert unknown.unposted_amount == Decimal(24) and unknown.by_payer[0].payer_id == PAYER
-    assert age_bucket(0) == "0-30" and age_bucket(30) == "0-30" and age_bucket(121) == "over_120"
+    assert age_bucket(0) == 0 and age_bucket(30) == 0 and AGE_BUCKETS[age_bucket(121)][0] == "over-120"
 
 
 # --------------------------------------------------------------------------- what a stream worker stores

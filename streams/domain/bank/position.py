@@ -13,17 +13,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from schemas import DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
+from streams.domain.cash import AGE_BUCKETS, age_bucket
 
 Status = ReassociationStatus
 ZERO = Decimal(0)
-AGE_BUCKETS = (("0-30", 30), ("31-60", 60), ("61-90", 90), ("91-120", 120), ("over_120", None))
 OPEN = frozenset(
     {Status.era_without_deposit, Status.deposit_without_era, Status.amount_mismatch, Status.duplicate_deposit}
 )
-
-
-def age_bucket(days: int) -> str:
-    return next(name for name, limit in AGE_BUCKETS if limit is None or days <= limit)
 
 
 def open_amount(record: Reassociation) -> Decimal:
@@ -77,10 +73,10 @@ def position(provider_id: str | None, records: list[Reassociation], as_of: dt.da
         if record.status not in OPEN or since is None:
             continue
         open_dates.append(since)
-        bucket = age_bucket(max(0, ((as_of or since) - since).days))
+        bucket = AGE_BUCKETS[age_bucket(max(0, ((as_of or since) - since).days))][0]
         items[bucket] += 1
         amounts[bucket] += open_amount(record)
-    order = [name for name, _ in AGE_BUCKETS]
+    order = [name for name, _, _ in AGE_BUCKETS]
     return DepositPosition(
         provider_id=provider_id,
         as_of=as_of,
