@@ -363,7 +363,13 @@ def test_takeback_page_says_what_and_why(cluster: Cluster, page, tmp_path: Path)
 
 def test_statement_prints_without_navigation(cluster: Cluster, page, tmp_path: Path) -> None:
     page.goto(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/statement")
-    assert page.locator("h2").all_inner_texts() == ["Summary", "Takebacks", "Open balances by age", "Payments"]
+    assert page.locator("h2").all_inner_texts() == [
+        "Summary",
+        "Takebacks",
+        "Open balances by age",
+        "Payments",
+        "Deposits",
+    ]
     page.emulate_media(media="print")
     assert not page.locator("header.site").is_visible()
     assert not page.locator("form").is_visible()
@@ -414,7 +420,7 @@ def test_report_command_writes_the_statement_with_the_api_figures(cluster: Clust
     run = report(cluster, "--provider", SYNTHETIC_PROVIDER, "--out", str(out))
     assert run.returncode == 0, run.stderr
     workbook = openpyxl.load_workbook(out)
-    assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments"]
+    assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments", "Deposits"]
     rows = list(workbook["Takebacks"].iter_rows(min_row=2, values_only=True))  # row 1: the period
     header, body = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert "Amount" in header
@@ -427,6 +433,19 @@ def test_report_command_writes_the_statement_with_the_api_figures(cluster: Clust
     assert run.returncode == 0, run.stderr
     text = empty.read_text("utf-8-sig")
     assert text.startswith("Summary") and "Takebacks: Provider" in text and SYNTHETIC_PROVIDER in text
+
+    # the deposits: the provider's records and the to-date figures of GET /deposits
+    (row,) = [p for p in api(f"{cluster.urls[0]}/deposits")["items"] if p["counts"].get("amount_mismatch")]
+    out = tmp_path / "deposits.xlsx"
+    run = report(cluster, "--provider", row["provider_id"], "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    workbook = openpyxl.load_workbook(out)
+    rows = list(workbook["Deposits"].iter_rows(min_row=2, values_only=True))
+    body = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert sorted(r["Status"] for r in body) == sorted(s for s, n in row["counts"].items() for _ in range(n))
+    summary = {r[0]: r[1] for r in workbook["Summary"].iter_rows(min_row=3, values_only=True)}
+    assert cents(summary["Money per ERAs to date (payments that expect a deposit)"]) == cents(row["era_amount"])
+    assert cents(summary["Money per bank to date"]) == cents(row["deposit_amount"])
 
     run = report(cluster, "--provider", "0000000000", "--out", str(tmp_path / "x.csv"))
     assert run.returncode == 1 and run.stderr.strip().splitlines() == [run.stderr.strip()]

@@ -5,6 +5,7 @@ downloads and the provider page's HTML. Built from the hand-written deposit scen
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from streams.pages.exports import csv_chunks
 from streams.pages.filters import BadFilter, Paging, WorklistFilter
 from streams.pages.queries import TakebackIndex
 from streams.pages.render import environment
+from streams.pages.statement import build_statement
 from streams.pages.views import Loaded, deposit_context, provider_context
 from tests.test_deposit_scenarios import ALL_SCENARIOS
 from tests.test_pages_unit import provider
@@ -132,3 +134,18 @@ def test_the_provider_page_shows_the_deposits_section_with_takeback_links(matche
     assert "the difference is the takebacks below" in html and "ERA payments and bank deposits" in html
     assert f"(provider {SCENARIO_PROVIDER})" in html  # the takeback is another provider's: its page says so
     assert 'href="/providers/' + data.provider_id + '/deposits.csv?deposit_status=amount_mismatch"' in html
+
+
+def test_the_statement_sums_deposits_to_date_and_lists_those_of_the_period(matched: ReassociationResult) -> None:
+    data = provider()
+    moved = [r.model_copy(update={"provider_id": data.provider_id}) for r in records(matched) if r.provider_id]
+    january = build_statement(data, dt.date(2026, 1, 13), dt.date(2026, 1, 31), moved)
+    assert january.deposits and all(dt.date(2026, 1, 13) <= line.date for line in january.deposits)
+    assert len(january.deposits) < len(moved)
+    summary = {line.item: line.amount for line in january.summary}
+    row = deposits.provider_position(moved, data.provider_id, None)
+    assert summary["Money per ERAs to date (payments that expect a deposit)"] == row.era_amount
+    assert summary["Difference, bank − ERAs"] == row.deposit_amount - row.era_amount
+    assert summary["ERA payments whose money has not arrived"] == row.missing_amount > 0
+    without = build_statement(data, None, None)
+    assert without.deposits == [] and "Money per bank to date" not in {line.item for line in without.summary}

@@ -178,6 +178,16 @@ DEPOSITS = [
     Column("Deposit id", "text", _record("deposit_id")),
 ]
 
+# what fits a printed page; the statement's downloads keep every column
+PRINTED_DEPOSIT_HEADERS = frozenset(
+    {"Date", "Status", "Payer", "Trace (EFT/check)", "ERA paid", "Bank shows", "Difference", "What it means"}
+)
+
+
+def printed_deposit_columns() -> list[Column]:
+    return [c for c in DEPOSITS if c.header in PRINTED_DEPOSIT_HEADERS]
+
+
 NO_ERA_SUMMARY = [
     col("Deposits", "text", "status"),
     col("Count", "count", "count"),

@@ -242,9 +242,11 @@ class Pages:
         )
         return self.page("takeback.html", t=takeback, revisions=revisions)
 
-    def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
+    async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
-        statement = build_statement(self.load(provider_id).data, start, end)
+        data = self.load(provider_id).data
+        gathered = await self.all_deposits()
+        statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
         return self.page(
             "statement.html",
             provider_id=provider_id,
@@ -253,6 +255,7 @@ class Pages:
             takeback_columns=tables.printed_takeback_columns(self.tb.settings.include_patient_data),
             age_columns=tables.OPEN_BALANCES,
             payment_columns=tables.PAYMENTS,
+            deposit_columns=tables.printed_deposit_columns(),
         )
 
     # ---------------------------------------------------------------- exports
@@ -283,7 +286,8 @@ class Pages:
             sheet = await self.deposit_sheet(request, provider_id, table)
         elif table == "statement":
             start, end = date_range(request.query)
-            statement = build_statement(data, start, end)
+            gathered = await self.all_deposits()
+            statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
                 return await _stream(request, statement_csv(sheets), "text/csv", f"{name}.csv")
@@ -530,7 +534,7 @@ def register(tb: TakebackApp) -> None:
     class StatementPage(View):
         @guarded(pages, provider=True)
         async def get(self, request: Request, provider_id: str) -> web.StreamResponse:
-            return pages.statement_page(request, provider_id)
+            return await pages.statement_page(request, provider_id)
 
     @app.page("/providers/{provider_id}/takebacks/{event_id}")
     class TakebackPage(View):
