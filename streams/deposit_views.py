@@ -2,7 +2,8 @@
 
 * ``GET /deposits``: per provider (and payer), money per ERAs against money per bank and the open items by age,
   over every worker's records (each worker answers ``/deposits/local`` with its own; as ``/providers`` does);
-  ``?provider_id=`` keeps one provider (``provider_id=`` empty: money no ERA names yet).
+  ``?provider_id=`` keeps one provider (``provider_id=`` empty: money no ERA names yet); ``missing_workers``
+  counts the workers that did not answer (their records are left out, as the pages warn).
 * ``GET /deposits/{trace}``: the records of one EFT trace or check number, from the worker that owns it.
 
 `gather_deposits` is the one place that collects every worker's records: the API and the billing pages use it.
@@ -104,7 +105,8 @@ def register_deposit_views(tb: TakebackApp, other_workers: Any) -> None:
             if "provider_id" in request.query:
                 wanted = request.query["provider_id"] or None
                 rows = [row for row in rows if row.provider_id == wanted]
-            return self.json({"items": [row.model_dump(mode="json") for row in rows]})
+            items = [row.model_dump(mode="json") for row in rows]
+            return self.json({"items": items, "missing_workers": gathered.missing_workers})
 
     @app.page("/deposits/{trace}")
     class TraceDeposits(View):

@@ -114,10 +114,6 @@ class DepositLine:
     explainers: list[Explainer] = field(default_factory=list)
 
     @property
-    def status_words(self) -> str:
-        return STATUS_WORDS[str(self.record.status)]
-
-    @property
     def explained_by_text(self) -> str:
         return " ".join(self.record.explained_by)
 
