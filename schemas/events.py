@@ -303,6 +303,10 @@ class Takeback(Event):
     member_id: str | None = Field(None, description="PHI: only when TAKEBACK_INCLUDE_PATIENT_DATA is on.")
 
 
+OPEN_AGE_DESCRIPTION = (
+    "Balances still carried (negative FB, deferred WO) by age in days from the payment that opened them to the "
+    "provider's last remittance date: '0-30', '31-60', '61-90', '91-120', 'over-120' (rules §8a)."
+)
 NOT_MOVED = (
     "What remittances whose BPR01 says no money moved (H, P) reported as paid (BPR02): not in net_cash (rules §7)."
 )
@@ -322,6 +326,7 @@ class PayerCash(Event):
     other_adjustments: Money = ZERO
     not_moved: Money = Field(ZERO, description=NOT_MOVED)
     unexplained: Money = Field(ZERO, description=UNEXPLAINED)
+    open_by_age: dict[str, Money] = Field({}, description=OPEN_AGE_DESCRIPTION)
 
 
 class NetCashRow(Event):
@@ -348,6 +353,7 @@ class NetCashRow(Event):
         {}, description="How many remittances/claims carried each flag (e.g. reused_trace_number, claim_unbalanced)."
     )
     oldest_open_forward_balance: dt.date | None = None
+    open_by_age: dict[str, Money] = Field({}, description=OPEN_AGE_DESCRIPTION)
     last_remittance_date: dt.date | None = None
     by_payer: list[PayerCash] = []
 

@@ -31,7 +31,7 @@ def test_demo_once_prints_takebacks_with_reasons_and_net_cash(corpus: Path, tmp_
     demo = takeback("demo", "--once", str(corpus / SYNTHETIC), env=env)
     out, err = demo.communicate(timeout=120)
     assert demo.returncode == 0, err
-    assert "Takebacks found: 4" in out
+    assert "Takebacks found: 5" in out  # the J1 of 0.00 counts too: never dropped (rules §4)
     assert "overpayment_recovery" in out  # the WO recovery, with its reason
     assert "Net cash per provider: 1" in out
     assert "1234567893" in out

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
 
+from schemas import DateRef, Patient
 from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import (
     MissingFacts,
@@ -12,7 +16,7 @@ from streams.domain.ledger_records import (
     ledger_from_records,
     records_to_write,
 )
-from tests.support.builders import PROVIDER, claim, remittance
+from tests.support.builders import PROVIDER, claim, plb, remittance
 
 ORIGINAL = remittance("CHK100", "2026-01-10", [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1")])
 OTHER = remittance("CHK150", "2026-01-20", [claim("PCN7", "1", "70.00", pcn="ICN7")])
@@ -67,6 +71,33 @@ def test_a_loaded_ledger_matches_and_counts_like_the_one_that_was_stored() -> No
     again = store.load()
     assert cash_row(again) == cash_row(loaded)
     assert again.emitted == loaded.emitted
+
+
+def test_the_facts_a_takeback_is_worked_with_survive_the_store() -> None:
+    """Rules §3, §6, §8a: charge, CLP05, service dates, CLP09, RARCs, patient, payer name and PLB02 round-trip."""
+    paid = claim("PCN9", "1", "90.00", charge="120", pcn="ICN9").model_copy(
+        update={
+            "patient_responsibility": Decimal("10.00"),
+            "frequency_code": "8",
+            "remark_codes": ["MA04"],
+            "dates": [DateRef(qualifier="232", date=dt.date(2026, 1, 2)), DateRef(qualifier="233", date=None)],
+            "patient": Patient(last_name="DOE", first_name="JANE", member_id="M1"),
+        }
+    )
+    carried = plb("FB", "-5.00", "ICN9").model_copy(update={"fiscal_period_date": dt.date(2026, 12, 31)})
+    sent = remittance("CHK900", "2026-01-10", [paid], [carried])
+    sent = sent.model_copy(update={"payer": sent.payer.model_copy(update={"name": "SCENARIO HEALTH PLAN"})})
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, sent)
+    store.write(ledger)
+
+    stored = store.load().remittances[sent.remittance_id]
+    fact = stored.claims[0]
+    assert (fact.claim_charge(), fact.patient_responsibility, fact.frequency_code) == (120, Decimal("10.00"), "8")
+    assert fact.service_dates == (dt.date(2026, 1, 2), dt.date(2026, 1, 2))
+    assert "MA04" in fact.reason_codes and fact.patient == ("DOE, JANE", "M1")
+    assert (stored.payer_name, stored.adjustments[0].fiscal_date) == ("SCENARIO HEALTH PLAN", dt.date(2026, 12, 31))
+    assert stored == ledger.remittances[sent.remittance_id]
 
 
 def test_facts_left_by_a_crash_before_the_header_count_for_nothing_and_are_rewritten() -> None:

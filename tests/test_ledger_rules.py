@@ -1,9 +1,10 @@
-"""The small rules the matching core is built from, each tested in its own home (rules §2, §4, §5, §7)."""
+"""The small rules the matching core is built from, each tested in its own home (rules §2-§8a)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,9 @@ from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import ledger_from_records, records_to_write
 from streams.domain.npi import is_valid_npi
 from streams.domain.plb_pairing import pair_adjustments
-from streams.domain.references import reference_tokens
-from tests.support.builders import PROVIDER, claim, remittance
+from streams.domain.references import claims_named_by, reference_tokens
+from streams.domain.x12 import read_835
+from tests.support.builders import PROVIDER, claim, plb, remittance
 
 # --------------------------------------------------------------------------- the payment (BPR)
 
@@ -90,10 +92,16 @@ def test_72_pays_back_a_wo_and_b2_an_fb_on_the_same_reference() -> None:
     assert (pairs.refunds, pairs.partner_of) == ({1, 3}, {0: 1, 2: 3})
 
 
-def test_72_does_not_pay_an_fb_nor_a_wo_on_another_reference() -> None:
+def test_72_pays_back_an_fb_on_its_reference_only() -> None:
+    """Rules §4 (RFI 1374): a 72 beside a positive FB with its reference is the balance paid by check."""
     pairs = pair_adjustments(
         [adjustment("FB", "30", "ICN2"), adjustment("72", "-30", "ICN2"), adjustment("WO", "50", "ICN9")]
     )
+    assert (pairs.refunds, pairs.write_offs, pairs.partner_of) == ({1}, set(), {0: 1})
+
+
+def test_72_does_not_pay_a_wo_on_another_reference() -> None:
+    pairs = pair_adjustments([adjustment("72", "-30", "ICN2"), adjustment("WO", "50", "ICN9")])
     assert (pairs.refunds, pairs.write_offs, pairs.partner_of) == (set(), set(), {})
 
 
@@ -155,3 +163,68 @@ def test_a_reused_trace_number_is_flagged_also_after_the_ledger_is_stored_and_lo
     loaded = ledger_from_records(store[PROVIDER.encode()], store.get)
     apply_remittance(loaded, remittance("EFT1", "2026-03-02", [claim("PCN2", "1", "0")], handling="H"))
     assert cash_row(loaded).flags == {"reused_trace_number": 1}
+
+
+# --------------------------------------------------------------------------- corrections and references (rules §3, §4)
+
+
+def test_a_claim_corrected_then_reversed_again_in_one_remittance_links_each_correction() -> None:
+    """Rules §3: [reversal, correction, reversal of that correction, new correction] in one 835: each reversal gets
+    the correction below it; the first correction is the second reversal's original, not a correction listed above."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, remittance("CHK1", "2026-01-05", [claim("P1", "1", "100", charge="150", pcn="I1")]))
+    update = apply_remittance(
+        ledger,
+        remittance(
+            "EFT2",
+            "2026-02-05",
+            [
+                claim("P1", "22", "-100", charge="-150", pcn="I1"),
+                claim("P1", "1", "80", charge="150", pcn="I1C", f8="I1"),
+                claim("P1", "22", "-80", charge="-150", pcn="I1C"),
+                claim("P1", "1", "90", charge="150", pcn="I1CC", f8="I1C"),
+            ],
+        ),
+    )
+    links = sorted((t.amount, t.original_trace_number, t.correction_payment) for t in update.takebacks)
+    assert links == [(Decimal("80"), "EFT2", Decimal("90")), (Decimal("100"), "CHK1", Decimal("80"))]
+
+
+def test_a_medicare_fcn_names_the_claim_of_its_icn_and_short_tokens_name_none() -> None:
+    """Rules §4: an FCN is the ICN with a two-character prefix; a short token stripped names no claim by chance."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    paid = [claim("P1", "1", "100", pcn="2126005001230"), claim("P2", "1", "50", pcn="77")]
+    apply_remittance(ledger, remittance("CHK1", "2026-01-05", paid))
+    state, payer = ledger.state(), remittance("X", "2026-01-05").payer.id
+    assert claims_named_by(state, payer, reference_tokens("502126005001230")) == {"P1"}
+    assert claims_named_by(state, payer, reference_tokens("AB77")) == frozenset()
+    assert claims_named_by(state, payer, reference_tokens("LETTER1 P2")) == {"P2"}
+
+
+@pytest.mark.parametrize("with_patients", [False, True])
+def test_a_takeback_names_the_patient_only_when_ingest_kept_patient_data(with_patients: bool) -> None:
+    """Rules §8a and the patient-data rule: the name and member id come from the remittance, which has them only
+    when the operator turned TAKEBACK_INCLUDE_PATIENT_DATA on at ingest."""
+    folder = Path(__file__).parent / "scenarios" / "41_deferred_wo_paid_by_check_b2"
+    ledger = ProviderLedger(provider_id="1000000418")
+    published = {}
+    for path in sorted(folder.glob("*.835")):
+        for sent in read_835(path.read_bytes(), file=path.name, include_patient_data=with_patients).remittances:
+            published.update((t.event_id, t) for t in apply_remittance(ledger, sent).takebacks)
+    (takeback,) = [t for t in published.values() if t.claim_id == "PCN4101"]
+    expected = ("DOE, JANE", "M0000") if with_patients else (None, None)
+    assert (takeback.patient_name, takeback.member_id) == expected
+    assert (takeback.status, takeback.method, takeback.remaining) == ("settled", "refund", None)
+
+
+def test_a_recovery_that_a_late_balance_explains_is_withdrawn_with_that_status() -> None:
+    """Rules §8a: a WO taken for a recoupment until an earlier FB arrives late is withdrawn, and says so."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    paid = remittance("CHK1", "2026-01-05", [claim("P1", "1", "100", pcn="I1")])
+    recovery = remittance("EFT3", "2026-03-05", [claim("P3", "1", "200", pcn="I3")], [plb("WO", "50", "BAL9")])
+    carried = remittance("EFT2", "2026-02-05", [claim("P2", "1", "20", pcn="I2")], [plb("FB", "-50", "BAL9")])
+    apply_remittance(ledger, paid)
+    (taken,) = apply_remittance(ledger, recovery).takebacks
+    assert (taken.status, taken.claim_id) == ("needs_review", None)  # a recovery that names no known claim
+    (withdrawn,) = apply_remittance(ledger, carried).takebacks
+    assert (withdrawn.event_id, withdrawn.withdrawn, withdrawn.status) == (taken.event_id, True, "withdrawn")

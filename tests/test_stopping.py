@@ -76,7 +76,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def port_is_free(port: int) -> bool:
+    """Free as the next worker's web server sees it: no one listens (it binds with SO_REUSEADDR, as aiohttp does,
+    so connections of the killed worker left in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

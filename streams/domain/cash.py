@@ -13,7 +13,8 @@ gives it. ``invariant_holds`` checks it on every row in the tests, the property 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -66,3 +67,30 @@ def invariant_holds(row: Any) -> bool:
 
 def totals_as_fields(totals: CashTotals) -> dict[str, Decimal]:
     return {bucket: getattr(totals, bucket) for bucket in BUCKETS}
+
+
+# Rules §8a: open balances by age in days; (label, first day, last day), the last one open-ended.
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-30", 0, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("91-120", 91, 120),
+    ("over-120", 121, None),
+)
+
+
+def age_bucket(days: int) -> int:
+    """The position in AGE_BUCKETS of an age; a date after the as-of date (out-of-order data) counts as new."""
+    for position, (_, low, high) in enumerate(AGE_BUCKETS):
+        if days >= low and (high is None or days <= high):
+            return position
+    return 0
+
+
+def open_by_age(balances: Iterable[tuple[Decimal, dt.date | None]], as_of: dt.date | None) -> dict[str, Decimal]:
+    """Every bucket, with what (amount, opened) balances still carry; an undated balance counts as new."""
+    totals = [ZERO] * len(AGE_BUCKETS)
+    for amount, opened in balances:
+        days = (as_of - opened).days if as_of and opened else 0
+        totals[age_bucket(days)] += amount
+    return {label: total for (label, _, _), total in zip(AGE_BUCKETS, totals, strict=True)}

@@ -1,8 +1,9 @@
 """Claim-level takebacks (rules §3, §5): a reversal (CLP02 = 22) linked to the payment it undoes and to its correction.
 
 A reversal finds its original by CLP07, else REF*F8, else CLP01 with the same amount; it is a reversal
-when the original had not been disbursed yet, else a recoupment. A later ordinary claim naming the
-same claim is its correction; a reversal without one past the wait is flagged.
+when the original had not been disbursed yet, else a recoupment. An ordinary claim naming the same claim
+in its remittance (before or after it) or later is its correction; a reversal without one past the wait is
+flagged.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import datetime as dt
 import heapq
 from decimal import Decimal
 
-from schemas import REVERSAL_STATUS, ZERO, Takeback, TakebackKind, TakebackMethod
-from streams.domain.claim_index import PaymentRecord, original_fields
-from streams.domain.derived_state import DerivedState
+from schemas import REVERSAL_STATUS, ZERO, Settlement, Takeback, TakebackKind, TakebackMethod
+from streams.domain.claim_index import PaymentRecord
+from streams.domain.derived_state import DerivedState, PendingReversal
 from streams.domain.facts import ClaimFact, RemittanceFacts
 from streams.domain.ids import stable_id
 from streams.domain.match_policy import MatchPolicy
-from streams.domain.reasons import categorize
+from streams.domain.reasons import PROVIDER_VOID, added_carcs, carcs, reason_of, remarks
+from streams.domain.takeback_status import revised, settled_in, with_status
+from streams.domain.work_fields import correction_fields, original_patient_responsibility, reversal_fields
 
 
 class ClaimMatcher:
@@ -27,14 +30,27 @@ class ClaimMatcher:
         self.state = state
         self.provider_id = provider_id
         self.policy = policy
+        self._corrections_used: set[int] = set()  # positions in the current remittance already linked as corrections
 
     def apply(self, facts: RemittanceFacts) -> None:
         paid = ZERO
-        for position, claim in enumerate(facts.claims):
+        self._corrections_used.clear()
+        claims = facts.claims
+        below = _last_reversal_of(claims)
+        last = max(below.values(), default=-1)
+        for position, claim in enumerate(claims):
             if claim.status_code == REVERSAL_STATUS and claim.payment <= ZERO:
                 self._reversal(facts, position, claim)
             else:
-                self._payment(facts, position, claim)
+                # Rules §3: a claim listed before a reversal of the same claim in its remittance belongs to this
+                # remittance's reversals (the correction of one above it, or the original or correction of the one
+                # below), not to a reversal of an earlier remittance.
+                reversed_below = position < last and (
+                    below.get(claim.claim_id, -1) > position
+                    or below.get(claim.pcn, -1) > position
+                    or below.get(claim.original_reference, -1) > position
+                )
+                self._payment(facts, position, claim, only_here=bool(reversed_below))
                 paid += claim.payment
         self.state.book(facts.payer_id, "claim_payments", paid)  # once per remittance: this loop is the hot path
 
@@ -50,49 +66,56 @@ class ClaimMatcher:
             _, _, event_id = heapq.heappop(heap)
             if event_id in state.awaiting_correction:
                 takeback = state.takebacks[event_id]
-                state.put(takeback.model_copy(update={"flags": [*takeback.flags, "correction_overdue"]}))
+                flags = [*takeback.flags, "correction_overdue"]
+                state.put(revised(takeback, flags=flags))
 
     # ---- payments and their corrections
 
-    def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact) -> None:
+    def _payment(self, facts: RemittanceFacts, position: int, claim: ClaimFact, *, only_here: bool) -> None:
         record = PaymentRecord(facts, claim, position)
-        if claim.pcn:
-            self.state.payments_by_pcn.add((facts.payer_id, claim.pcn), record)
-        self.state.payments_by_claim_id.add((facts.payer_id, claim.claim_id), record)
-        if claim.status_code != REVERSAL_STATUS:
-            self._link_correction(facts, record)
-
-    def _link_correction(self, facts: RemittanceFacts, record: PaymentRecord) -> None:
-        """Rules §3: the correction follows its reversal (same remittance or later), linked by CLP07/F8/CLP01."""
-        claim = record.claim
         state = self.state
-        keys = [("pcn", claim.pcn), ("pcn", claim.original_reference), ("claim", claim.claim_id)]
+        if claim.pcn:
+            state.payments_by_pcn.add((facts.payer_id, claim.pcn), record)
+        if claim.original_reference:
+            state.payments_by_f8.add((facts.payer_id, claim.original_reference), record)
+        state.payments_by_claim_id.add((facts.payer_id, claim.claim_id), record)
+        if claim.status_code != REVERSAL_STATUS and self._link_correction(facts, claim, only_here=only_here):
+            self._corrections_used.add(position)
+
+    def _link_correction(self, facts: RemittanceFacts, claim: ClaimFact, *, only_here: bool) -> bool:
+        """Rules §3: a claim after a reversal corrects it when it names the same claim: by CLP07 or REF*F8 in any
+        later remittance; by CLP01 alone only in the same remittance, or within the wait with the same charge."""
+        state = self.state
+        awaiting = state.awaiting_correction
         waiting = {
             event_id
-            for kind, value in keys
+            for kind, value in (("pcn", claim.pcn), ("pcn", claim.original_reference))
             if value
             for event_id in state.awaiting_by_key.get((facts.payer_id, kind, value), ())
-            if event_id in state.awaiting_correction
+            if event_id in awaiting
         }
-        if waiting:
-            event_id = min(waiting, key=state.awaiting_correction.__getitem__)  # the earliest reversal first
-            takeback = state.takebacks[event_id]
-            del state.awaiting_correction[event_id]
-            codes = list(dict.fromkeys([*takeback.reason_codes, *claim.reason_codes]))
-            state.put(
-                takeback.model_copy(
-                    update={
-                        "flags": [f for f in takeback.flags if f != "correction_overdue"],
-                        "correction_claim_id": claim.claim_id,
-                        "correction_payment": claim.payment,
-                        "net_change": claim.payment - takeback.amount,
-                        "reason_codes": codes,
-                        "reason_category": categorize(
-                            claim.reason_codes or takeback.reason_codes, has_correction=True, plb_reason_code=None
-                        ),
-                    }
-                )
-            )
+        for event_id in state.awaiting_by_key.get((facts.payer_id, "claim", claim.claim_id), ()):
+            if event_id in awaiting and self._corrects_by_account(facts, claim, state.takebacks[event_id]):
+                waiting.add(event_id)
+        if only_here:
+            waiting = {e for e in waiting if state.takebacks[e].remittance_id == facts.remittance_id}
+        if not waiting:
+            return False
+        event_id = min(waiting, key=lambda e: awaiting[e].sequence)  # the earliest reversal first
+        pending = awaiting.pop(event_id)
+        state.put(_corrected(state.takebacks[event_id], claim, pending))
+        return True
+
+    def _corrects_by_account(self, facts: RemittanceFacts, claim: ClaimFact, reversal: Takeback) -> bool:
+        """Rules §3: an account number (CLP01) is reused by new visits; alone it links only what is plainly the same
+        claim: in the reversal's remittance, or soon after (the correction wait) with the same charge."""
+        if reversal.remittance_id == facts.remittance_id:
+            return True
+        if claim.charge is None or claim.claim_charge() != reversal.claim_charge:
+            return False
+        if not (facts.takeback_date and reversal.takeback_date):
+            return False
+        return (facts.takeback_date - reversal.takeback_date).days <= self.policy.correction_wait_days
 
     # ---- reversals
 
@@ -110,6 +133,13 @@ class ClaimMatcher:
             original.reversed_by = event_id
             if original.claim.line_level and not claim.line_level:
                 flags.append("claim_level_reversal_of_line_level_payment")
+        before = original.claim.reason_codes if original else claim.reason_codes
+        pending = PendingReversal(
+            sequence=self._next_sequence(),
+            before=before,
+            patient_responsibility=original_patient_responsibility(claim, original),
+            void=PROVIDER_VOID in (claim.frequency_code, original.claim.frequency_code if original else None),
+        )
         takeback = Takeback(
             event_id=event_id,
             kind=kind,
@@ -121,20 +151,35 @@ class ClaimMatcher:
             payer_name=facts.payer_name,
             claim_id=claim.claim_id,
             payer_claim_control_number=claim.pcn,
-            **original_fields(original),
             trace_number=facts.trace_number,
             remittance_id=facts.remittance_id,
             takeback_date=facts.takeback_date,
             reason_codes=claim.reason_codes,
-            reason_category=categorize(claim.reason_codes, has_correction=False, plb_reason_code=None),
+            reason_category=reason_of(
+                added_carcs(claim.reason_codes, before) if original else carcs(claim.reason_codes),
+                remarks(claim.reason_codes),
+                has_correction=False,
+                void=pending.void,
+            ),
             flags=flags,
+            settled_by=_netted_here(facts, amount),
+            **reversal_fields(facts, claim, original),
         )
-        self.state.put(takeback)
-        self._await_correction(takeback)
+        correction = self._correction_listed_before(facts, position, claim, original)
+        if correction is not None:
+            takeback = _corrected(takeback, correction.claim, pending)
+        else:
+            self._await_correction(takeback, pending)
+        self.state.put(with_status(takeback))
+        self.state.takebacks_by_claim.setdefault((facts.payer_id, claim.claim_id), []).append(event_id)
         self.state.book(facts.payer_id, "reversed" if kind == TakebackKind.reversal else "recouped", amount)
 
     def _find_original(self, facts: RemittanceFacts, claim: ClaimFact, amount: Decimal) -> PaymentRecord | None:
-        """Rules §3: same payer and CLP07; else REF*F8; else same CLP01 with the same amount (latest first)."""
+        """Rules §3: same payer and CLP07; else REF*F8; else same CLP01 with the same amount (latest first).
+
+        An earlier remittance's payment first: a claim of the reversal's own remittance is its original only when
+        no earlier payment exists (a remittance that pays and reverses a claim); otherwise it is the correction.
+        """
         payer = facts.payer_id
         lookups: list[list[PaymentRecord]] = []
         if claim.pcn:
@@ -143,26 +188,102 @@ class ClaimMatcher:
             lookups.append(self.state.payments_by_pcn.get((payer, claim.original_reference)))
         by_claim_id = self.state.payments_by_claim_id.get((payer, claim.claim_id))
         lookups.append([p for p in by_claim_id if p.claim.payment == amount])
-        for records in lookups:
-            open_records = [
-                p for p in reversed(records) if p.reversed_by is None and p.claim.status_code != REVERSAL_STATUS
-            ]
-            if open_records:
-                same_amount = [p for p in open_records if p.claim.payment == amount]
-                return (same_amount or open_records)[0]
+        here = facts.remittance_id
+        for earlier in (True, False):
+            for records in lookups:
+                open_records = [
+                    p
+                    for p in reversed(records)
+                    if p.reversed_by is None
+                    and p.claim.status_code != REVERSAL_STATUS
+                    and (p.remittance.remittance_id != here) == earlier
+                ]
+                if open_records:
+                    same_amount = [p for p in open_records if p.claim.payment == amount]
+                    return (same_amount or open_records)[0]
         return None
 
-    def _await_correction(self, takeback: Takeback) -> None:
+    def _correction_listed_before(
+        self, facts: RemittanceFacts, position: int, claim: ClaimFact, original: PaymentRecord | None
+    ) -> PaymentRecord | None:
+        """Rules §3: the correction may come before its reversal in the remittance (RFI 791): the nearest claim
+        above it naming the same claim (CLP07, REF*F8 or CLP01) that is not its original."""
+        if position == 0:
+            return None
+        state, payer = self.state, facts.payer_id
+        candidates = [
+            *(state.payments_by_pcn.get((payer, claim.pcn)) if claim.pcn else ()),
+            *(state.payments_by_f8.get((payer, claim.pcn)) if claim.pcn else ()),
+            *state.payments_by_claim_id.get((payer, claim.claim_id)),
+        ]
+        here = [
+            r
+            for r in candidates
+            if r.remittance.remittance_id == facts.remittance_id
+            and r is not original
+            and r.reversed_by is None
+            and r.claim.status_code != REVERSAL_STATUS
+            and r.position not in self._corrections_used
+        ]
+        if not here:
+            return None
+        nearest = max(here, key=lambda r: r.position)
+        self._corrections_used.add(nearest.position)
+        return nearest
+
+    def _next_sequence(self) -> int:
+        self.state.sequence += 1
+        return self.state.sequence
+
+    def _await_correction(self, takeback: Takeback, pending: PendingReversal) -> None:
         state = self.state
-        state.sequence += 1
-        sequence = state.sequence
-        state.awaiting_correction[takeback.event_id] = sequence
+        state.awaiting_correction[takeback.event_id] = pending
         keys = [("pcn", takeback.payer_claim_control_number), ("claim", takeback.claim_id)]
         for kind, value in keys:
             if value:
                 state.awaiting_by_key.setdefault((takeback.payer_id, kind, value), []).append(takeback.event_id)
         if takeback.amount > ZERO and takeback.takeback_date:
-            heapq.heappush(state.overdue_heap, (takeback.takeback_date.isoformat(), sequence, takeback.event_id))
+            entry = (takeback.takeback_date.isoformat(), pending.sequence, takeback.event_id)
+            heapq.heappush(state.overdue_heap, entry)
+
+
+def _last_reversal_of(claims: list[ClaimFact]) -> dict[str | None, int]:
+    """CLP07 and CLP01 of the remittance's reversals -> the position of the last one (usually empty)."""
+    below: dict[str | None, int] = {}
+    for position, claim in enumerate(claims):
+        if claim.status_code == REVERSAL_STATUS and claim.payment <= ZERO:
+            if claim.pcn:
+                below[claim.pcn] = position
+            below[claim.claim_id] = position
+    below.pop(None, None)
+    return below
+
+
+def _netted_here(facts: RemittanceFacts, amount: Decimal) -> list[Settlement]:
+    """Rules §5, §8a: a takeback is netted from the payment that reports it, unless a carry there says otherwise."""
+    if amount <= ZERO:
+        return []
+    return [settled_in(facts, TakebackMethod.offset, amount)]
+
+
+def _corrected(takeback: Takeback, correction: ClaimFact, pending: PendingReversal) -> Takeback:
+    """The takeback with its correction linked; its reason from what the correction changed (rules §3, §6)."""
+    codes = list(dict.fromkeys([*takeback.reason_codes, *correction.reason_codes]))
+    return revised(
+        takeback,
+        flags=[f for f in takeback.flags if f != "correction_overdue"],
+        correction_claim_id=correction.claim_id,
+        correction_payment=correction.payment,
+        net_change=correction.payment - takeback.amount,
+        reason_codes=codes,
+        reason_category=reason_of(
+            added_carcs(correction.reason_codes, pending.before),
+            [*remarks(correction.reason_codes), *remarks(takeback.reason_codes)],
+            has_correction=True,
+            void=pending.void,
+        ),
+        **correction_fields(correction, pending.patient_responsibility),
+    )
 
 
 def classify(facts: RemittanceFacts, original: PaymentRecord | None) -> tuple[TakebackKind, TakebackMethod]:

@@ -23,6 +23,18 @@ class CarriedBalance:
     tokens: frozenset[str]
     outstanding: Decimal
     opened: dt.date | None
+    claims: frozenset[str] = frozenset()  # CLP01s its reference resolves to (rules §4), empty until known
+    takeback_id: str | None = None  # the takeback whose money it carries, when its claim has one
+
+
+@dataclass(slots=True)
+class PendingReversal:
+    """A reversal still waiting for its correction, with what the correction will be compared with (rules §3, §6)."""
+
+    sequence: int  # arrival order: the earliest reversal takes a correction first
+    before: tuple[str, ...]  # the original's codes (a reversal's own, for an orphan)
+    patient_responsibility: Decimal | None  # CLP05 of the original
+    void: bool  # CLP09 = 8 on the reversal or the original
 
 
 @dataclass
@@ -31,11 +43,13 @@ class DerivedState:
 
     payments_by_pcn: ClaimIndex = field(default_factory=ClaimIndex)
     payments_by_claim_id: ClaimIndex = field(default_factory=ClaimIndex)
+    payments_by_f8: ClaimIndex = field(default_factory=ClaimIndex)  # REF*F8 of the few claims that carry one
+    takebacks_by_claim: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (payer, CLP01) -> ids
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
-    # reversals waiting for their correction: event id -> arrival sequence, indexed by the keys a correction
+    # reversals waiting for their correction: event id -> what it waits with, indexed by the keys a correction
     # can match on; and a heap of (date, sequence, event id) to flag the ones overdue
-    awaiting_correction: dict[str, int] = field(default_factory=dict)
+    awaiting_correction: dict[str, PendingReversal] = field(default_factory=dict)
     awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     overdue_heap: list[tuple[str, int, str]] = field(default_factory=list)
     sequence: int = 0

@@ -21,7 +21,7 @@ from streams.domain.reasons import reason_codes_of
 
 @dataclass(slots=True)
 class ClaimFact:
-    """What the ledger needs to remember of one CLP (no patient data).
+    """What the ledger needs to remember of one CLP (patient data only when ingest kept it).
 
     A slotted dataclass, not a model: one is built per claim on the hot path, and it is much cheaper
     than `BaseModel.model_construct` (pydantic still validates and serializes it inside the ledger).
@@ -35,6 +35,16 @@ class ClaimFact:
     reason_codes: tuple[str, ...] = ()  # tuples: a million claims of state, and most have no flags
     line_level: bool = False
     flags: tuple[str, ...] = ()
+    # Rules §3 and §8a: what links a correction (charge) and what a person needs to work a takeback. None or
+    # interned values by default, so the hot path pays a slot each, not an object each.
+    charge: str | None = None  # CLP03 as sent, a decimal string: half a Decimal's memory; see `claim_charge`
+    patient_responsibility: Decimal | None = None  # CLP05
+    service_dates: tuple[dt.date, dt.date] | None = None  # DTM*232/233 of the claim, else the lines' DTM*472
+    frequency_code: str | None = None  # CLP09: 8 is a void the provider asked for (rules §6)
+    patient: tuple[str | None, str | None] | None = None  # (name, member id): only when ingest kept patient data
+
+    def claim_charge(self) -> Decimal | None:
+        return None if self.charge is None else Decimal(self.charge)
 
 
 class PlbFact(BaseModel):
@@ -42,6 +52,7 @@ class PlbFact(BaseModel):
     reason_code: str
     reference: str | None = None
     amount: Decimal
+    fiscal_date: dt.date | None = None  # PLB02 (rules §8a)
 
 
 class RemittanceFacts(BaseModel):
@@ -136,6 +147,9 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
 
 def _claim_fact(c: dict) -> ClaimFact:
     f8 = next((r["value"] for r in c.get("references") or [] if r.get("qualifier") == "F8"), None)
+    responsibility = c.get("patient_responsibility")
+    frequency = c.get("frequency_code")
+    patient = c.get("patient")
     return ClaimFact(
         claim_id=str(c["claim_id"]),
         status_code=sys.intern(str(c["status_code"])),  # a handful of values, a million claims
@@ -145,7 +159,58 @@ def _claim_fact(c: dict) -> ClaimFact:
         reason_codes=tuple(sys.intern(code) for code in reason_codes_of(c)),
         line_level=bool(c.get("service_lines")),
         flags=tuple(c.get("flags") or ()),
+        charge=str(c["total_charge"]),
+        patient_responsibility=None if responsibility is None else Decimal(responsibility),
+        service_dates=_service_dates(c),
+        frequency_code=sys.intern(frequency) if frequency else None,
+        patient=_patient(patient) if patient else None,
     )
+
+
+_LINE_SERVICE_DATES = frozenset({"472", "150", "151"})  # DTM*472 service date, 150/151 a line's period
+
+
+def _service_dates(c: dict) -> tuple[dt.date, dt.date] | None:
+    """Rules §8a: the claim's service period, from its own DTM*232/233, else the span of its lines' service dates.
+
+    On the hot path (every claim): ISO dates compare as text, and each day is one shared object.
+    """
+    start = end = None
+    for d in c.get("dates") or ():
+        qualifier, day = d["qualifier"], d.get("date")
+        if day and qualifier == "232":
+            start = day
+        elif day and qualifier == "233":
+            end = day
+    if start or end:
+        return _period(start or end, end or start)
+    for line in c.get("service_lines") or ():
+        for d in line.get("dates") or ():
+            day = d.get("date")
+            if day and d["qualifier"] in _LINE_SERVICE_DATES:
+                start = day if start is None or day < start else start
+                end = day if end is None or day > end else end
+    return _period(start, end) if start and end else None
+
+
+# A few thousand service periods across a million claims (most are one day): one shared tuple each.
+_PERIODS: dict[tuple[str, str], tuple[dt.date, dt.date]] = {}
+
+
+def _period(start: str, end: str) -> tuple[dt.date, dt.date]:
+    key = (start, end)
+    period = _PERIODS.get(key)
+    if period is None:
+        if len(_PERIODS) > 50_000:
+            _PERIODS.clear()
+        period = _PERIODS[key] = (dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    return period
+
+
+def _patient(p: dict) -> tuple[str | None, str | None] | None:
+    """("LAST, FIRST", member id): present only when the operator turned patient data on at ingest."""
+    name = ", ".join(n for n in (p.get("last_name"), p.get("first_name")) if n) or None
+    return (name, p.get("member_id")) if name or p.get("member_id") else None
 
 
 def _plb_fact(a: dict) -> PlbFact:
@@ -154,6 +219,7 @@ def _plb_fact(a: dict) -> PlbFact:
         reason_code=str(a["reason_code"]),
         reference=a.get("reference"),
         amount=Decimal(a["amount"]),
+        fiscal_date=_date(a.get("fiscal_period_date")),
     )
 
 

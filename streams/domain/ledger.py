@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, PrivateAttr
 
-from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback
-from streams.domain.cash import totals_as_fields
+from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback, TakebackStatus
+from streams.domain.cash import open_by_age, totals_as_fields
 from streams.domain.derived_state import DerivedState
 from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
 from streams.domain.match_policy import MatchPolicy
@@ -226,7 +226,8 @@ def _publishable_changes(ledger: ProviderLedger, state: DerivedState, touched: s
     if touched is None:
         for event_id, previous in ledger.emitted.items():
             if event_id not in state.takebacks and not previous.withdrawn:
-                withdrawn = previous.model_copy(update={"revision": previous.revision + 1, "withdrawn": True})
+                update = {"revision": previous.revision + 1, "withdrawn": True, "status": TakebackStatus.withdrawn}
+                withdrawn = previous.model_copy(update=update)
                 ledger.emitted[event_id] = withdrawn
                 changed.append(withdrawn)
     return changed
@@ -244,8 +245,10 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
     for takeback in state.takebacks.values():
         by_kind[takeback.kind] = by_kind.get(takeback.kind, 0) + 1
         by_category[takeback.reason_category] = by_category.get(takeback.reason_category, 0) + 1
-    open_dates = [c.opened for c in state.carried if c.outstanding > ZERO and c.opened]
+    carried = [c for c in state.carried if c.outstanding > ZERO]
+    open_dates = [c.opened for c in carried if c.opened]
     last_day = state.last_key[0]  # the latest production date applied, kept by the matcher
+    as_of = dt.date.fromisoformat(last_day) if last_day else None
     return NetCashRow(
         provider_id=ledger.provider_id,
         revision=len(ledger.remittances),
@@ -253,10 +256,15 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
         takebacks_by_kind=dict(sorted(by_kind.items())),
         takebacks_by_category=dict(sorted(by_category.items())),
         oldest_open_forward_balance=min(open_dates, default=None),
+        open_by_age=open_by_age(((c.outstanding, c.opened) for c in carried), as_of),
         flags=dict(sorted(state.flag_counts.items())),
-        last_remittance_date=dt.date.fromisoformat(last_day) if last_day else None,
+        last_remittance_date=as_of,
         by_payer=[
-            PayerCash(payer_id=payer, **totals_as_fields(totals))
+            PayerCash(
+                payer_id=payer,
+                **totals_as_fields(totals),
+                open_by_age=open_by_age(((c.outstanding, c.opened) for c in carried if c.payer_id == payer), as_of),
+            )
             for payer, totals in sorted(state.cash_by_payer.items())
         ],
     )

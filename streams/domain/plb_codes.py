@@ -10,3 +10,5 @@ CARRY_CODES = frozenset({"WO", "FB"})  # carry a balance (negative) or settle on
 OFFSET_CODES = frozenset({"72", "B2", "CS"})  # negative next to a positive WO/FB: refunded by check, or forgiven
 PAYER_WRITE_OFF = "CS"  # with a reference like "PAYER WRITE OFF": the payer forgave it
 WRITE_OFF_WORDS = ("WRITE OFF", "WRITEOFF", "WRITE-OFF", "W/O")
+REFUND_CODES = frozenset({"72", "B2"})  # paid back by check: a takeback they settle is settled by refund
+AUTHORIZED_RETURN = "72"  # a refund the provider sent; on its own (no WO/FB beside it) it is flagged

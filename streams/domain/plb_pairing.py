@@ -1,6 +1,7 @@
 """Which PLB amounts of one remittance offset each other (rules §4).
 
-72 + WO and B2 + WO/FB on one reference: the provider paid it by check (a refund).
+72 or B2 + WO/FB on one reference: the provider paid it by check (a refund; RFI 325, 758, and 1374 for
+72 beside a forward balance).
 CS "payer write off" + WO: the payer forgave it.
 """
 
@@ -24,7 +25,7 @@ class AdjustmentPairs:
 
 
 def pair_adjustments(adjustments: list[PlbFact]) -> AdjustmentPairs:
-    """Pair each positive WO (or FB, for B2) with a negative 72/B2/CS sharing a reference token."""
+    """Pair each positive WO or FB with a negative 72/B2 (or a WO with a CS) sharing a reference token."""
     pairs = AdjustmentPairs()
     offsets = [
         (i, a, reference_tokens(a.reference))
@@ -43,7 +44,7 @@ def pair_adjustments(adjustments: list[PlbFact]) -> AdjustmentPairs:
                     pairs.write_offs.add(j)
                     pairs.partner_of[i] = j
                     break
-            elif tokens & other_tokens and (other.reason_code == "B2" or adj.reason_code == "WO"):
+            elif tokens & other_tokens:
                 pairs.refunds.add(j)
                 pairs.partner_of[i] = j
                 break

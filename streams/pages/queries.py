@@ -13,18 +13,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from schemas import NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
+from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
+from streams.domain.cash import age_bucket as bucket_of
 from streams.domain.ledger import RemittanceFacts
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
 
 ZERO = Decimal("0")
 
-# Rules §8a: open balances by age, per provider and payer.
-AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("0–30", 0, 30),
-    ("31–60", 31, 60),
-    ("61–90", 61, 90),
-    ("91–120", 91, 120),
-    ("over 120", 121, None),
+# Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
+# labels are for reading ("0–30", "over 120").
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = tuple(
+    (label.replace("over-", "over ").replace("-", "–"), low, high) for label, low, high in OPEN_AGE_BUCKETS
 )
 
 
@@ -279,13 +278,6 @@ def open_amount(t: Takeback) -> Decimal:
     if t.withdrawn or t.status != TakebackStatus.open:
         return ZERO
     return t.remaining if t.remaining is not None else t.amount
-
-
-def bucket_of(days: int) -> int:
-    for position, (_, low, high) in enumerate(AGE_BUCKETS):
-        if days >= low and (high is None or days <= high):
-            return position
-    return 0  # a date after as_of (out-of-order data) counts as new
 
 
 def open_balances_by_age(

@@ -16,8 +16,8 @@ DASH = "—"
 
 # Each flag in a sentence a billing person can act on (rules §5, §8a).
 FLAG_SENTENCES = {
-    "zero_amount": "The payer reversed a claim it had paid nothing on: nothing was taken back, but the claim "
-    "was reprocessed.",
+    "zero_amount": "A takeback of 0.00: a reversal of a claim paid nothing (the claim was reprocessed), or a PLB "
+    "recovery line of 0.00, which the 835 standard does not allow.",
     "original_not_found": "No payment of this claim by this payer was found in the remittances seen, so the "
     "takeback cannot be tied to the money it undoes.",
     "correction_overdue": "The claim was reversed and no corrected claim has been paid within the wait: ask the "
@@ -35,6 +35,8 @@ FLAG_SENTENCES = {
     "missing_amount": "An amount the 835 standard requires was missing; it was read as zero.",
     "segment_count_mismatch": "The remittance's segment count (SE01) does not match its segments: it may be cut.",
     "zero_payment_not_h_or_p": "The payment is zero but not marked as a non-payment (BPR01 H or P).",
+    "unpaired_authorized_return": "A refund the provider sent (PLB 72) is acknowledged, but no recovery it pays "
+    "back (WO or FB with the same reference) is in the same payment: find what the check was for.",
     "payment_not_moved": "The remittance says no money moved (BPR01 H or P) yet reports a payment: its claims count, "
     "none of it is cash; the amount is in the 'not moved' column.",
     "reissued": "The payer sent this payment twice with different contents; it counts once, as the later version.",
