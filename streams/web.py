@@ -205,7 +205,20 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Per provider and payer: money per ERAs against money per bank, open items by age",
                     "parameters": [{"name": "provider_id", "in": "query", "schema": {"type": "string"}}],
-                    "responses": {"200": ok({"type": "object", "properties": {"items": array_of("DepositPosition")}})},
+                    "responses": {
+                        "200": ok(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "items": array_of("DepositPosition"),
+                                    "missing_workers": {
+                                        "type": "integer",
+                                        "description": "Workers that did not answer: their records are missing.",
+                                    },
+                                },
+                            }
+                        )
+                    },
                 }
             },
             "/deposits/{trace}": {

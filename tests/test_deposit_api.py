@@ -47,7 +47,7 @@ def test_positions_from_any_worker_are_the_domain_positions(workers: tuple[list[
     expected = [row.model_dump(mode="json") for row in reassociate_files(files).positions]
     for url in urls:
         status, body = get(f"{url}/deposits")
-        assert status == 200 and body["items"] == expected
+        assert status == 200 and body["items"] == expected and body["missing_workers"] == 0
     _, unknown = get(f"{urls[0]}/deposits?provider_id=")
     assert [row["provider_id"] for row in unknown["items"]] == [None]
     assert unknown["items"][0]["unposted_amount"] != "0"

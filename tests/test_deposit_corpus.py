@@ -3,73 +3,27 @@ takeback, one extra. Each payment must get exactly the outcome its construction 
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from schemas import Takeback
 from streams.domain.bank.offline import ReassociationResult, reassociate_files
-from streams.domain.bank.reassociation import EraFact, MatchKey
-from streams.domain.offline import apply_all, read_files
+from streams.domain.bank.reassociation import MatchKey
 from streams.samples import CORPUS_DIR
-from tests.support.bank_files import BankPayment, bai2_file, nacha_file
+from tests.support.corpus_deposits import EXTRA, bank_files_for
 
-FALLBACK_DATE = dt.date(2026, 1, 5)
 Replayed = tuple[ReassociationResult, dict[MatchKey, str], list[Path]]
-EXTRA = BankPayment("NOERA0001", "1999999999", Decimal("64.10"), dt.date(2010, 1, 4))
 
 
 def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS_DIR.iterdir() if p.name != "SOURCES.md")
 
 
-def paying_payments() -> tuple[dict[MatchKey, list[EraFact]], dict[str, list[Takeback]]]:
-    """Payments that expect a deposit, by match key (reissues counted once), and non-zero takebacks by remittance."""
-    remittances, _ = read_files(corpus_files())
-    by_key: dict[MatchKey, dict[tuple, EraFact]] = defaultdict(dict)
-    for remittance in remittances:
-        era = EraFact.of(remittance)
-        if era.expects_deposit:
-            by_key[era.key].setdefault((era.provider_id, era.amount, era.effective_date), era)
-    takebacks: dict[str, list[Takeback]] = defaultdict(list)
-    for takeback in apply_all(remittances).live_takebacks():
-        if takeback.amount:  # a zero takeback (a J1 of 0.00) changes no deposit
-            takebacks[takeback.remittance_id].append(takeback)
-    return {key: list(eras.values()) for key, eras in by_key.items()}, takebacks
-
-
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
-    payments, takebacks = paying_payments()
-    ach = sorted(k for k in payments if k[0] == "ACH")
-    checks = sorted(k for k in payments if k[0] == "CHK")
-    short = next(k for k in ach if any(takebacks[e.remittance_id] for e in payments[k]))
-    missing = {next(k for k in ach if k != short), checks[0]}
-    expected: dict[MatchKey, str] = {}
-    nacha, bai2 = [], []
-    for key in ach + checks:
-        if key in missing:
-            expected[key] = "era_without_deposit"
-            continue
-        eras = payments[key]
-        amount = sum((e.amount for e in eras), Decimal(0))
-        if key == short:
-            amount -= takebacks[eras[-1].remittance_id][0].amount
-        date = min(e.expected_date or FALLBACK_DATE for e in eras)
-        if key[0] == "CHK":
-            bai2.append(BankPayment("-", "-", amount, date, check_number=key[2]))
-        else:
-            nacha.append(BankPayment(key[2], key[1], amount, date))
-        expected[key] = "amount_mismatch" if key == short else "matched"
-    expected[("ACH", EXTRA.payer_id, EXTRA.trace_number)] = "deposit_without_era"
-    folder = tmp_path_factory.mktemp("bank")
-    (folder / "deposits.ach").write_bytes(nacha_file([*nacha, EXTRA], line_ending="\r\n"))
-    (folder / "statement.bai").write_bytes(bai2_file(bai2))
-    bank_files = [folder / "deposits.ach", folder / "statement.bai"]
+    bank_files, expected = bank_files_for(corpus_files(), tmp_path_factory.mktemp("bank"))
     return reassociate_files([*corpus_files(), *bank_files]), expected, bank_files
 
 

@@ -28,9 +28,10 @@ import openpyxl
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.kafka_io import ensure_topics
+from streams.kafka_io import collect_reassociations, ensure_topics
 from streams.runner import RunningPipeline, WorkerProcess, feed_and_collect
 from streams.settings import Settings
+from tests.support.corpus_deposits import EXTRA, bank_files_for
 from tests.test_api import FILES, wait_until
 
 pytestmark = pytest.mark.broker
@@ -65,6 +66,7 @@ class Cluster:
     urls: list[str]
     providers: dict[str, dict]  # provider id -> the API's row
     settings: Settings
+    deposits: dict[tuple, str]  # match key -> the status the generated bank files were built to give
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +93,16 @@ def cluster(broker: EmbeddedBroker, corpus: Path, tmp_path_factory: pytest.TempP
             workers.append(WorkerProcess(settings, work / f"w{index}.log").start())
         urls = [f"http://127.0.0.1:{w.settings.web_port}" for w in workers]
         wait_until(lambda: all(status_ok(f"{u}/readyz") for u in urls))
+        # the ERAs and a bank's deposits for them: one missing, one short by a takeback, one with no ERA
+        eras = [corpus / f for f in FILES]
+        bank_files, deposits = bank_files_for(eras, work)
         results = asyncio.run(
-            feed_and_collect(
-                RunningPipeline(base, workers[0]), [corpus / f for f in FILES], timeout=120, progress=False
-            )
+            feed_and_collect(RunningPipeline(base, workers[0]), [*eras, *bank_files], timeout=120, progress=False)
         )
+        asyncio.run(collect_reassociations(base, timeout=120, health=workers[0].problem))
         wait_until(lambda: api(f"{urls[1]}/providers?limit=500")["total"] == len(results.net_cash))
         rows = {r["provider_id"]: r for r in api(f"{urls[0]}/providers?limit=500")["items"]}
-        yield Cluster(urls=urls, providers=rows, settings=base)
+        yield Cluster(urls=urls, providers=rows, settings=base, deposits=deposits)
     finally:
         for worker in workers:
             worker.stop()
@@ -175,7 +179,7 @@ def cents(value: object) -> Decimal:
 def test_overview_lists_every_provider_and_its_downloads_match_the_api(cluster: Cluster, page, tmp_path: Path) -> None:
     page.goto(cluster.urls[0] + "/")
     assert page.title().startswith("Providers")
-    assert page.locator("tbody tr").count() == len(cluster.providers)
+    assert page.locator("#providers tbody tr").count() == len(cluster.providers)
     shot(page, tmp_path, "overview")
     assert_accessible_structure(page)
     assert tab_reaches(page, {"#q", f"a[href='/providers/{SYNTHETIC_PROVIDER}/view']"}) == {
@@ -202,7 +206,7 @@ def test_overview_lists_every_provider_and_its_downloads_match_the_api(cluster: 
     page.fill("#q", SYNTHETIC_PROVIDER[:6])
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**/?q=*")
-    listed = page.locator("tbody tr td:first-child").all_inner_texts()
+    listed = page.locator("#providers tbody tr td:first-child").all_inner_texts()
     assert listed and all(SYNTHETIC_PROVIDER[:6] in p for p in listed)
 
 
@@ -262,6 +266,84 @@ def test_provider_page_filters_pages_and_exports_what_the_api_has(cluster: Clust
     assert len(set(seen)) == len(expected)
 
 
+def test_provider_page_shows_deposits_against_the_eras_and_follows_a_mismatch_to_its_takeback(
+    cluster: Cluster, page, tmp_path: Path
+) -> None:
+    positions = api(f"{cluster.urls[0]}/deposits")["items"]
+    assert sorted(cluster.deposits.values()) == ["amount_mismatch", "deposit_without_era", "era_without_deposit"]
+    (row,) = [p for p in positions if p["counts"].get("amount_mismatch")]
+    provider = row["provider_id"]
+    for url in cluster.urls:  # one of them forwards to the owner; each gathers every worker's records
+        page.goto(f"{url}/providers/{provider}/view")
+        assert page.locator("#deposits h2").inner_text() == "Deposits"
+        assert page.locator("#deposit-records tbody tr.deposit").count() == sum(row["counts"].values())
+    assert_accessible_structure(page)
+
+    # money per ERAs and per bank, per payer: the download is GET /deposits to the cent
+    payers = read_csv(download(page, lambda: page.locator("a[href$='/deposit-payers.csv']").click()))
+    by_payer = {p["payer_id"]: p for p in row["by_payer"]} | {"all payers": row}
+    assert [r["Payer"] for r in payers] == [*(p["payer_id"] for p in row["by_payer"]), "all payers"]
+    for r in payers:
+        expected = by_payer[r["Payer"]]
+        for header, field in (
+            ("Money per ERAs", "era_amount"),
+            ("Money per bank", "deposit_amount"),
+            ("Missing", "missing_amount"),
+            ("No ERA", "unposted_amount"),
+            ("Amounts differ by", "mismatch_amount"),
+            ("Paid twice", "duplicate_amount"),
+        ):
+            assert cents(r[header]) == cents(expected[field]), (r["Payer"], header)
+        assert cents(r["Difference"]) == cents(expected["deposit_amount"]) - cents(expected["era_amount"])
+    ages = read_xlsx(download(page, lambda: page.locator("a[href$='/deposit-ages.xlsx']").click()))
+    assert ages[-1]["Age"] == "total" and ages[-1]["Open items"] == sum(row["open_items_by_age"].values())
+
+    # filter by status (htmx swaps the list and pushes the URL); the sentence says what the difference is
+    page.select_option("#deposit_status", "amount_mismatch")
+    page.get_by_role("button", name="Show deposits").click()
+    page.wait_for_url("**deposit_status=amount_mismatch*")
+    page.wait_for_function("document.querySelectorAll('#deposit-records tbody tr.deposit').length == 1")
+    mismatch_row = page.locator("#deposit-records tbody tr.deposit")
+    said = mismatch_row.inner_text()
+    assert "The bank shows $" in said and "the difference is the takebacks below" in said
+    section = tmp_path / "deposits-section.png"  # what docs/screenshot-deposits.png is taken from
+    page.locator("#deposits").screenshot(path=str(section))
+    assert section.stat().st_size > 10_000
+
+    (downloaded,) = read_csv(
+        download(page, lambda: page.locator("#deposit-records").get_by_role("link", name="CSV").click())
+    )
+    (record,) = [
+        r
+        for r in api(f"{cluster.urls[1]}/deposits/{downloaded['Trace (EFT/check)']}")["items"]
+        if r["status"] == "amount_mismatch"
+    ]
+    for header, field in (("ERA paid", "era_amount"), ("Bank shows", "deposit_amount"), ("Difference", "difference")):
+        assert cents(downloaded[header]) == cents(record[field]), header
+    assert downloaded["Explained by takebacks"].split() == record["explained_by"]
+
+    # each takeback that explains the difference links to its own page (its provider's, which may be another)
+    (takeback_id,) = record["explained_by"]
+    mismatch_row.locator(f"a[href$='/takebacks/{takeback_id}']").click()
+    page.wait_for_url(f"**/takebacks/{takeback_id}")
+    heading = page.locator("h1").inner_text()
+    assert f"{-Decimal(record['difference']):,.2f}" in heading
+
+
+def test_overview_lists_the_deposits_no_era_names(cluster: Cluster, page, tmp_path: Path) -> None:
+    (unknown,) = api(f"{cluster.urls[0]}/deposits?provider_id=")["items"]
+    page.goto(cluster.urls[1] + "/")
+    cells = page.locator("#no-era tbody tr").first.locator("td").all_inner_texts()
+    assert cells == ["no ERA", "1", f"{EXTRA.amount:,.2f}", EXTRA.effective_date.isoformat()]
+    assert cents(cells[2].replace(",", "")) == cents(unknown["unposted_amount"])
+    page.get_by_role("link", name="See each deposit").click()
+    page.wait_for_url("**/deposits-without-era")
+    assert EXTRA.trace_number in page.locator("#no-era-records tbody").inner_text()
+    assert_accessible_structure(page)
+    (listed,) = read_csv(download(page, lambda: page.get_by_role("link", name="CSV").click()))
+    assert (listed["Trace (EFT/check)"], cents(listed["Bank shows"])) == (EXTRA.trace_number, cents(EXTRA.amount))
+
+
 def test_takeback_page_says_what_and_why(cluster: Cluster, page, tmp_path: Path) -> None:
     expected = api(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/takebacks?limit=500")["items"]
     flagged = next(t for t in expected if t["flags"])
@@ -281,7 +363,13 @@ def test_takeback_page_says_what_and_why(cluster: Cluster, page, tmp_path: Path)
 
 def test_statement_prints_without_navigation(cluster: Cluster, page, tmp_path: Path) -> None:
     page.goto(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/statement")
-    assert page.locator("h2").all_inner_texts() == ["Summary", "Takebacks", "Open balances by age", "Payments"]
+    assert page.locator("h2").all_inner_texts() == [
+        "Summary",
+        "Takebacks",
+        "Open balances by age",
+        "Payments",
+        "Deposits",
+    ]
     page.emulate_media(media="print")
     assert not page.locator("header.site").is_visible()
     assert not page.locator("form").is_visible()
@@ -332,7 +420,7 @@ def test_report_command_writes_the_statement_with_the_api_figures(cluster: Clust
     run = report(cluster, "--provider", SYNTHETIC_PROVIDER, "--out", str(out))
     assert run.returncode == 0, run.stderr
     workbook = openpyxl.load_workbook(out)
-    assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments"]
+    assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments", "Deposits"]
     rows = list(workbook["Takebacks"].iter_rows(min_row=2, values_only=True))  # row 1: the period
     header, body = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert "Amount" in header
@@ -345,6 +433,19 @@ def test_report_command_writes_the_statement_with_the_api_figures(cluster: Clust
     assert run.returncode == 0, run.stderr
     text = empty.read_text("utf-8-sig")
     assert text.startswith("Summary") and "Takebacks: Provider" in text and SYNTHETIC_PROVIDER in text
+
+    # the deposits: the provider's records and the to-date figures of GET /deposits
+    (row,) = [p for p in api(f"{cluster.urls[0]}/deposits")["items"] if p["counts"].get("amount_mismatch")]
+    out = tmp_path / "deposits.xlsx"
+    run = report(cluster, "--provider", row["provider_id"], "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    workbook = openpyxl.load_workbook(out)
+    rows = list(workbook["Deposits"].iter_rows(min_row=2, values_only=True))
+    body = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert sorted(r["Status"] for r in body) == sorted(s for s, n in row["counts"].items() for _ in range(n))
+    summary = {r[0]: r[1] for r in workbook["Summary"].iter_rows(min_row=3, values_only=True)}
+    assert cents(summary["Money per ERAs to date (payments that expect a deposit)"]) == cents(row["era_amount"])
+    assert cents(summary["Money per bank to date"]) == cents(row["deposit_amount"])
 
     run = report(cluster, "--provider", "0000000000", "--out", str(tmp_path / "x.csv"))
     assert run.returncode == 1 and run.stderr.strip().splitlines() == [run.stderr.strip()]
@@ -409,6 +510,7 @@ def test_off_loopback_a_browser_signs_in_with_the_token(
 
 
 def test_screenshot_for_the_readme_is_committed() -> None:
-    committed = Path(__file__).parent.parent / "docs" / "screenshot-provider.png"
-    assert committed.exists() and committed.stat().st_size > 10_000
-    assert "docs/screenshot-provider.png" in (Path(__file__).parent.parent / "README.md").read_text()
+    root = Path(__file__).parent.parent
+    for name in ("docs/screenshot-provider.png", "docs/screenshot-deposits.png"):
+        assert (root / name).exists() and (root / name).stat().st_size > 10_000
+        assert name in (root / "README.md").read_text()

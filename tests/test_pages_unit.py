@@ -203,6 +203,7 @@ def test_statement_writes_csv_and_xlsx_and_refuses_other_files(tmp_path: Path) -
         "Takebacks",
         "Open balances",
         "Payments",
+        "Deposits",
     ]
     with pytest.raises(ValueError):
         write_statement(tmp_path / "s.pdf", statement, include_patient_data=False)

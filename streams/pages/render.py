@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
 from streams.pages.filters import link
 from streams.pages.queries import AGE_BUCKETS
 
@@ -118,6 +119,7 @@ def environment() -> jinja2.Environment:
         METHOD_WORDS=METHOD_WORDS,
         CATEGORY_WORDS=CATEGORY_WORDS,
         STATUS_WORDS=STATUS_WORDS,
+        DEPOSIT_STATUS_WORDS=DEPOSIT_STATUS_WORDS,
         DASH=DASH,
     )
     return env

@@ -1,7 +1,8 @@
 """`takeback report`: a provider's statement written to a file, from what the pipeline published.
 
-It reads the output topics (takebacks, net cash rows) and the remittances topic from the broker, so it needs no
-running worker; the statement is built by the same code as the printable page (streams/pages/statement.py).
+It reads the output topics (takebacks, net cash rows, reassociation records) and the remittances topic from the
+broker, so it needs no running worker; the statement is built by the same code as the printable page
+(streams/pages/statement.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-from schemas import NetCashRow, Takeback
+from schemas import NetCashRow, Reassociation, Takeback
 from streams.domain.ledger import InvalidRemittance, RemittanceFacts, facts_from_json
 from streams.kafka_io import read_topic
 from streams.pages.queries import ProviderData
@@ -48,6 +49,16 @@ async def provider_from_topics(settings: Settings, provider_id: str) -> Provider
     return ProviderData(provider_id, row, takebacks, list(remittances.values()))
 
 
+async def reassociations_from_topic(settings: Settings) -> list[Reassociation]:
+    """The latest revision of every reassociation record (the statement picks out the provider's)."""
+    latest: dict[str, Reassociation] = {}
+    for value in await read_topic(settings, settings.topic_names.reassociations):
+        record = Reassociation.model_validate_json(value)
+        if record.revision >= latest.get(record.event_id, record).revision:
+            latest[record.event_id] = record
+    return list(latest.values())
+
+
 def write_report(settings: Settings, provider_id: str, start: dt.date | None, end: dt.date | None, out: Path) -> str:
     """Write the statement; returns a one-line summary of what was written."""
     if out.suffix.lower() not in (".xlsx", ".csv"):
@@ -55,9 +66,11 @@ def write_report(settings: Settings, provider_id: str, start: dt.date | None, en
     if start and end and start > end:
         raise ValueError(f"--from {start} is after --to {end}")
     data = asyncio.run(provider_from_topics(settings, provider_id))
-    statement = build_statement(data, start, end)
+    records = asyncio.run(reassociations_from_topic(settings))
+    statement = build_statement(data, start, end, records)
     write_statement(out, statement, settings.include_patient_data)
     return (
         f"wrote {out}: provider {provider_id}, {len(statement.takebacks)} takebacks, "
-        f"{len(statement.payments)} payments, {len(statement.ages)} open-balance lines"
+        f"{len(statement.payments)} payments, {len(statement.ages)} open-balance lines, "
+        f"{len(statement.deposits)} deposit records"
     )

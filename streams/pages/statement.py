@@ -1,4 +1,4 @@
-"""A provider's statement for a period: summary, takebacks, open balances, payments.
+"""A provider's statement for a period: summary, takebacks, open balances, payments, deposits (rules §10).
 
 The printable page and `takeback report` both build it here, and write it with the tables' columns.
 """
@@ -6,13 +6,13 @@ The printable page and `takeback report` both build it here, and write it with t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from schemas import Takeback, TakebackKind
-from streams.pages import tables
+from schemas import Reassociation, Takeback, TakebackKind
+from streams.pages import deposits, tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, write_xlsx
 from streams.pages.queries import (
     ZERO,
@@ -48,9 +48,34 @@ class Statement:
     takebacks: list[Takeback]
     ages: list[AgeLine]
     payments: list[PaymentLine]
+    deposits: list[deposits.DepositLine]
 
 
-def build_statement(data: ProviderData, start: dt.date | None, end: dt.date | None) -> Statement:
+def deposit_summary(records: Sequence[Reassociation], provider_id: str) -> list[SummaryLine]:
+    """To date, as the Deposits section shows them: ERAs against bank and what is open (none without records)."""
+    row = deposits.provider_position(records, provider_id, None)
+    lines = deposits.payer_money(row)
+    if not lines:
+        return []
+    total = lines[-1]
+    return [
+        SummaryLine("Money per ERAs to date (payments that expect a deposit)", total.era_amount),
+        SummaryLine("Money per bank to date", total.deposit_amount),
+        SummaryLine("Difference, bank − ERAs", total.difference),
+        SummaryLine("ERA payments whose money has not arrived", total.missing_amount),
+        SummaryLine("Deposits whose amount differs from the ERA (bank − ERA)", total.mismatch_amount),
+        SummaryLine("Deposits paid twice", total.duplicate_amount),
+    ]
+
+
+def build_statement(
+    data: ProviderData,
+    start: dt.date | None,
+    end: dt.date | None,
+    reassociations: Sequence[Reassociation] = (),
+    takeback_providers: Mapping[str, str] | None = None,
+) -> Statement:
+    """`reassociations`: every reassociation record known (the provider's are picked out), for the deposits."""
     everything = list(data.takebacks.values())
     taken = sorted(
         takebacks_in_period(everything, start, end),
@@ -80,6 +105,9 @@ def build_statement(data: ProviderData, start: dt.date | None, end: dt.date | No
     if data.row is not None:
         summary.append(SummaryLine("Net cash to date (all remittances)", data.row.net_cash))
         summary.append(SummaryLine("Forward balances still owed to date", data.row.forward_balance))
+    mine = deposits.of_provider(reassociations, data.provider_id)
+    summary += deposit_summary(mine, data.provider_id)
+    lines = deposits.deposit_lines(mine, takeback_providers or {})
     return Statement(
         provider_id=data.provider_id,
         start=start,
@@ -90,6 +118,7 @@ def build_statement(data: ProviderData, start: dt.date | None, end: dt.date | No
         takebacks=taken,
         ages=ages,
         payments=paid,
+        deposits=[line for line in lines if in_period(line.date, start, end)],
     )
 
 
@@ -104,6 +133,7 @@ def statement_sheets(statement: Statement, include_patient_data: bool) -> list[S
         Sheet("Takebacks", tables.takeback_columns(include_patient_data), statement.takebacks, title=period),
         Sheet("Open balances", tables.OPEN_BALANCES, statement.ages, title=f"As of {statement.as_of.isoformat()}"),
         Sheet("Payments", tables.PAYMENTS, statement.payments, title=period),
+        Sheet("Deposits", tables.DEPOSITS, statement.deposits, title=period),
     ]
 
 

@@ -124,4 +124,73 @@ PAYMENTS = [
 ]
 
 # the provider page's tables that download, by the name in their URL
-PROVIDER_TABLES = ("takebacks", "reconciliation", "open-balances", "payments")
+PROVIDER_TABLES = (
+    "takebacks",
+    "reconciliation",
+    "open-balances",
+    "payments",
+    "deposits",
+    "deposit-payers",
+    "deposit-ages",
+)
+
+# --------------------------------------------------------------------------- deposits (rules §10)
+
+
+def _record(name: str) -> Callable[[Any], Any]:
+    return lambda line: getattr(line.record, name)
+
+
+DEPOSIT_PAYERS = [
+    col("Payer", "text", "payer_id"),
+    col("Money per ERAs", "money", "era_amount"),
+    col("Money per bank", "money", "deposit_amount"),
+    col("Difference", "money", "difference"),
+    col("Missing", "money", "missing_amount"),
+    col("No ERA", "money", "unposted_amount"),
+    col("Amounts differ by", "money", "mismatch_amount"),
+    col("Paid twice", "money", "duplicate_amount"),
+    col("Open items", "count", "open_items"),
+]
+
+DEPOSIT_AGES = [
+    col("Age", "text", "age"),
+    col("Open items", "count", "items"),
+    col("Amount", "money", "amount"),
+]
+
+DEPOSITS = [
+    col("Date", "date", "date"),
+    Column("Status", "text", _record("status")),
+    Column("Payer", "text", _record("payer_id")),
+    Column("Trace (EFT/check)", "text", _record("trace_number")),
+    Column("Method", "text", _record("payment_method")),
+    Column("ERA paid", "money", _record("era_amount")),
+    Column("Bank shows", "money", _record("deposit_amount")),
+    Column("Difference", "money", _record("difference")),
+    Column("ERA date", "date", _record("effective_date")),
+    Column("Deposit date", "date", _record("deposit_date")),
+    Column("Due", "date", _record("due_date")),
+    col("What it means", "text", "sentence"),
+    col("Explained by takebacks", "text", "explained_by_text"),
+    Column("Flags", "text", lambda line: " ".join(line.record.flags)),
+    Column("Remittance", "text", _record("remittance_id")),
+    Column("Deposit id", "text", _record("deposit_id")),
+]
+
+# what fits a printed page; the statement's downloads keep every column
+PRINTED_DEPOSIT_HEADERS = frozenset(
+    {"Date", "Status", "Payer", "Trace (EFT/check)", "ERA paid", "Bank shows", "Difference", "What it means"}
+)
+
+
+def printed_deposit_columns() -> list[Column]:
+    return [c for c in DEPOSITS if c.header in PRINTED_DEPOSIT_HEADERS]
+
+
+NO_ERA_SUMMARY = [
+    col("Deposits", "text", "status"),
+    col("Count", "count", "count"),
+    col("Total", "money", "total"),
+    col("Oldest", "date", "oldest"),
+]

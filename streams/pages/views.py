@@ -29,7 +29,8 @@ from faust.web import Request, View
 
 from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 from streams.container import TakebackApp
-from streams.pages import tables
+from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.pages import deposits, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
 from streams.pages.queries import (
@@ -130,6 +131,12 @@ class Pages:
                 missing += 1
         return list(lines.values()), missing
 
+    async def all_deposits(self) -> GatheredDeposits:
+        """Every worker's reassociation records (they are kept by trace, not by provider)."""
+        token = self.tb.settings.api_token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await gather_deposits(self.tb, _other_workers(self.tb), headers)
+
     # ---------------------------------------------------------------- routing
 
     async def on_owner(self, request: web.Request, provider_id: str) -> web.StreamResponse | None:
@@ -178,22 +185,51 @@ class Pages:
         lines, missing = await self.all_lines()
         found = overview(lines, query)
         page = _page(found, paging)
+        gathered = await self.all_deposits()
         return self.page(
             "overview.html",
             query=query,
             page=page,
             columns=tables.PROVIDERS,
             sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
-            missing_workers=missing,
+            missing_workers=max(missing, gathered.missing_workers),
+            no_era=deposits.no_era_summary(gathered.records),
+            no_era_columns=tables.NO_ERA_SUMMARY,
         )
 
-    def provider_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
+    async def no_era_page(self, request: web.Request) -> web.StreamResponse:
+        paging = Paging.parse(request.query)
+        gathered = await self.all_deposits()
+        lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
+        return self.page(
+            "no_era.html",
+            page=_page(lines, paging),
+            summary=deposits.no_era_summary(gathered.records),
+            summary_columns=tables.NO_ERA_SUMMARY,
+            as_of=gathered.as_of,
+            missing_workers=gathered.missing_workers,
+        )
+
+    async def no_era_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
+        gathered = await self.all_deposits()
+        lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
+        sheet = Sheet("Deposits with no ERA", tables.DEPOSITS, lines)
+        return await self.download(request, fmt, "deposits-no-era", [sheet])
+
+    async def provider_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         wanted = WorklistFilter.parse(request.query)
         paging = Paging.parse(request.query)
+        deposit_filter = deposits.DepositFilter.parse(request.query)
+        deposit_paging = deposits.deposit_paging(request.query)
         loaded = self.load(provider_id)
         if loaded.data.row is None:
             raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
-        return self.page("provider.html", **provider_context(loaded, wanted, paging))
+        gathered = await self.all_deposits()
+        return self.page(
+            "provider.html",
+            **provider_context(loaded, wanted, paging),
+            **deposit_context(provider_id, gathered, deposit_filter, deposit_paging),
+        )
 
     def takeback_page(self, provider_id: str, event_id: str) -> web.StreamResponse:
         data = self.load(provider_id).data
@@ -206,9 +242,11 @@ class Pages:
         )
         return self.page("takeback.html", t=takeback, revisions=revisions)
 
-    def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
+    async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
-        statement = build_statement(self.load(provider_id).data, start, end)
+        data = self.load(provider_id).data
+        gathered = await self.all_deposits()
+        statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
         return self.page(
             "statement.html",
             provider_id=provider_id,
@@ -217,6 +255,7 @@ class Pages:
             takeback_columns=tables.printed_takeback_columns(self.tb.settings.include_patient_data),
             age_columns=tables.OPEN_BALANCES,
             payment_columns=tables.PAYMENTS,
+            deposit_columns=tables.printed_deposit_columns(),
         )
 
     # ---------------------------------------------------------------- exports
@@ -243,9 +282,12 @@ class Pages:
             sheet = Sheet("Open balances", tables.OPEN_BALANCES, ages)
         elif table == "payments":
             sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
+        elif table in ("deposits", "deposit-payers", "deposit-ages"):
+            sheet = await self.deposit_sheet(request, provider_id, table)
         elif table == "statement":
             start, end = date_range(request.query)
-            statement = build_statement(data, start, end)
+            gathered = await self.all_deposits()
+            statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
                 return await _stream(request, statement_csv(sheets), "text/csv", f"{name}.csv")
@@ -253,6 +295,17 @@ class Pages:
         else:
             raise NotFound(f"There is no table '{table}' to download; try one of: {', '.join(tables.PROVIDER_TABLES)}.")
         return await self.download(request, fmt, name, [sheet])
+
+    async def deposit_sheet(self, request: web.Request, provider_id: str, table: str) -> Sheet:
+        gathered = await self.all_deposits()
+        if table == "deposits":
+            wanted = deposits.DepositFilter.parse(request.query)
+            mine = deposits.of_provider(gathered.records, provider_id)
+            return Sheet("Deposits", tables.DEPOSITS, deposits.deposit_lines(mine, gathered.takeback_providers, wanted))
+        row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
+        if table == "deposit-payers":
+            return Sheet("ERAs vs bank", tables.DEPOSIT_PAYERS, deposits.payer_money(row))
+        return Sheet("Open deposit items", tables.DEPOSIT_AGES, deposits.open_by_age(row))
 
     async def download(self, request: web.Request, fmt: str, name: str, sheets: list[Sheet]) -> web.StreamResponse:
         if fmt == "csv":
@@ -310,6 +363,29 @@ def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> 
         "age_columns": tables.OPEN_BALANCES,
         "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
         "payment_columns": tables.PAYMENTS,
+    }
+
+
+def deposit_context(
+    provider_id: str, gathered: GatheredDeposits, wanted: deposits.DepositFilter, paging: Paging
+) -> dict[str, Any]:
+    """The provider page's deposits section (rules §10)."""
+    row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
+    mine = deposits.of_provider(gathered.records, provider_id)
+    lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted)
+    return {
+        "deposits": {
+            "as_of": gathered.as_of,
+            "any": bool(mine),
+            "payers": deposits.payer_money(row),
+            "payer_columns": tables.DEPOSIT_PAYERS,
+            "ages": deposits.open_by_age(row),
+            "age_columns": tables.DEPOSIT_AGES,
+            "filter": wanted,
+            "choices": deposits.STATUS_CHOICES,
+            "page": _page(lines, paging),
+            "missing_workers": gathered.missing_workers,
+        }
     }
 
 
@@ -436,17 +512,29 @@ def register(tb: TakebackApp) -> None:
         async def get(self, request: Request, fmt: str) -> web.StreamResponse:
             return await pages.providers_export(request, fmt)
 
+    @app.page("/deposits-without-era")
+    class NoEraPage(View):
+        @guarded(pages)
+        async def get(self, request: Request) -> web.StreamResponse:
+            return await pages.no_era_page(request)
+
+    @app.page("/deposits-without-era.{fmt}")
+    class NoEraExport(View):
+        @guarded(pages)
+        async def get(self, request: Request, fmt: str) -> web.StreamResponse:
+            return await pages.no_era_export(request, fmt)
+
     @app.page("/providers/{provider_id}/view")
     class ProviderPage(View):
         @guarded(pages, provider=True)
         async def get(self, request: Request, provider_id: str) -> web.StreamResponse:
-            return pages.provider_page(request, provider_id)
+            return await pages.provider_page(request, provider_id)
 
     @app.page("/providers/{provider_id}/statement")
     class StatementPage(View):
         @guarded(pages, provider=True)
         async def get(self, request: Request, provider_id: str) -> web.StreamResponse:
-            return pages.statement_page(request, provider_id)
+            return await pages.statement_page(request, provider_id)
 
     @app.page("/providers/{provider_id}/takebacks/{event_id}")
     class TakebackPage(View):
