@@ -12,14 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas import DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
+from schemas import ZERO, DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
 from streams.domain.bank.position import position
 from streams.domain.cash import AGE_BUCKETS
 from streams.pages.filters import BadFilter, Paging
 from streams.pages.queries import AGE_BUCKETS as SHOWN_AGE_BUCKETS
 
 Status = ReassociationStatus
-ZERO = Decimal(0)
 STATUS_CHOICES = [s.value for s in Status]
 STATUS_WORDS = {
     "matched": "matched",

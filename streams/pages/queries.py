@@ -12,13 +12,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas import NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
+from schemas import ZERO, NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
 from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
 from streams.domain.cash import age_bucket as bucket_of
 from streams.domain.ledger import RemittanceFacts
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
-
-ZERO = Decimal("0")
 
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
 # labels are for reading ("0–30", "over 120").

@@ -12,11 +12,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from schemas import DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
+from schemas import ZERO, DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
 from streams.domain.cash import AGE_BUCKETS, age_bucket
 
 Status = ReassociationStatus
-ZERO = Decimal(0)
 OPEN = frozenset(
     {Status.era_without_deposit, Status.deposit_without_era, Status.amount_mismatch, Status.duplicate_deposit}
 )
