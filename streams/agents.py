@@ -18,15 +18,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from schemas import NetCashRow, SourceRef, Takeback
-from streams.cloudevents import cloudevent_headers, event_source
 from streams.container import TakebackApp
 from streams.deposit_agents import ReassociationSender
 from streams.domain.ledger import MatchPolicy
 from streams.ingest import ingest_input
 from streams.match_batch import MatchBatch
+from streams.publishing import EventPublisher
 
 log = logging.getLogger("takeback.agents")
 
@@ -34,23 +34,9 @@ log = logging.getLogger("takeback.agents")
 def register_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
     policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
-    source = event_source(app.conf.id)
     reassociation = ReassociationSender(tb)
 
-    async def send_json(topic: Any, key: str, event: BaseModel, *, compact: bool = False) -> None:
-        """Publish an event as JSON. `compact` leaves out fields at their default (documented in the schema), which
-        makes a remittance smaller and faster to decode downstream.
-
-        Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
-        sensors, callbacks) was most of a batch's time (docs/benchmarks.md). Delivery is still guaranteed before
-        the input's offset is committed: faust flushes the producer before every commit.
-        Every event carries CloudEvents headers (streams/cloudevents.py); the payload is the event alone.
-        """
-        value = event.model_dump_json(exclude_defaults=compact).encode()
-        headers = cloudevent_headers(event, source)
-        await app.producer.send(
-            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
-        )
+    send_json = EventPublisher(tb).send
 
     # ------------------------------------------------------------------ ingest
 

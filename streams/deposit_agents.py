@@ -16,14 +16,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-from pydantic import BaseModel
-
 from schemas import Receipt, SourceRef
 from streams.bank_ingest import ingest_bank_file
-from streams.cloudevents import cloudevent_headers, event_source
 from streams.container import TakebackApp
 from streams.dead_letters import dead_letter
 from streams.domain.bank.matcher import ReassociationInput
+from streams.publishing import EventPublisher
 from streams.reassociate_step import apply_message
 
 log = logging.getLogger("takeback.deposits")
@@ -55,15 +53,9 @@ class ReassociationSender:
 
 def register_deposit_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
-    source = event_source(app.conf.id)
     sender = ReassociationSender(tb)
 
-    async def send_event(topic: Any, key: str, event: BaseModel) -> None:
-        headers = cloudevent_headers(event, source)
-        value = event.model_dump_json().encode()
-        await app.producer.send(
-            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
-        )
+    send_event = EventPublisher(tb).send
 
     @app.agent(topics.bank_raw, name="bank-ingest")
     async def bank_ingest(stream):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 
-def stable_id(*parts: str) -> str:
-    """32 hex characters of SHA-256 over the parts joined by '|' (remittance, takeback and dead-letter ids)."""
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+def stable_id(*parts: object) -> str:
+    """32 hex characters of SHA-256 over the parts joined by '|' (remittance, takeback, deposit and dead-letter
+    ids); a missing part (None) counts as empty text."""
+    return hashlib.sha256("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]

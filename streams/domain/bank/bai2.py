@@ -20,18 +20,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas import DeadLetter, Deposit, SourceRef
+from schemas import Deposit, SourceRef
 from streams.domain.bank.result import (
     DEAD_LETTER,
     DEPOSIT,
     SKIPPED,
     STRUCTURE,
+    BankFileReader,
     BankReadResult,
+    RecordRejected,
     canonical_amount,
-    dead_letter,
-    stable_id,
 )
 from streams.domain.bank.trn import BadTrace, find_trace
+from streams.domain.ids import stable_id
 
 CREDIT_TYPES = range(100, 400)
 ACH_CREDIT_TYPES = frozenset({142, 143, 165, 166, 169, 174, 195, 196, 208})
@@ -93,11 +94,9 @@ def logical_records(text: str) -> tuple[list[_Logical], list[tuple[int, str]]]:
     return records, strays
 
 
-class _Bai2Reader:
+class _Bai2Reader(BankFileReader):
     def __init__(self, file: str | None, source_id: str | None) -> None:
-        self.file = file
-        self.source_id = source_id
-        self.result = BankReadResult()
+        super().__init__(file, source_id)
         self.as_of: dt.date | None = None
         self.group_line: int | None = None
         self.account: _Account | None = None
@@ -197,7 +196,7 @@ class _Bai2Reader:
         account.records += len(record.lines)
         try:
             deposit = self._deposit(record, account)
-        except _Rejected as rejected:
+        except RecordRejected as rejected:
             self._reject(record, rejected.code, rejected.message)
             return
         if deposit is None:
@@ -211,13 +210,17 @@ class _Bai2Reader:
         line = record.lines[0]
         fields = record.data.split(",")  # the text (after the references) keeps its commas: re-joined below
         if len(fields) < 3:
-            raise _Rejected("malformed_record", f"Line {line}: a detail needs a type code, an amount and a funds type.")
+            raise RecordRejected(
+                "malformed_record", f"Line {line}: a detail needs a type code, an amount and a funds type."
+            )
         type_code = _cents(fields[0])
         cents = _cents(fields[1])
         if type_code is None:
-            raise _Rejected("malformed_record", f"Line {line}: the detail's type code {fields[0]!r} is not a number.")
+            raise RecordRejected(
+                "malformed_record", f"Line {line}: the detail's type code {fields[0]!r} is not a number."
+            )
         if cents is None or cents < 0 or not fields[1].strip():
-            raise _Rejected(
+            raise RecordRejected(
                 "bad_amount", f"Line {line}: the detail's amount {fields[1]!r} is not a whole number of cents."
             )
         account.amounts += cents
@@ -231,7 +234,7 @@ class _Bai2Reader:
         try:
             trace = find_trace(text)
         except BadTrace as bad:
-            raise _Rejected("bad_trn", f"Line {line}: {bad}") from None
+            raise RecordRejected("bad_trn", f"Line {line}: {bad}") from None
         check_number = customer_reference.strip() if type_code in CHECK_DEPOSIT_TYPES else ""
         healthcare = HEALTHCARE_DESCRIPTION in text.upper() and type_code in ACH_CREDIT_TYPES
         if trace is None and not check_number and not healthcare:
@@ -240,7 +243,7 @@ class _Bai2Reader:
             return None
         date = value_date or self.as_of
         if date is None:
-            raise _Rejected(
+            raise RecordRejected(
                 "bad_date", f"Line {line}: its group (line {self.group_line}) has no valid as-of date to date it by."
             )
         amount = Decimal(cents).scaleb(-2)
@@ -278,11 +281,11 @@ class _Bai2Reader:
         if funds_type == "D":
             count = _cents(rest[0]) if rest else None
             if count is None or len(rest) < 1 + 2 * count:
-                raise _Rejected("malformed_record", f"Line {line}: funds type D without its distribution count.")
+                raise RecordRejected("malformed_record", f"Line {line}: funds type D without its distribution count.")
             return rest[1 + 2 * count :], None
         extra = FUNDS_TYPE_FIELDS.get(funds_type, 0)
         if len(rest) < extra:
-            raise _Rejected("malformed_record", f"Line {line}: funds type {funds_type} without its availability.")
+            raise RecordRejected("malformed_record", f"Line {line}: funds type {funds_type} without its availability.")
         value_date = _yymmdd(rest[0]) if funds_type == "V" else None
         return rest[extra:], value_date
 
@@ -296,18 +299,6 @@ class _Bai2Reader:
     ) -> None:
         self.result.dead_letters.append(self._dead_letter(code, message, lines[0], record_type, "\n".join(raw)))
         self.result.records[DEAD_LETTER] += len(lines)
-
-    def _dead_letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
-        return dead_letter(
-            code, message, file=self.file, source_id=self.source_id, line=line, record_type=record_type, raw=raw
-        )
-
-
-class _Rejected(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _fields(data: str) -> list[str]:

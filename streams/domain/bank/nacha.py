@@ -18,19 +18,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas import DeadLetter, Deposit, SourceRef
+from schemas import Deposit, SourceRef
 from streams.domain.bank.result import (
     DEAD_LETTER,
     DEPOSIT,
     PADDING,
     SKIPPED,
     STRUCTURE,
+    BankFileReader,
     BankReadResult,
+    RecordRejected,
     canonical_amount,
-    dead_letter,
-    stable_id,
 )
 from streams.domain.bank.trn import BadTrace, find_trace
+from streams.domain.ids import stable_id
 
 RECORD_LENGTH = 94
 HEALTHCARE_DESCRIPTION = "HCCLAIMPMT"
@@ -103,11 +104,9 @@ def split_records(text: str) -> tuple[list[Record], list[str]]:
     return records, notices
 
 
-class _NachaReader:
+class _NachaReader(BankFileReader):
     def __init__(self, file: str | None, source_id: str | None) -> None:
-        self.file = file
-        self.source_id = source_id
-        self.result = BankReadResult()
+        super().__init__(file, source_id)
         self.batch: _Batch | None = None
         self.file_created: dt.date | None = None
         self.skipped: Counter[str] = Counter()  # reason -> entries
@@ -256,7 +255,7 @@ class _NachaReader:
             batch.debit_cents += cents
         try:
             deposit = self._deposit(batch, entry, addenda, code, cents)
-        except _Rejected as rejected:
+        except RecordRejected as rejected:
             self._reject_all(records, rejected.code, rejected.message)
             return
         if deposit is None:
@@ -269,12 +268,12 @@ class _NachaReader:
     def _deposit(
         self, batch: _Batch, entry: Record, addenda: list[Record], code: str, cents: int | None
     ) -> Deposit | None:
-        """The deposit an entry makes, None for an entry that is not a claim payment; _Rejected when bad."""
+        """The deposit an entry makes, None for an entry that is not a claim payment; RecordRejected when bad."""
         text = "".join(a.field(4, 83) for a in addenda if a.field(2, 3) == PAYMENT_RELATED)
         try:
             trace = find_trace(text)
         except BadTrace as bad:
-            raise _Rejected("bad_trn", f"Line {entry.line}: {bad}") from None
+            raise RecordRejected("bad_trn", f"Line {entry.line}: {bad}") from None
         if batch.description != HEALTHCARE_DESCRIPTION and trace is None:
             self.skipped[f"{batch.sec_code} entries described {batch.description!r}"] += 1
             return None
@@ -285,10 +284,10 @@ class _NachaReader:
             self.skipped["debits or returns (money taken from the account)"] += 1
             return None
         if cents is None:
-            raise _Rejected("bad_amount", f"Line {entry.line}: the amount (positions 30-39) is not ten digits.")
+            raise RecordRejected("bad_amount", f"Line {entry.line}: the amount (positions 30-39) is not ten digits.")
         date = batch.settlement_date or batch.effective_date or self.file_created
         if date is None:
-            raise _Rejected(
+            raise RecordRejected(
                 "bad_date",
                 f"Line {entry.line}: its batch (line {batch.header.line}) has no valid effective entry date "
                 "and the file no creation date, so the deposit cannot be dated.",
@@ -336,18 +335,6 @@ class _NachaReader:
         first = records[0]
         self.result.dead_letters.append(self._dead_letter(code, message, first.line, first.text[0], raw))
         self.result.records[DEAD_LETTER] += len(records)
-
-    def _dead_letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
-        return dead_letter(
-            code, message, file=self.file, source_id=self.source_id, line=line, record_type=record_type, raw=raw
-        )
-
-
-class _Rejected(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _digits(text: str) -> int | None:

@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas import ZERO, Deposit, Reassociation, ReassociationStatus, Remittance, Takeback
 from streams.domain.bank.business_days import add_business_days, business_days_between
-from streams.domain.bank.result import stable_id
 from streams.domain.disbursement import moves_money
+from streams.domain.ids import stable_id
 
 DEFAULT_WAIT_BUSINESS_DAYS = 3  # CAQH CORE: ERA and EFT within three business days of each other
 MAX_EXPLAINING_TAKEBACKS = 12  # subsets of more takebacks are not searched (2^12 sums at most)

@@ -6,12 +6,12 @@ counted in exactly one of ``records``' buckets, so a test can prove nothing was 
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from schemas import DeadLetter, Deposit, SourceRef
+from streams.domain.ids import stable_id
 
 RAW_LIMIT = 2_000  # characters of a rejected record kept in its dead letter
 
@@ -32,9 +32,27 @@ class BankReadResult:
     total_records: int = 0
 
 
-def stable_id(*parts: object) -> str:
-    """32 hex characters from the parts: the same inputs always give the same id."""
-    return hashlib.sha256("|".join("" if p is None else str(p) for p in parts).encode("utf-8")).hexdigest()[:32]
+class RecordRejected(Exception):
+    """A bank record that cannot be used: its error code and a message for a billing person."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class BankFileReader:
+    """What both bank readers share: the file they read, its result, and the dead letter of a rejected record."""
+
+    def __init__(self, file: str | None, source_id: str | None) -> None:
+        self.file = file
+        self.source_id = source_id
+        self.result = BankReadResult()
+
+    def _dead_letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
+        return dead_letter(
+            code, message, file=self.file, source_id=self.source_id, line=line, record_type=record_type, raw=raw
+        )
 
 
 def canonical_amount(amount: Decimal) -> str:
