@@ -40,7 +40,7 @@ def split_input(data: bytes, max_bytes: int) -> Iterator[Piece]:
         yield Piece(data, 0, 0)
         return
     text = data.decode("latin-1")
-    starts = _set_starts(text)
+    starts = set_starts(text)
     if not starts:
         if len(data) <= max_bytes:  # names payees but has no set to cut at: it reads (or fails) as it is
             yield Piece(data, 0, 0)
@@ -71,7 +71,8 @@ def _piece(text: str, header: str, start: int, end: int) -> Piece:
     return Piece((header + text[start:end]).encode("latin-1"), start, len(header))
 
 
-def _delimiters(text: str) -> Delimiters:
+def delimiters_of(text: str) -> Delimiters:
+    """The delimiters of a file: its first ISA's, else those of its first ST (a file without envelope)."""
     isa = text.find("ISA")
     if isa >= 0:
         found = isa_delimiters(text, isa)
@@ -81,9 +82,9 @@ def _delimiters(text: str) -> Delimiters:
     return st_delimiters(text, max(st, 0))
 
 
-def _set_starts(text: str) -> list[int]:
+def set_starts(text: str) -> list[int]:
     """Offsets of every ST segment (the start of each transaction set)."""
-    d = _delimiters(text)
+    d = delimiters_of(text)
     pattern = re.compile(rf"(?:^|{re.escape(d.segment)})[\s~]*(ST{re.escape(d.element)})")
     return [m.start(1) for m in pattern.finditer(text)]
 
