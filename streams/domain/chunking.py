@@ -83,10 +83,30 @@ def delimiters_of(text: str) -> Delimiters:
 
 
 def set_starts(text: str) -> list[int]:
-    """Offsets of every ST segment (the start of each transaction set)."""
+    """Offsets of every ST segment (the start of each transaction set): "ST" and the element separator, at the
+    start of the text or after a segment terminator, with blanks and stray '~' between them as the reader allows.
+
+    Found with `str.find` and checked backwards: a regular expression that begins with "start or terminator"
+    cannot skip ahead to a literal, and tried every position of a file (most of the canonical-order pre-read).
+    """
     d = delimiters_of(text)
-    pattern = re.compile(rf"(?:^|{re.escape(d.segment)})[\s~]*(ST{re.escape(d.element)})")
-    return [m.start(1) for m in pattern.finditer(text)]
+    st = f"ST{d.element}"
+    starts = []
+    at = text.find(st)
+    while at >= 0:
+        if _at_segment_start(text, at, d.segment):
+            starts.append(at)
+        at = text.find(st, at + 1)
+    return starts
+
+
+def _at_segment_start(text: str, at: int, terminator: str) -> bool:
+    before = at - 1
+    while before >= 0 and (text[before].isspace() or text[before] == "~"):
+        if text[before] == terminator:
+            return True
+        before -= 1
+    return before < 0 or text[before] == terminator
 
 
 _PAYEE = re.compile(rb"N1(?P<sep>[^A-Za-z0-9\s])PE(?P=sep)")
