@@ -19,7 +19,7 @@ PATCH = "start tables without the fixed sleep"
 
 
 def install() -> None:
-    original = getattr(TableManager, "_takeback_original_on_start", None) or check(TableManager)
+    original = check(TableManager)
 
     async def on_start(self: Any) -> None:
         if not self.should_stop:
@@ -31,7 +31,12 @@ def install() -> None:
 
 
 def check(manager: type = TableManager) -> Callable[..., Any]:
-    """faust's `on_start` is the sleep, then `_update_channels()` and `recovery.start()`: what the patch runs."""
+    """faust's `on_start` is the sleep, then `_update_channels()` and `recovery.start()`: what the patch runs.
+
+    Once installed, faust's method (checked then) is kept aside and is what this returns."""
+    installed = getattr(manager, "_takeback_original_on_start", None)
+    if installed is not None:
+        return installed
     method = expected_method(manager, "on_start", ("self",), coroutine=True, patch=PATCH)
     for step in ("self.sleep(1.0)", "self._update_channels()", "self.recovery.start()"):
         expected_source_mentions(manager, "on_start", step, patch=PATCH)
