@@ -287,7 +287,7 @@ def backfill_walls(claims: int, providers: int = 20) -> tuple[float, float, int]
 
     File names are all a directory gives `replay`; it puts the files in canonical order itself (a pre-read).
     """
-    files = list(era_stream(claims, providers=providers, seed=5))
+    files = list(era_stream(claims, providers=providers))  # the stream of docs/benchmarks.md's backfill figures
     shuffled = files[:]
     random.Random(5).shuffle(shuffled)
     root = Path(tempfile.mkdtemp(prefix="takeback-backfill-"))
