@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.broker import broker_or_embedded, free_port
+from streams.inputs import expand_inputs, in_canonical_order
 from streams.processes import spawn_child, stop_child
 from streams.settings import Settings, settings_to_env
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from streams.kafka_io import PipelineResults, Published
     from streams.progress import ProgressBar
 
-# The Kafka clients and the event contracts (streams.kafka_io, streams.inputs) are imported where they are used,
+# The Kafka clients and the event contracts (streams.kafka_io and what it imports) are imported where they are used,
 # after the worker process has been started: its start-up is the longest step of a small `replay`, and this
 # process's imports then run alongside it instead of before it (docs/benchmarks.md).
 
@@ -184,8 +185,6 @@ def replay(
     settings: Settings, inputs: Sequence[str], out: Path, *, broker: str | None = None, timeout: float = 600.0
 ) -> PipelineResults:
     """Run files through a fresh pipeline and write what it found; a backfill is published in canonical order."""
-    from streams.inputs import expand_inputs, in_canonical_order
-
     files = expand_inputs(inputs)
     if not files:
         raise FileNotFoundError("no input files to replay")
