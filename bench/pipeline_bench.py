@@ -1,10 +1,14 @@
 """The Takeback benchmark: every figure in one run, on one broker and the same data.
 
     .venv/bin/python -m bench.pipeline_bench [--claims 200000] [--state-claims 1000000]
+        [--late-state-claims 200000] [--backfill-claims 300000]
 
-Prints the reader rate, the raw-client baseline, the pipeline with 1 and 2
-workers (claims/s), latency at half of peak, worker RSS, and the wall time of
-`takeback replay` on one small file; ends with `pipeline/raw = X.XX`.
+Prints the reader rate, the domain alone on the same data (read + apply in one process, no broker; apply in time
+order and shuffled; one remittance a week late against one in order at --late-state-claims of history), the
+raw-client baseline, the pipeline with 1 and 2 workers (claims/s), latency at half of peak, worker RSS, the
+--state-claims leg's rate over the fresh one, `takeback replay` of a shuffled backfill against the same files in
+time order (with --backfill-claims), and the start-up of `takeback replay` on one small file, phase by phase;
+ends with `pipeline/raw = X.XX` and `pipeline/domain = X.XX`.
 Not a test: figures depend on the machine (see docs/benchmarks.md).
 """
 
@@ -14,7 +18,9 @@ import argparse
 import asyncio
 import json
 import os
-import signal
+import random
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,13 +31,17 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.domain_bench import DomainFigures
+from bench.domain_bench import describe as describe_domain
+from bench.startup_bench import describe as describe_startup
+from bench.startup_bench import replay_wall, startup_phases
 from schemas import Receipt
 from streams.broker import EmbeddedBroker, free_port
 from streams.domain.x12 import read_835
 from streams.kafka_io import InputMessage, ensure_topics, input_messages
-from streams.processes import Interrupted, exit_interrupted, spawn_child, stop_child, stop_like_ctrl_c
+from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.runner import WorkerProcess
-from streams.samples import CORPUS_DIR, PROJECT_ROOT
+from streams.samples import PROJECT_ROOT
 from streams.settings import Settings
 from tests.support.era_mix import era_stream
 from tests.support.synthetic import synthetic_835
@@ -254,9 +264,6 @@ def run_pipeline(
             proc.stop()
 
 
-# A replay stopped early stops its own worker, which may take that worker's stop grace.
-REPLAY_STOP_GRACE_SECONDS = Settings().stop_grace_seconds + 10
-
 # Latency is counted from the second second on: a worker's first sends fetch topic metadata and its first
 # batches run cold (p99 ~170 ms over the first 0.7 s); that is start-up, printed apart, not steady state.
 WARM_UP_S = 1.0
@@ -267,22 +274,36 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def replay_wall(file: Path) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        replay = spawn_child(
-            [str(PROJECT_ROOT / ".venv" / "bin" / "takeback"), "replay", str(file), "--out", out],
-            death_signal=signal.SIGTERM,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            _, err = replay.communicate()
-        finally:
-            stop_child(replay, grace=REPLAY_STOP_GRACE_SECONDS)  # when interrupted: it stops its own broker and worker
-        if replay.returncode != 0:
-            raise RuntimeError(f"takeback replay failed: {err.decode(errors='replace').strip()}")
-        return time.perf_counter() - started
+def domain_alone(claims: int, providers: int, late_state_claims: int) -> DomainFigures:
+    """bench/domain_bench.py in a child process: the same data, and its heap apart from this process's."""
+    command = [sys.executable, "-m", "bench.domain_bench", "--json", "--claims", str(claims)]
+    command += ["--providers", str(providers), "--late-state-claims", str(late_state_claims)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
+    return DomainFigures(**json.loads(done.stdout))
+
+
+def backfill_walls(claims: int, providers: int = 20) -> tuple[float, float, int]:
+    """`takeback replay` wall of the same ERAs named in time order, then named in a shuffled order; and the claims.
+
+    File names are all a directory gives `replay`; it puts the files in canonical order itself (a pre-read).
+    """
+    files = list(era_stream(claims, providers=providers))  # the stream of docs/benchmarks.md's backfill figures
+    shuffled = files[:]
+    random.Random(5).shuffle(shuffled)
+    root = Path(tempfile.mkdtemp(prefix="takeback-backfill-"))
+    try:
+        walls = []
+        for listing in (files, shuffled):
+            directory = root / f"in-{len(walls)}"
+            directory.mkdir()
+            for index, (name, data) in enumerate(listing):
+                (directory / f"{index:06d}-{name}").write_bytes(data)
+            walls.append(replay_wall(directory, timeout=1800))
+            shutil.rmtree(directory)
+        total = sum(sum(len(r.claims) for r in read_835(data).remittances) for _, data in files)
+        return walls[0], walls[1], total
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> int:
@@ -290,6 +311,15 @@ def main() -> int:
     parser.add_argument("--claims", type=int, default=200_000)
     parser.add_argument("--providers", type=int, default=200)
     parser.add_argument("--state-claims", type=int, default=0, help="also measure RSS with this much RocksDB state")
+    parser.add_argument(
+        "--late-state-claims",
+        type=int,
+        default=200_000,
+        help="history of the provider a late remittance is applied to, domain alone (0 skips)",
+    )
+    parser.add_argument(
+        "--backfill-claims", type=int, default=0, help="also time `takeback replay` of this many claims, shuffled"
+    )
     args = parser.parse_args()
     stop_like_ctrl_c()  # SIGTERM too stops the broker and workers on the way out
     try:
@@ -301,6 +331,7 @@ def main() -> int:
 def measure(args: argparse.Namespace) -> int:
     # first, before the benchmark's own heap holds the whole input: measured after it, the reader gave 37k and 45k
     # claims/s in two runs, against 50-53k from bench/reader_bench.py
+    say("load average (1, 5, 15 min) at the start", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     reader = reader_rate()
     files = list(era_stream(args.claims, providers=args.providers))
     remittance_json: list[tuple[bytes, bytes, int]] = []
@@ -318,6 +349,9 @@ def measure(args: argparse.Namespace) -> int:
     )
 
     say("reader (20,000-claim file, best of 3)", f"{reader:,.0f} claims/s")
+    domain = domain_alone(args.claims, args.providers, args.late_state_claims)
+    for line in describe_domain(domain):
+        print(line, flush=True)
     with EmbeddedBroker() as broker:
         raw = asyncio.run(raw_baseline(broker.bootstrap, remittance_json))
         say("raw aiokafka consume + JSON decode", f"{raw:,.0f} claims/s")
@@ -343,10 +377,25 @@ def measure(args: argparse.Namespace) -> int:
             )
             say(f"worker RSS with {args.state_claims:,} claims of state (RocksDB)", f"{max(big.peak_rss_mb):.0f} MB")
             say("  the same run's rate, 1 worker", f"{big.claims_per_s:,.0f} claims/s")
-    small = CORPUS_DIR / "edi835parser_835_5010_minimal_single_claim.835"
-    if small.exists():
-        say("takeback replay, one small file (wall)", f"{replay_wall(small):.2f} s")
+    if args.backfill_claims:
+        in_order, shuffled, backfill = backfill_walls(args.backfill_claims)
+        say(f"takeback replay, {backfill:,} claims in time order", f"{in_order:.1f} s")
+        ratio = f"shuffled/in-order = {shuffled / in_order:.2f}"
+        say("  the same files shuffled (a backfill)", f"{shuffled:.1f} s ({ratio})")
+    print("start-up of takeback replay, one small file:", flush=True)
+    for line in describe_startup(startup_phases()):
+        print(line, flush=True)
+    walls = [replay_wall() for _ in range(3)]
+    shown = ", ".join(f"{w:.2f}" for w in walls)
+    say("takeback replay, one small file (wall)", f"median {statistics.median(walls):.2f} s ({shown})")
+    say("load average (1, 5, 15 min) at the end", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.state_claims:
+        print(f"state/fresh = {big.claims_per_s / one.claims_per_s:.2f}")
+    if domain.late_state_claims:
+        print(f"late/in-order = {domain.late_ms / domain.in_order_ms:.2f}")
+    print(f"domain shuffled/in-order = {domain.apply_shuffled / domain.apply_in_order:.2f}")
     print(f"pipeline/raw = {one.claims_per_s / raw:.2f}")
+    print(f"pipeline/domain = {one.claims_per_s / domain.read_and_apply:.2f}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
     takeback broker  [--port N]                      an embedded Kafka-compatible broker (Tansu)
     takeback worker  [--broker HOST:PORT]            one pipeline worker (agents, tables, HTTP)
-    takeback publish FILE... [--broker HOST:PORT]    feeds: put 835 files on era.raw
+    takeback publish FILE... [--canonical-order] [--broker HOST:PORT]    feeds: put 835 files on era.raw
     takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
     takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
@@ -26,17 +26,20 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiokafka.errors import KafkaError
-
-from schemas import DeadLetter
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.inputs import expand_inputs
-from streams.kafka_io import ACCEPT_HEADER, PipelineStalled, ensure_topics, publish_files, publish_payloads, read_topic
 from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, broker_url, settings_from_env
 from streams.sink import SinkError
+
+if TYPE_CHECKING:
+    from schemas import DeadLetter
+
+# The Kafka client and the event contracts are imported by the commands that use them: `replay` starts its worker
+# before loading them, so they load while the worker starts (docs/benchmarks.md).
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -60,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "publish", help="put 835 files on the raw topic, bank deposit files (NACHA, BAI2) on bank.raw"
     )
     publish.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    publish.add_argument(
+        "--canonical-order",
+        action="store_true",
+        help="a backfill: publish the files in the order their payments were made (each file's earliest "
+        "DTM*405, else BPR16, then TRN02), not in the order given; the ledgers then apply them without re-deriving",
+    )
     _broker_arg(publish)
 
     demo = commands.add_parser("demo", help="broker + worker + sample ERAs; prints takebacks and net cash")
@@ -122,16 +131,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("takeback: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (BrokerError, PipelineStalled, InsecureConfiguration, SinkError, FileNotFoundError, OSError) as exc:
-        print(f"takeback: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KafkaError as exc:
-        where = args.broker or ("embedded" if args.command in ("demo", "replay") else settings.bootstrap_servers)
-        print(f"takeback: cannot use the broker ({where}): {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except Exception as exc:
-        print(f"takeback: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"takeback: {_failure_line(exc, args, settings)}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _failure_line(exc: Exception, args: argparse.Namespace, settings: Settings) -> str:
+    """The one line a failure ends with: the reason for the failures we expect, the exception's type otherwise."""
+    from aiokafka.errors import KafkaError
+
+    from streams.kafka_io import PipelineStalled
+
+    if isinstance(exc, (BrokerError, PipelineStalled, InsecureConfiguration, SinkError, FileNotFoundError, OSError)):
+        return str(exc)
+    if isinstance(exc, KafkaError):
+        where = args.broker or ("embedded" if args.command in ("demo", "replay") else settings.bootstrap_servers)
+        return f"cannot use the broker ({where}): {exc}"
+    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 def _normalize(broker: str | None) -> str | None:
@@ -152,6 +168,7 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app import create_app
+    from streams.kafka_io import ensure_topics
     from streams.logging_setup import configure_logging
     from streams.process_tuning import keep_state_out_of_full_collections, return_large_buffers_to_the_os
     from streams.worker import Worker
@@ -175,7 +192,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.inputs import in_canonical_order
+    from streams.kafka_io import ensure_topics, publish_files
+
     files = expand_inputs(args.paths)
+    if args.canonical_order:
+        files = in_canonical_order(files)
     live = settings.with_overrides(broker=_normalize(args.broker))
     asyncio.run(ensure_topics(live))
     for item in asyncio.run(publish_files(live, files)):
@@ -224,6 +246,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _selected_dead_letters(args: argparse.Namespace, settings: Settings) -> list[DeadLetter]:
+    from schemas import DeadLetter
+    from streams.kafka_io import read_topic
+
     values = asyncio.run(read_topic(settings, settings.topic_names.dead_letters))
     letters = []
     for value in values:
@@ -263,6 +288,8 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.accept:
         return _accept_dead_letter(args.accept, letters, settings)
+    from streams.kafka_io import publish_payloads
+
     payloads = [(f"dead-letter-{d.dead_letter_id}", d.raw.encode("latin-1")) for d in letters if d.raw]
     published = asyncio.run(publish_payloads(settings, payloads, f"dlq-{int(time.time())}"))
     print(f"published {len(published)} dead letters to {settings.topic_names.raw} again", file=sys.stderr)
@@ -271,6 +298,8 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
 
 def _accept_dead_letter(dead_letter_id: str, letters: list[DeadLetter], settings: Settings) -> int:
     """Rules §7: a person checked an unbalanced remittance; put its input on era.raw again, naming the dead letter."""
+    from streams.kafka_io import ACCEPT_HEADER, publish_payloads
+
     letter = next((d for d in letters if d.dead_letter_id == dead_letter_id), None)
     if letter is None or letter.error_code != "unbalanced_remittance" or not letter.raw:
         print(f"takeback: {_not_acceptable(dead_letter_id, letter)}", file=sys.stderr)

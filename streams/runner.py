@@ -21,23 +21,21 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from schemas import Reassociation
 from streams.broker import broker_or_embedded, free_port
-from streams.domain.bank.replay_lines import deposit_lines
-from streams.inputs import expand_inputs
-from streams.kafka_io import (
-    PipelineResults,
-    Published,
-    ResultCollector,
-    collect_reassociations,
-    ensure_topics,
-    file_payloads,
-    publish_payloads,
-)
+from streams.inputs import expand_inputs, in_canonical_order
 from streams.processes import spawn_child, stop_child
-from streams.progress import ProgressBar
 from streams.settings import Settings, settings_to_env
+
+if TYPE_CHECKING:
+    from schemas import Reassociation
+    from streams.kafka_io import PipelineResults, Published
+    from streams.progress import ProgressBar
+
+# The Kafka clients and the event contracts (streams.kafka_io and what it imports) are imported where they are used,
+# after the worker process has been started: its start-up is the longest step of a small `replay`, and this
+# process's imports then run alongside it instead of before it (docs/benchmarks.md).
 
 # How long past its stop grace a worker may take before it is killed (its own deadline fires at the grace).
 SIGKILL_MARGIN_SECONDS = 5.0
@@ -123,14 +121,20 @@ def running_pipeline(settings: Settings, broker: str | None, work_dir: Path) -> 
     """A broker (the given one, else an embedded one) and one worker, for the duration."""
     with broker_or_embedded(broker) as url:
         live = settings.with_overrides(broker=url)
-        asyncio.run(ensure_topics(live))
+        # the worker first: it creates the topics too, and both sides tolerate the other having created them
         with WorkerProcess(live, work_dir / "worker.log") as worker:
+            from streams.kafka_io import ensure_topics
+
+            asyncio.run(ensure_topics(live))  # before anything is published, whenever the worker gets there
             yield RunningPipeline(live, worker)
 
 
 async def feed_and_collect(
     pipeline: RunningPipeline, files: Sequence[Path], *, timeout: float, progress: bool
 ) -> PipelineResults:
+    from streams.kafka_io import file_payloads
+    from streams.progress import ProgressBar
+
     bar = ProgressBar("processing") if progress and len(files) > 1 else None
     payloads = file_payloads(files)
     _, results = await publish_and_collect(pipeline.settings, pipeline.worker, payloads, timeout=timeout, progress=bar)
@@ -146,6 +150,8 @@ async def publish_and_collect(
     progress: ProgressBar | None = None,
 ) -> tuple[list[Published], PipelineResults]:
     """Publish inputs in order (one partition) and wait until the worker has processed all of them."""
+    from streams.kafka_io import ResultCollector, publish_payloads
+
     published = await publish_payloads(settings, payloads, uuid.uuid4().hex[:12], ordered=True)
     collector = ResultCollector(settings, [p.source_id for p in published], progress, health=worker.problem)
     return published, await collector.collect(timeout)
@@ -178,6 +184,8 @@ def write_replay_output(results: PipelineResults, out: Path) -> None:
 
 def write_deposit_lines(records: Iterable[Reassociation], out: Path) -> None:
     """The `replay` contract, rules §10: deposits.jsonl, one line per reassociation record (latest revision)."""
+    from streams.domain.bank.replay_lines import deposit_lines
+
     lines = deposit_lines(records)
     (out / "deposits.jsonl").write_text("".join(line + "\n" for line in lines))
 
@@ -185,12 +193,18 @@ def write_deposit_lines(records: Iterable[Reassociation], out: Path) -> None:
 def replay(
     settings: Settings, inputs: Sequence[str], out: Path, *, broker: str | None = None, timeout: float = 600.0
 ) -> PipelineResults:
+    """Run files through a fresh pipeline and write what it found; a backfill is published in canonical order."""
     files = expand_inputs(inputs)
     if not files:
         raise FileNotFoundError("no input files to replay")
     run_settings = isolated(settings)
     with running_pipeline(run_settings, broker, run_settings.data_dir) as pipeline:
-        results = asyncio.run(feed_and_collect(pipeline, files, timeout=timeout, progress=True))
+        from streams.kafka_io import collect_reassociations
+
+        # A directory's file names seldom say when each payment was made: publishing in the ledger's canonical
+        # order keeps every ledger on its in-order path. The pre-read runs while the worker starts.
+        ordered = in_canonical_order(files)
+        results = asyncio.run(feed_and_collect(pipeline, ordered, timeout=timeout, progress=True))
         reassociations = asyncio.run(collect_reassociations(pipeline.settings, timeout, pipeline.worker.problem))
     write_replay_output(results, out)
     write_deposit_lines(reassociations.values(), out)

@@ -8,6 +8,7 @@ the process when the grace runs out.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from typing import Any
 
@@ -21,6 +22,14 @@ from streams.processes import ExitDeadline
 _SCHEDULE_SHUTDOWN = "_schedule_shutdown"
 if not callable(getattr(ModeWorker, _SCHEDULE_SHUTDOWN, None)):
     raise ImportError(f"mode.Worker has no {_SCHEDULE_SHUTDOWN}(): streams/worker.py must follow the new mode")
+# mode's last pass over the event loop before closing it, a fixed 1 s sleep: shortened below.
+_SENTINEL = "_sentinel_task"
+if not callable(getattr(ModeWorker, _SENTINEL, None)):
+    raise ImportError(f"mode.Worker has no {_SENTINEL}(): streams/worker.py must follow the new mode")
+
+# Long enough for the callbacks the stop scheduled to run once more; everything that commits or leaves the group
+# has finished before mode gets here.
+FINAL_LOOP_PASS_SECONDS = 0.05
 
 
 class Worker(faust.Worker):
@@ -31,6 +40,10 @@ class Worker(faust.Worker):
     def _schedule_shutdown(self, sig: signal.Signals) -> None:
         self._stop_deadline.arm(sig.name)
         super()._schedule_shutdown(sig)
+
+    async def _sentinel_task(self) -> None:
+        # mode sleeps 1 s here after the app has stopped: every worker stop (and so every `replay`) waited for it
+        await asyncio.sleep(FINAL_LOOP_PASS_SECONDS)
 
     def on_worker_shutdown(self) -> None:
         # every way out of the run (a crash, an exception) stops the app next, which can hang the same way

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
-from streams.broker import free_port
+from streams.broker import EmbeddedBroker, free_port
+from tests.support.era_mix import era_stream
 
 pytestmark = pytest.mark.broker
 
@@ -53,3 +55,19 @@ def test_unreachable_broker_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("takeback: ")
+
+
+def test_publish_in_canonical_order_sends_a_backfill_in_the_order_of_its_payments(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    files = list(era_stream(600, providers=2))[:3]
+    for (name, data), listed in zip(files, ("c", "b", "a"), strict=True):  # names in the reverse of time order
+        (tmp_path / f"{listed}-{name}").write_bytes(data)
+    env = {**os.environ, "TAKEBACK_TOPIC_PREFIX": f"cli-{uuid.uuid4().hex[:8]}."}
+    published = []
+    for flags in ([], ["--canonical-order"]):
+        run = takeback("publish", str(tmp_path), "--broker", broker.bootstrap, *flags, env=env)
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        published.append([line.split()[1][0] for line in out.splitlines()])
+    assert published == [["a", "b", "c"], ["c", "b", "a"]]

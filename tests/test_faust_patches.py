@@ -6,13 +6,22 @@ that our guard refuses them with a clear reason.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
+from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from streams.faust_patches import FaustInternalsChanged, fetch_wait, install_patches, recovery_end, seek_uncommitted
+from streams.faust_patches import (
+    FaustInternalsChanged,
+    fetch_wait,
+    install_patches,
+    recovery_end,
+    seek_uncommitted,
+    table_start,
+)
 from streams.faust_patches.guard import library_versions
 from streams.settings import Settings
 
@@ -59,6 +68,7 @@ def test_the_installed_faust_has_what_every_patch_replaces() -> None:
     assert callable(fetch_wait.check(AIOKafkaConsumerThread))
     assert callable(seek_uncommitted.check(AIOKafkaConsumerThread))
     assert callable(recovery_end.check(Recovery))
+    assert callable(table_start.check(TableManager))
 
 
 def test_installing_twice_wraps_faust_once() -> None:
@@ -114,3 +124,21 @@ def test_changed_parameters_fail_showing_both() -> None:
         FaustInternalsChanged, match=r"seek_to_beginning takes \(self, partitions\), not \(self, \*partitions\)"
     ):
         seek_uncommitted.check(SeekWithAList)
+
+
+class TableManagerWithoutTheSleep:
+    async def on_start(self) -> None:
+        await self._update_channels()  # type: ignore[attr-defined]
+        await self.recovery.start()  # type: ignore[attr-defined]
+
+
+def test_a_table_manager_that_no_longer_sleeps_at_start_is_refused() -> None:
+    # the patch replays faust's steps without the sleep: if faust changed those steps, it must not run
+    with pytest.raises(FaustInternalsChanged, match=r"on_start no longer reads self\.sleep\(1\.0\)"):
+        table_start.check(TableManagerWithoutTheSleep)
+
+
+def test_the_installed_table_manager_starts_without_the_sleep() -> None:
+    install_patches(Settings())
+    assert TableManager._takeback_original_on_start.__qualname__ == "TableManager.on_start"
+    assert "sleep" not in inspect.getsource(TableManager.on_start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker
+from streams.domain.offline import process_files
 from tests.support.builders import claim, plb, remittance
+from tests.support.era_mix import era_stream
 
 pytestmark = pytest.mark.broker
 
@@ -100,3 +103,26 @@ def test_replay_fails_with_one_line_for_a_missing_input(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "nope.835" in result.stderr
+
+
+def test_a_shuffled_backfill_replays_to_the_same_results_as_the_files_in_time_order(
+    tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    files = list(era_stream(1_500, providers=4))
+    shuffled = files[:]
+    random.Random(3).shuffle(shuffled)
+    in_order, backfill = tmp_path / "in-order", tmp_path / "backfill"
+    for directory, listing in ((in_order, files), (backfill, shuffled)):
+        directory.mkdir()
+        for index, (name, data) in enumerate(listing):  # names that give the order of the listing, not of time
+            (directory / f"{index:04d}-{name}").write_bytes(data)
+    outputs = []
+    for directory in (in_order, backfill):
+        done = replay([directory], tmp_path / f"out-{directory.name}", broker)
+        assert done.returncode == 0, done.stderr
+        outputs.append(read_outputs(tmp_path / f"out-{directory.name}"))
+    assert outputs[0] == outputs[1]
+    takebacks, net_cash, dead = outputs[0]
+    offline = process_files(sorted(in_order.iterdir()))
+    assert len(takebacks) == len(offline.live_takebacks()) > 0
+    assert len(net_cash) == len(offline.net_cash) == 4 and dead == []

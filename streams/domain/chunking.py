@@ -40,7 +40,7 @@ def split_input(data: bytes, max_bytes: int) -> Iterator[Piece]:
         yield Piece(data, 0, 0)
         return
     text = data.decode("latin-1")
-    starts = _set_starts(text)
+    starts = set_starts(text)
     if not starts:
         if len(data) <= max_bytes:  # names payees but has no set to cut at: it reads (or fails) as it is
             yield Piece(data, 0, 0)
@@ -71,7 +71,8 @@ def _piece(text: str, header: str, start: int, end: int) -> Piece:
     return Piece((header + text[start:end]).encode("latin-1"), start, len(header))
 
 
-def _delimiters(text: str) -> Delimiters:
+def delimiters_of(text: str) -> Delimiters:
+    """The delimiters of a file: its first ISA's, else those of its first ST (a file without envelope)."""
     isa = text.find("ISA")
     if isa >= 0:
         found = isa_delimiters(text, isa)
@@ -81,11 +82,31 @@ def _delimiters(text: str) -> Delimiters:
     return st_delimiters(text, max(st, 0))
 
 
-def _set_starts(text: str) -> list[int]:
-    """Offsets of every ST segment (the start of each transaction set)."""
-    d = _delimiters(text)
-    pattern = re.compile(rf"(?:^|{re.escape(d.segment)})[\s~]*(ST{re.escape(d.element)})")
-    return [m.start(1) for m in pattern.finditer(text)]
+def set_starts(text: str) -> list[int]:
+    """Offsets of every ST segment (the start of each transaction set): "ST" and the element separator, at the
+    start of the text or after a segment terminator, with blanks and stray '~' between them as the reader allows.
+
+    Found with `str.find` and checked backwards: a regular expression that begins with "start or terminator"
+    cannot skip ahead to a literal, and tried every position of a file (most of the canonical-order pre-read).
+    """
+    d = delimiters_of(text)
+    st = f"ST{d.element}"
+    starts = []
+    at = text.find(st)
+    while at >= 0:
+        if _at_segment_start(text, at, d.segment):
+            starts.append(at)
+        at = text.find(st, at + 1)
+    return starts
+
+
+def _at_segment_start(text: str, at: int, terminator: str) -> bool:
+    before = at - 1
+    while before >= 0 and (text[before].isspace() or text[before] == "~"):
+        if text[before] == terminator:
+            return True
+        before -= 1
+    return before < 0 or text[before] == terminator
 
 
 _PAYEE = re.compile(rb"N1(?P<sep>[^A-Za-z0-9\s])PE(?P=sep)")

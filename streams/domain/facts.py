@@ -15,6 +15,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from schemas import ZERO, Remittance
+from streams.domain.canonical_order import OrderKey, order_key
 from streams.domain.disbursement import moves_money, signed_amount, takeback_date
 from streams.domain.reasons import reason_codes_of
 
@@ -78,14 +79,9 @@ class RemittanceFacts(BaseModel):
     flags: list[str] = []
     payee_ids: list[str] = []  # the payee's NPI and TIN: PLB01 naming either is the payee itself
 
-    def order_key(self) -> tuple[str, str, str]:
-        """Canonical order: when the payment was produced, then trace, then id (ties are arbitrary but fixed).
-
-        Numeric traces (check and EFT numbers) compare as numbers: 99871 was issued before 100342.
-        """
-        day = self.takeback_date or self.effective_date
-        trace = self.trace_number.zfill(30) if self.trace_number.isdigit() else self.trace_number
-        return (day.isoformat() if day else "", trace, self.remittance_id)
+    def order_key(self) -> OrderKey:
+        """Canonical order: when the payment was produced, then trace, then id (streams/domain/canonical_order.py)."""
+        return order_key(self.takeback_date or self.effective_date, self.trace_number, self.remittance_id)
 
 
 class InvalidRemittance(ValueError):

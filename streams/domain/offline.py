@@ -29,10 +29,15 @@ class OfflineResult:
 
 
 def read_files(paths: Iterable[Path]) -> tuple[list[Remittance], list[DeadLetter]]:
+    return read_inputs((path.name, path.read_bytes()) for path in paths)
+
+
+def read_inputs(inputs: Iterable[tuple[str, bytes]]) -> tuple[list[Remittance], list[DeadLetter]]:
+    """Read (name, 835 bytes) inputs in the order given."""
     remittances: list[Remittance] = []
     dead_letters: list[DeadLetter] = []
-    for index, path in enumerate(paths):
-        result = read_835(path.read_bytes(), file=path.name, source_id=f"offline-{index:06d}")
+    for index, (name, data) in enumerate(inputs):
+        result = read_835(data, file=name, source_id=f"offline-{index:06d}")
         for sequence, remittance in enumerate(result.remittances):
             remittance.sequence = sequence
         remittances.extend(result.remittances)
@@ -40,10 +45,17 @@ def read_files(paths: Iterable[Path]) -> tuple[list[Remittance], list[DeadLetter
     return remittances, dead_letters
 
 
-def apply_all(remittances: Iterable[Remittance], result: OfflineResult | None = None) -> OfflineResult:
-    """Apply remittances in the order given, one ledger per payee, as the match agent does."""
+def apply_all(
+    remittances: Iterable[Remittance],
+    result: OfflineResult | None = None,
+    ledgers: dict[str, ProviderLedger] | None = None,
+) -> OfflineResult:
+    """Apply remittances in the order given, one ledger per payee, as the match agent does.
+
+    `ledgers` (payee -> ledger) carries state from an earlier call: the benchmark applies more to a large history.
+    """
     result = result or OfflineResult()
-    ledgers: dict[str, ProviderLedger] = {}
+    ledgers = {} if ledgers is None else ledgers
     for remittance in remittances:
         provider_id = remittance.provider_id
         ledger = ledgers.setdefault(provider_id, ProviderLedger(provider_id=provider_id))

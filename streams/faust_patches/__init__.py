@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.faust_patches import fetch_wait, recovery_end, seek_uncommitted
+from streams.faust_patches import fetch_wait, recovery_end, seek_uncommitted, table_start
 from streams.faust_patches.guard import FaustInternalsChanged
 from streams.settings import Settings
 
@@ -14,3 +14,4 @@ def install_patches(settings: Settings) -> None:
     fetch_wait.install(settings.fetch_max_wait_ms)
     seek_uncommitted.install()
     recovery_end.install(settings)
+    table_start.install()
