@@ -157,13 +157,19 @@ async def publish_and_collect(
     return published, await collector.collect(timeout)
 
 
-def isolated(settings: Settings) -> Settings:
+# A replay group has one member, so a short session costs nothing and makes the join ~1 s on the embedded broker.
+# Apache Kafka refuses sessions under its group.min.session.timeout.ms (6 s by default): a run on a broker of the
+# user's keeps the configured session timeout.
+EMBEDDED_SESSION_TIMEOUT = 2.0
+
+
+def isolated(settings: Settings, *, embedded_broker: bool = True) -> Settings:
     """A fresh namespace (topics, group, state dir) so a replay sees only its own inputs."""
     run = uuid.uuid4().hex[:10]
     data_dir = Path(tempfile.mkdtemp(prefix=f"takeback-{run}-"))
-    # A replay group has one member, so a short session costs nothing and makes the join ~1 s on Tansu.
+    session = EMBEDDED_SESSION_TIMEOUT if embedded_broker else settings.session_timeout
     return settings.with_overrides(
-        topic_prefix=f"replay-{run}.", data_dir=data_dir, web_port=free_port(), session_timeout=2.0
+        topic_prefix=f"replay-{run}.", data_dir=data_dir, web_port=free_port(), session_timeout=session
     )
 
 
@@ -197,7 +203,7 @@ def replay(
     files = expand_inputs(inputs)
     if not files:
         raise FileNotFoundError("no input files to replay")
-    run_settings = isolated(settings)
+    run_settings = isolated(settings, embedded_broker=broker is None)
     with running_pipeline(run_settings, broker, run_settings.data_dir) as pipeline:
         from streams.kafka_io import collect_reassociations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.broker import EmbeddedBroker
+from streams.runner import EMBEDDED_SESSION_TIMEOUT, isolated
 from streams.settings import Settings, broker_url
 
 
@@ -19,3 +20,10 @@ def test_raw_clients_get_back_the_address_that_was_given() -> None:
 def test_the_embedded_broker_url_follows_the_same_rule() -> None:
     embedded = EmbeddedBroker(port=19092)  # not started: its address only
     assert embedded.url == broker_url(embedded.bootstrap) == "kafka://127.0.0.1:19092"
+
+
+def test_a_replay_shortens_the_session_only_on_the_embedded_broker() -> None:
+    """Apache Kafka refuses sessions under group.min.session.timeout.ms (6 s by default)."""
+    configured = Settings(session_timeout=6.0)
+    assert isolated(configured).session_timeout == EMBEDDED_SESSION_TIMEOUT < 6.0
+    assert isolated(configured, embedded_broker=False).session_timeout == 6.0
