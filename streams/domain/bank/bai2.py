@@ -116,13 +116,6 @@ class _Bai2Reader(BankFileReader):
         if self.result.total_records == 0:
             self.result.dead_letters.append(self._dead_letter("not_bai2", "The file is empty.", None, None, ""))
 
-    def internal_error(self, data: bytes, exc: Exception) -> None:
-        message = f"The bank file reader failed on this file ({type(exc).__name__}); it is kept for replay."
-        self.result.dead_letters.append(
-            self._dead_letter("internal_error", message, None, None, data.decode("latin-1"))
-        )
-        self.result.records[DEAD_LETTER] += self.result.total_records - sum(self.result.records.values())
-
     # ---- records
 
     def _record(self, record: _Logical) -> None:

@@ -49,6 +49,14 @@ class BankFileReader:
         self.source_id = source_id
         self.result = BankReadResult()
 
+    def internal_error(self, data: bytes, exc: Exception) -> None:
+        """A bug in the reader: the whole file becomes one dead letter, kept for `dead-letters replay` after a fix."""
+        message = f"The bank file reader failed on this file ({type(exc).__name__}); it is kept for replay."
+        self.result.dead_letters.append(
+            self._dead_letter("internal_error", message, None, None, data.decode("latin-1"))
+        )
+        self.result.records[DEAD_LETTER] += self.result.total_records - sum(self.result.records.values())
+
     def _dead_letter(self, code: str, message: str, line: int | None, record_type: str | None, raw: str) -> DeadLetter:
         return dead_letter(
             code, message, file=self.file, source_id=self.source_id, line=line, record_type=record_type, raw=raw
