@@ -33,6 +33,7 @@ class ReassociationSender:
     def __init__(self, tb: TakebackApp) -> None:
         self.tb = tb
         self.topic = tb.topics.reassociation_in.get_topic_name()
+        self.last_tick: dt.date | None = None  # stream time only moves forward: an older tick changes nothing
 
     async def send(self, message: ReassociationInput, partition: int | None = None) -> None:
         value = message.model_dump_json(exclude_defaults=True).encode()
@@ -44,11 +45,15 @@ class ReassociationSender:
         await self.send(ReassociationInput.of(item))
 
     async def tick(self, date: dt.date | None) -> None:
-        """Stream time: the date an input showed, to every partition."""
-        if date is None:
+        """Stream time: the date an input showed, to every partition, when it is later than the last one sent.
+
+        A restarted worker sends its first tick again, which is harmless: each partition keeps the latest date.
+        """
+        if date is None or (self.last_tick is not None and date <= self.last_tick):
             return
         for partition in range(self.tb.settings.partitions):
             await self.send(ReassociationInput.tick(date), partition)
+        self.last_tick = date
 
 
 def register_deposit_agents(tb: TakebackApp) -> None:
