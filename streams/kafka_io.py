@@ -275,9 +275,10 @@ async def _all_partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> 
 
 
 async def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) -> list[bytes]:
-    """Every value on a topic, from the beginning until it has been quiet for `idle_seconds`.
+    """Every value on a topic, from the beginning to its true end, then until it has been quiet for `idle_seconds`.
 
-    Not from end offsets alone: Tansu under-reports them (the last batch's first offset + 1).
+    The end is read from the records (`true_end_offsets`): Tansu under-reports it. A caller that knows every
+    record it wants is already written (a marker confirmed it) passes `idle_seconds=0`.
     """
     consumer = consumer_for(settings)
     await consumer.start()
@@ -428,7 +429,8 @@ async def collect_reassociations(
         await producer.stop()
     await _wait_for_marker(settings, marker, timeout, health)
     records: dict[str, Reassociation] = {}
-    for value in await read_topic(settings, names.reassociations):
+    # The marker came back, so every record before it was sent; a short quiet spell covers one still in flight.
+    for value in await read_topic(settings, names.reassociations, idle_seconds=0.25):
         record = Reassociation.model_validate_json(value)
         current = records.get(record.event_id)
         if current is None or record.revision >= current.revision:
