@@ -8,7 +8,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 from streams.domain.x12 import read_835
-from streams.kafka_io import ensure_topics
-from streams.runner import RunningPipeline, WorkerProcess, feed_and_collect
-from streams.settings import Settings
+from streams.runner import RunningPipeline, feed_and_collect
+from tests.support.workers import ready_workers
 
 pytestmark = pytest.mark.broker
 
@@ -65,25 +63,14 @@ def wait_until(check, timeout: float = 60.0) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(broker: EmbeddedBroker, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    work = tmp_path_factory.mktemp("api")
-    base = Settings(broker=broker.url, topic_prefix=f"api-{uuid.uuid4().hex[:8]}.", session_timeout=2.0)
-    asyncio.run(ensure_topics(base))
-    workers = []
-    try:
-        for index in range(2):
-            settings = base.with_overrides(web_port=free_port(), data_dir=work / f"w{index}")
-            workers.append(WorkerProcess(settings, work / f"w{index}.log").start())
-        urls = [f"http://127.0.0.1:{w.settings.web_port}" for w in workers]
-        wait_until(lambda: all(get(f"{u}/readyz")[0] == 200 for u in urls))
+    with ready_workers(broker.url, "api", tmp_path_factory.mktemp("api")) as workers:
+        urls = workers.urls
         files = [corpus / f for f in FILES]
-        pipeline = RunningPipeline(base, workers[0])
+        pipeline = RunningPipeline(workers.settings, workers.processes[0])
         results = asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
         # the cash agent is one hop behind the rows the pipeline published
         wait_until(lambda: (get(f"{urls[1]}/providers?limit=500")[1] or {}).get("total") == len(results.net_cash))
         yield Cluster(urls=urls, takebacks=results.takebacks, net_cash=results.net_cash, files=files)
-    finally:
-        for worker in workers:
-            worker.stop()
 
 
 def test_any_worker_answers_for_any_provider(cluster: Cluster) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from schemas import DeadLetter, Deposit
 from streams.domain.bank import BankReadResult, bank_file_format, read_bai2, read_bank_file, read_nacha
 from streams.domain.bank.nacha import RECORD_LENGTH
+from streams.domain.bank.result import DEPOSIT, BankFileReader
 from streams.samples import PROJECT_ROOT
 from tests.support.bank_files import BankPayment, bai2_file, nacha_file
 
@@ -354,3 +355,17 @@ def test_any_record_soup_gives_a_result(lines: list[str]) -> None:
 @given(st.lists(st.sampled_from([*records(bai2_file(PAYMENTS, split_text=True)), "88,x", "16,", "03,/", ","])))
 def test_any_bai2_record_soup_gives_a_result(lines: list[str]) -> None:
     check_contract(read_bai2(rebuild(lines)))
+
+
+def test_a_reader_bug_dead_letters_the_whole_file_instead_of_losing_it() -> None:
+    class Broken(BankFileReader):
+        def read(self, data: bytes) -> None:
+            self.result.total_records = 3
+            self.result.records[DEPOSIT] += 1
+            raise RuntimeError("a bug")
+
+    result = Broken("bank.ach", "src-1").read_all(b"line one\nline two\nline three\n")
+    (dead,) = result.dead_letters
+    assert dead.error_code == "internal_error" and "RuntimeError" in dead.message
+    assert dead.raw == "line one\nline two\nline three\n" and dead.source.file == "bank.ach"
+    assert sum(result.records.values()) == result.total_records == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,13 @@ from streams.cloudevents import cloudevent_headers, event_id, event_source
 from streams.inputs import expand_inputs
 from streams.runner import feed_and_collect, isolated, running_pipeline
 from streams.settings import Settings
+from tests.support.builders import a_takeback
 
 WHEN = dt.datetime(2026, 11, 30, 15, 4, 5, 123456, tzinfo=dt.UTC)
 
 
-def takeback(revision: int = 1) -> Takeback:
-    return Takeback(
-        event_id="tb-1",
-        revision=revision,
-        kind="recoupment",
-        method="offset",
-        amount=Decimal("12.34"),
-        provider_id="1234567893",
-        payee_provider_id="1234567893",
-        payer_id="1999999999",
-        trace_number="T1",
-        remittance_id="r1",
-        reason_category="unknown",
-    )
-
-
 def test_a_takeback_carries_every_attribute() -> None:
-    headers = dict(cloudevent_headers(takeback(), event_source("takeback"), WHEN))
+    headers = dict(cloudevent_headers(a_takeback(), event_source("takeback"), WHEN))
     assert headers == {
         "ce_specversion": b"1.0",
         "ce_id": b"tb-1.1",
@@ -48,9 +32,9 @@ def test_a_takeback_carries_every_attribute() -> None:
 
 
 def test_the_id_is_per_revision_and_repeats_on_redelivery() -> None:
-    first = dict(cloudevent_headers(takeback(1), "/s"))["ce_id"]
-    assert dict(cloudevent_headers(takeback(1), "/s"))["ce_id"] == first
-    assert dict(cloudevent_headers(takeback(2), "/s"))["ce_id"] == b"tb-1.2"
+    first = dict(cloudevent_headers(a_takeback(1), "/s"))["ce_id"]
+    assert dict(cloudevent_headers(a_takeback(1), "/s"))["ce_id"] == first
+    assert dict(cloudevent_headers(a_takeback(2), "/s"))["ce_id"] == b"tb-1.2"
 
 
 def test_each_event_type_has_its_own_type_and_subject() -> None:
@@ -66,7 +50,7 @@ def test_each_event_type_has_its_own_type_and_subject() -> None:
 
 def test_time_is_utc_rfc3339() -> None:
     local = WHEN.astimezone(dt.timezone(dt.timedelta(hours=-5)))
-    assert dict(cloudevent_headers(takeback(), "/s", local))["ce_time"] == b"2026-11-30T15:04:05.123Z"
+    assert dict(cloudevent_headers(a_takeback(), "/s", local))["ce_time"] == b"2026-11-30T15:04:05.123Z"
 
 
 # --------------------------------------------------------------------------- on the wire

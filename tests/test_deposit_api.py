@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 from streams.domain.bank.offline import reassociate_files
-from streams.kafka_io import collect_reassociations, ensure_topics
-from streams.runner import RunningPipeline, WorkerProcess, feed_and_collect
-from streams.settings import Settings
-from tests.test_api import get, wait_until
+from streams.kafka_io import collect_reassociations
+from streams.runner import RunningPipeline, feed_and_collect
+from tests.support.workers import ready_workers
+from tests.test_api import get
 from tests.test_deposit_scenarios import ALL_SCENARIOS
 
 pytestmark = pytest.mark.broker
@@ -22,24 +21,12 @@ pytestmark = pytest.mark.broker
 
 @pytest.fixture(scope="module")
 def workers(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], list]]:
-    work = tmp_path_factory.mktemp("deposit-api")
-    base = Settings(broker=broker.url, topic_prefix=f"dapi-{uuid.uuid4().hex[:8]}.", session_timeout=2.0)
-    asyncio.run(ensure_topics(base))
     files = [f for s in ALL_SCENARIOS for f in s.files]
-    started = []
-    try:
-        for index in range(2):
-            settings = base.with_overrides(web_port=free_port(), data_dir=work / f"w{index}")
-            started.append(WorkerProcess(settings, work / f"w{index}.log").start())
-        urls = [f"http://127.0.0.1:{w.settings.web_port}" for w in started]
-        wait_until(lambda: all(get(f"{u}/readyz")[0] == 200 for u in urls))
-        pipeline = RunningPipeline(base, started[0])
-        asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
-        asyncio.run(collect_reassociations(base, timeout=120, health=started[0].problem))
-        yield urls, files
-    finally:
-        for worker in started:
-            worker.stop()
+    with ready_workers(broker.url, "dapi", tmp_path_factory.mktemp("deposit-api")) as workers:
+        first = workers.processes[0]
+        asyncio.run(feed_and_collect(RunningPipeline(workers.settings, first), files, timeout=120, progress=False))
+        asyncio.run(collect_reassociations(workers.settings, timeout=120, health=first.problem))
+        yield workers.urls, files
 
 
 def test_positions_from_any_worker_are_the_domain_positions(workers: tuple[list[str], list[Path]]) -> None:

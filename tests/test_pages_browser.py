@@ -32,6 +32,7 @@ from streams.kafka_io import collect_reassociations, ensure_topics
 from streams.runner import RunningPipeline, WorkerProcess, feed_and_collect
 from streams.settings import Settings
 from tests.support.corpus_deposits import EXTRA, bank_files_for
+from tests.support.workers import ready_workers
 from tests.test_api import FILES, wait_until
 
 pytestmark = pytest.mark.broker
@@ -84,28 +85,18 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def cluster(broker: EmbeddedBroker, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     work = tmp_path_factory.mktemp("pages")
-    base = Settings(broker=broker.url, topic_prefix=f"pages-{uuid.uuid4().hex[:8]}.", session_timeout=2.0)
-    asyncio.run(ensure_topics(base))
-    workers = []
-    try:
-        for index in range(2):
-            settings = base.with_overrides(web_port=free_port(), data_dir=work / f"w{index}")
-            workers.append(WorkerProcess(settings, work / f"w{index}.log").start())
-        urls = [f"http://127.0.0.1:{w.settings.web_port}" for w in workers]
-        wait_until(lambda: all(status_ok(f"{u}/readyz") for u in urls))
+    with ready_workers(broker.url, "pages", work) as workers:
+        urls, base, first = workers.urls, workers.settings, workers.processes[0]
         # the ERAs and a bank's deposits for them: one missing, one short by a takeback, one with no ERA
         eras = [corpus / f for f in FILES]
         bank_files, deposits = bank_files_for(eras, work)
         results = asyncio.run(
-            feed_and_collect(RunningPipeline(base, workers[0]), [*eras, *bank_files], timeout=120, progress=False)
+            feed_and_collect(RunningPipeline(base, first), [*eras, *bank_files], timeout=120, progress=False)
         )
-        asyncio.run(collect_reassociations(base, timeout=120, health=workers[0].problem))
+        asyncio.run(collect_reassociations(base, timeout=120, health=first.problem))
         wait_until(lambda: api(f"{urls[1]}/providers?limit=500")["total"] == len(results.net_cash))
         rows = {r["provider_id"]: r for r in api(f"{urls[0]}/providers?limit=500")["items"]}
         yield Cluster(urls=urls, providers=rows, settings=base, deposits=deposits)
-    finally:
-        for worker in workers:
-            worker.stop()
 
 
 @pytest.fixture

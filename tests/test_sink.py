@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemas import DeadLetter, NetCashRow, PayerCash, SourceRef, Takeback
+from schemas import DeadLetter, NetCashRow, PayerCash, SourceRef
 from streams.broker import EmbeddedBroker, free_port
 from streams.inputs import expand_inputs
 from streams.kafka_io import read_topic
@@ -21,6 +21,7 @@ from streams.runner import feed_and_collect, isolated, running_pipeline, write_r
 from streams.settings import Settings, TopicNames
 from streams.sink.migrations import MIGRATIONS, migrate
 from streams.sink.store import Record, SinkStore
+from tests.support.builders import a_takeback
 from tests.support.era_mix import era_stream
 from tests.support.postgres import PostgresServer
 from tests.support.sink import new_database, query, sink_process, wait_until
@@ -31,23 +32,6 @@ NAMES = TopicNames()
 @pytest.fixture
 def dsn(postgres: PostgresServer) -> str:
     return new_database(postgres)
-
-
-def takeback(revision: int, **changes: object) -> Takeback:
-    fields = dict(
-        event_id="tb-1",
-        revision=revision,
-        kind="reversal",
-        method="none",
-        amount=Decimal("10.00"),
-        provider_id="1234567893",
-        payee_provider_id="1234567893",
-        payer_id="1999999999",
-        trace_number="T1",
-        remittance_id="r1",
-        reason_category="unknown",
-    )
-    return Takeback(**{**fields, **changes})
 
 
 def record(topic: str, event, offset: int = 0) -> Record:
@@ -78,7 +62,7 @@ def test_migrations_run_once(dsn: str) -> None:
 
 
 def test_revisions_converge_whatever_the_order_and_repeats(dsn: str) -> None:
-    t1, t2, t3 = takeback(1), takeback(2, kind="recoupment", method="offset"), takeback(3, amount=Decimal("7.50"))
+    t1, t2, t3 = a_takeback(1), a_takeback(2, kind="recoupment", method="offset"), a_takeback(3, amount=Decimal("7.50"))
     asyncio.run(
         write(
             dsn,
@@ -127,7 +111,7 @@ def test_what_postgres_cannot_hold_is_kept_with_a_reason(dsn: str) -> None:
         record(NAMES.dead_letters, nul_input, 0),
         record(NAMES.dead_letters, nul_text, 1),
         record(NAMES.reversals, b'{"not": "a takeback"}', 2),
-        record(NAMES.reversals, takeback(1), 3),
+        record(NAMES.reversals, a_takeback(1), 3),
     ]
     asyncio.run(write(dsn, batch))
     assert query(dsn, "SELECT dead_letter_id, raw FROM dead_letters") == [("d1", b"ISA\x00*")]

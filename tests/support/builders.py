@@ -16,6 +16,7 @@ from schemas import (
     Reference,
     Remittance,
     SourceRef,
+    Takeback,
 )
 
 PROVIDER = "1234567893"
@@ -80,3 +81,21 @@ def remittance(
         claims=list(claims),
         provider_adjustments=list(adjustments),
     )
+
+
+def a_takeback(revision: int = 1, **changes: object) -> Takeback:
+    """A takeback event with only its required fields (id `tb-1`), for tests of how events travel and are stored."""
+    fields: dict[str, object] = dict(
+        event_id="tb-1",
+        revision=revision,
+        kind="reversal",
+        method="none",
+        amount=Decimal("10.00"),
+        provider_id=PROVIDER,
+        payee_provider_id=PROVIDER,
+        payer_id="1999999999",
+        trace_number="T1",
+        remittance_id="r1",
+        reason_category="unknown",
+    )
+    return Takeback(**{**fields, **changes})

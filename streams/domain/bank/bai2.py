@@ -62,14 +62,7 @@ class _Account:
 
 
 def read_bai2(data: bytes, *, file: str | None = None, source_id: str | None = None) -> BankReadResult:
-    reader = _Bai2Reader(file, source_id)
-    try:
-        reader.read(data)
-    except MemoryError:
-        raise
-    except Exception as exc:  # a reader bug must not lose the file
-        reader.internal_error(data, exc)
-    return reader.result
+    return _Bai2Reader(file, source_id).read_all(data)
 
 
 def logical_records(text: str) -> tuple[list[_Logical], list[tuple[int, str]]]:

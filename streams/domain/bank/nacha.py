@@ -66,14 +66,7 @@ class _Batch:
 
 
 def read_nacha(data: bytes, *, file: str | None = None, source_id: str | None = None) -> BankReadResult:
-    reader = _NachaReader(file, source_id)
-    try:
-        reader.read(data)
-    except MemoryError:
-        raise
-    except Exception as exc:  # a reader bug must not lose the file: dead-letter what is left of it whole
-        reader.internal_error(data, exc)
-    return reader.result
+    return _NachaReader(file, source_id).read_all(data)
 
 
 def split_records(text: str) -> tuple[list[Record], list[str]]:

@@ -49,6 +49,19 @@ class BankFileReader:
         self.source_id = source_id
         self.result = BankReadResult()
 
+    def read(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read_all(self, data: bytes) -> BankReadResult:
+        """Read the whole file; a bug in the reader dead-letters the file whole instead of losing it."""
+        try:
+            self.read(data)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            self.internal_error(data, exc)
+        return self.result
+
     def internal_error(self, data: bytes, exc: Exception) -> None:
         """A bug in the reader: the whole file becomes one dead letter, kept for `dead-letters replay` after a fix."""
         message = f"The bank file reader failed on this file ({type(exc).__name__}); it is kept for replay."
