@@ -170,7 +170,7 @@ MESSAGES: tuple[Message, ...] = (
         "Reassociation table record (internal)",
         "A changelog record of the workers' reassociation table: one trace's facts and records, or a partition's "
         "clock. Internal: its format may change in any release.",
-        "The trace, or `\\x00clock`.",
+        "The trace, or `\\x00clock\\x00` and the partition number.",
         content_type="application/json",
         payload={"type": "string", "description": "Internal JSON; not a contract."},
     ),

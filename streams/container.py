@@ -37,4 +37,4 @@ class TakebackApp:
     ledgers: LedgerTable  # provider_id -> ProviderLedger
     net_cash: faust.Table  # provider_id (bytes) -> NetCashRow JSON (bytes)
     metrics: WorkerMetrics
-    reassociation: faust.Table  # trace (bytes) -> RouteState JSON; "\x00clock" -> PartitionClock JSON (per partition)
+    reassociation: faust.Table  # trace (bytes) -> RouteState JSON; clock_key(partition) -> PartitionClock JSON

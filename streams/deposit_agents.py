@@ -21,8 +21,9 @@ from streams.bank_ingest import ingest_bank_file
 from streams.container import TakebackApp
 from streams.dead_letters import dead_letter
 from streams.domain.bank.matcher import ReassociationInput
+from streams.event_context import as_current_event
 from streams.publishing import EventPublisher
-from streams.reassociate_step import apply_message
+from streams.reassociate_step import ReassociationBatch
 
 log = logging.getLogger("takeback.deposits")
 
@@ -80,9 +81,27 @@ def register_deposit_agents(tb: TakebackApp) -> None:
 
     @app.agent(topics.reassociation_in, name="reassociate")
     async def reassociate(stream):
-        async for event in stream.events():
+        # Faust's cost is per message and per table write: a batch reads each route and partition clock once and
+        # writes each once, however many of the batch's messages touched it.
+        if settings.match_batch_size > 1:
+            async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
+                await reassociate_events(events)
+        else:
+            async for event in stream.events():
+                await reassociate_events([event])
+
+    async def reassociate_events(events: list[Any]) -> None:
+        event_of = {event.message.partition: event for event in events}  # the table routes by an event's partition
+
+        def read(partition: int, key: bytes) -> bytes | None:
+            with as_current_event(event_of[partition]):
+                return tb.reassociation.get(key)
+
+        batch = ReassociationBatch(read, settings.deposit_wait_business_days)
+        markers: list[tuple[str, int]] = []
+        for event in events:
             message = event.message
-            step = apply_message(tb.reassociation, event.value or b"", settings.deposit_wait_business_days)
+            step = batch.add(event.value or b"", message.partition)
             if step.invalid:
                 where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
                 dead = dead_letter("matching", "invalid_event", step.invalid, where, event.value)
@@ -90,8 +109,13 @@ def register_deposit_agents(tb: TakebackApp) -> None:
                 continue
             for record in step.records:
                 await send_event(topics.reassociations, record.trace_number or record.deposit_id or "", record)
-            step.store(tb.reassociation)  # after publishing: a crash in between republishes the same revisions
             tb.metrics.reassociations(step.records)
             if step.marker:
-                receipt = Receipt(stage="processed", source_id=step.marker, sequence=message.partition)
-                await send_event(topics.receipts, step.marker, receipt)
+                markers.append((step.marker, message.partition))
+        # after publishing: a crash in between republishes the same revisions
+        for partition, writes in batch.writes().items():
+            with as_current_event(event_of[partition]):
+                for key, value in writes.items():
+                    tb.reassociation[key] = value
+        for marker, partition in markers:  # everything before the marker in its partition is published and stored
+            await send_event(topics.receipts, marker, Receipt(stage="processed", source_id=marker, sequence=partition))

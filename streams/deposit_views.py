@@ -24,7 +24,7 @@ from streams.container import TakebackApp
 from streams.domain.bank.matcher import PartitionClock
 from streams.domain.bank.position import positions
 from streams.domain.bank.reassociation import RouteState
-from streams.reassociate_step import CLOCK_KEY
+from streams.reassociate_step import is_clock_key
 
 
 @dataclass
@@ -44,7 +44,7 @@ def local_deposits(tb: TakebackApp) -> dict[str, Any]:
     owners: dict[str, str] = {}
     as_of: dt.date | None = None
     for key, raw in tb.reassociation.items():
-        if key == CLOCK_KEY:
+        if is_clock_key(key):
             clock = PartitionClock.model_validate_json(raw).stream_time
             as_of = max(filter(None, (as_of, clock)), default=None)
             continue

@@ -1,17 +1,18 @@
-"""What the reassociate agent makes of one reassociation.in message, over its table (rules §10).
+"""What the reassociate agent makes of a batch of reassociation.in messages, over its table (rules §10).
 
-A message is a fact under its route (an ERA, a deposit, a takeback), a clock tick, or a replay's marker. The
-route's state and the partition's clock are read from the table and the message applied exactly as
-``DepositMatcher.apply`` does. The step returns the records to publish and the table writes, which the agent makes
-after publishing: a crash before the writes leaves the old state, and the redelivered message publishes the same
-records with the same revisions again. A fact seen before (a redelivery after the writes) republishes the route's
-current records. Plain Python over a dict-like table, so it is tested without a broker.
+A message is a fact under its route (an ERA, a deposit, a takeback), a clock tick, or a replay's marker. Each
+partition's clock and each route's state are read from the table once per batch, and every message applied in
+order exactly as ``DepositMatcher.apply`` does. ``add`` returns a message's records to publish; ``writes`` gives the
+table writes, one per changed route and partition clock, which the agent makes after publishing the whole batch:
+a crash before the writes leaves the old state, and the redelivered messages publish the same records with the
+same revisions again. A fact seen before (a redelivery after the writes) republishes the route's current records.
+Plain Python over a table reader, so it is tested without a broker.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -20,7 +21,19 @@ from schemas import Reassociation
 from streams.domain.bank.matcher import PartitionClock, ReassociationInput
 from streams.domain.bank.reassociation import RouteState
 
-CLOCK_KEY = b"\x00clock"  # one per partition: the table writes every key to the current event's partition
+# A partition's clock is stored under CLOCK_KEY + its partition number. A key shared by every partition (what
+# CLOCK_KEY alone was) is one key in a memory store, so the partitions of one worker overwrote each other's clock.
+CLOCK_KEY = b"\x00clock"
+
+TableReader = Callable[[int, bytes], bytes | None]  # (partition, key) -> the stored value, None when absent
+
+
+def clock_key(partition: int) -> bytes:
+    return CLOCK_KEY + b"\x00%d" % partition
+
+
+def is_clock_key(key: bytes) -> bool:
+    return key.startswith(CLOCK_KEY)
 
 
 @dataclass
@@ -29,39 +42,69 @@ class StepResult:
     marker: str | None = None  # a replay's marker: everything before it in this partition is done
     invalid: str | None = None  # why the message could not be read (a dead letter)
     stream_time: dt.date | None = None
-    writes: dict[bytes, bytes] = field(default_factory=dict)  # to store once the records are published
-
-    def store(self, table: MutableMapping[bytes, bytes]) -> None:
-        for key, value in self.writes.items():
-            table[key] = value
 
 
-def apply_message(table: Mapping[bytes, bytes], value: bytes, wait: int) -> StepResult:
-    try:
-        message = ReassociationInput.model_validate_json(value)
-    except ValidationError as exc:
-        return StepResult(invalid=f"The reassociation input does not match its format ({exc.error_count()} errors).")
-    raw_clock = table.get(CLOCK_KEY)
-    clock = PartitionClock.model_validate_json(raw_clock) if raw_clock else PartitionClock()
-    result = StepResult(marker=message.marker)
-    fact = message.fact
-    if fact is not None and message.route is not None:
-        state = _load(table, message.route)
-        update = state.add(fact, clock.stream_time, wait)
-        result.records += update.records
-        if update.outcome == "applied":
+class ReassociationBatch:
+    """Takes a batch's messages one by one (`add`), then hands over what to store (`writes`)."""
+
+    def __init__(self, read: TableReader, wait: int) -> None:
+        self._read = read
+        self.wait = wait
+        self._clocks: dict[int, PartitionClock] = {}
+        self._states: dict[str, RouteState] = {}
+        self._changed: dict[int, set[str]] = {}  # partition -> its routes whose state changed
+        self._clock_moved: set[int] = set()
+
+    def add(self, value: bytes, partition: int) -> StepResult:
+        try:
+            message = ReassociationInput.model_validate_json(value)
+        except ValidationError as exc:
+            return StepResult(invalid=f"The reassociation input does not match its format ({exc.error_count()} errors).")
+        clock = self._clock(partition)
+        before = clock.stream_time
+        changed = self._changed.setdefault(partition, set())
+        result = StepResult(marker=message.marker)
+        fact = message.fact
+        if fact is not None and message.route is not None:
+            state = self._state(partition, message.route)
+            update = state.add(fact, clock.stream_time, self.wait)
+            result.records += update.records
+            if update.outcome == "applied":
+                clock.watch(state)
+                changed.add(message.route)
+                self._clock_moved.add(partition)
+        for route in clock.advance(message.date):
+            state = self._state(partition, route)
+            result.records += state.rederive(clock.stream_time, self.wait)
             clock.watch(state)
-            result.writes[message.route.encode()] = state.model_dump_json().encode()
-    for route in clock.advance(message.date):
-        state = _load(table, route, result.writes)
-        result.records += state.rederive(clock.stream_time, wait)
-        clock.watch(state)
-        result.writes[route.encode()] = state.model_dump_json().encode()
-    result.writes[CLOCK_KEY] = clock.model_dump_json().encode()
-    result.stream_time = clock.stream_time
-    return result
+            changed.add(route)
+        if clock.stream_time != before:
+            self._clock_moved.add(partition)
+        result.stream_time = clock.stream_time
+        return result
 
+    def writes(self) -> dict[int, dict[bytes, bytes]]:
+        """Per partition, the records to store: each changed route's state, then the partition's clock."""
+        stored: dict[int, dict[bytes, bytes]] = {}
+        for partition, routes in self._changed.items():
+            records = {route.encode(): self._states[route].model_dump_json().encode() for route in sorted(routes)}
+            if partition in self._clock_moved:
+                records[clock_key(partition)] = self._clocks[partition].model_dump_json().encode()
+            if records:
+                stored[partition] = records
+        return stored
 
-def _load(table: Mapping[bytes, bytes], route: str, pending: Mapping[bytes, bytes] | None = None) -> RouteState:
-    raw = (pending or {}).get(route.encode()) or table.get(route.encode())
-    return RouteState.model_validate_json(raw) if raw else RouteState(route=route)
+    def _clock(self, partition: int) -> PartitionClock:
+        clock = self._clocks.get(partition)
+        if clock is None:
+            # a table written before clocks had a key per partition holds CLOCK_KEY alone
+            raw = self._read(partition, clock_key(partition)) or self._read(partition, CLOCK_KEY)
+            clock = self._clocks[partition] = PartitionClock.model_validate_json(raw) if raw else PartitionClock()
+        return clock
+
+    def _state(self, partition: int, route: str) -> RouteState:
+        state = self._states.get(route)
+        if state is None:
+            raw = self._read(partition, route.encode())
+            state = self._states[route] = RouteState.model_validate_json(raw) if raw else RouteState(route=route)
+        return state

@@ -10,7 +10,7 @@ from streams.bank_ingest import ingest_bank_file
 from streams.domain.bank.matcher import DepositMatcher, ReassociationInput
 from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.metrics import WorkerMetrics
-from streams.reassociate_step import CLOCK_KEY, StepResult, apply_message
+from streams.reassociate_step import CLOCK_KEY, ReassociationBatch, StepResult, clock_key
 from tests.support.bank_files import BankPayment, nacha_file
 from tests.support.builders import PAYER, claim, remittance
 
@@ -40,9 +40,15 @@ def messages() -> list[bytes]:
     return [item.model_dump_json(exclude_defaults=True).encode() for item in items]
 
 
+def apply_message(table: dict[bytes, bytes], value: bytes, wait: int = 3) -> tuple[StepResult, dict[bytes, bytes]]:
+    """One message as a batch of one, in partition 0: its result and the writes it asks for."""
+    batch = ReassociationBatch(lambda partition, key: table.get(key), wait)
+    return batch.add(value, 0), batch.writes().get(0, {})
+
+
 def _step(table: dict[bytes, bytes], value: bytes) -> StepResult:
-    step = apply_message(table, value, 3)
-    step.store(table)
+    step, writes = apply_message(table, value)
+    table.update(writes)
     return step
 
 
@@ -50,7 +56,7 @@ def test_a_crash_before_the_writes_publishes_the_same_revisions_again() -> None:
     table: dict[bytes, bytes] = {}
     for value in messages()[:2]:
         _step(table, value)
-    first = apply_message(table, messages()[2], 3)  # published, then the worker died before storing
+    first, _ = apply_message(table, messages()[2])  # published, then the worker died before storing
     again = _step(table, messages()[2])
     assert again.records == first.records and again.records[0].status == "matched"
 
@@ -66,17 +72,45 @@ def test_the_step_over_a_table_gives_what_the_matcher_gives_and_redelivery_repub
         matcher.apply(ReassociationInput.model_validate_json(value))
     assert published == {r.event_id: r for r in matcher.current()}
     assert {r.status for r in published.values()} == {"matched", "duplicate_deposit", "era_without_deposit"}
-    assert CLOCK_KEY in table and set(table) == {CLOCK_KEY, b"EFT1", b"EFT2"}
+    assert set(table) == {clock_key(0), b"EFT1", b"EFT2"}
     again = _step(table, messages()[2])  # redelivered after a crash: the same records, same revisions
     assert [r.event_id for r in again.records] == [r.event_id for r in published.values() if r.trace_number == "EFT1"]
     assert all(r == published[r.event_id] for r in again.records)
 
 
+def test_a_batch_gives_what_one_message_at_a_time_gives_and_writes_each_route_once() -> None:
+    one_by_one: dict[bytes, bytes] = {}
+    published_singly = [record for value in messages() for record in _step(one_by_one, value).records]
+    table: dict[bytes, bytes] = {}
+    batch = ReassociationBatch(lambda partition, key: table.get(key), 3)
+    published = [record for value in messages() for record in batch.add(value, 0).records]
+    writes = batch.writes()
+    assert published == published_singly
+    assert list(writes) == [0] and writes[0] == one_by_one
+
+
+def test_each_partition_keeps_its_own_clock_and_an_old_shared_clock_is_read() -> None:
+    era = ReassociationInput.of(remittance("EFT9", "2026-01-09", [claim("P9", "1", "40")], effective="2026-01-12"))
+    tick = ReassociationInput.tick(dt.date(2026, 1, 20))
+    table: dict[bytes, bytes] = {}  # one dict for every partition, as a memory store is
+    batch = ReassociationBatch(lambda partition, key: table.get(key), 3)
+    batch.add(era.model_dump_json().encode(), 1)
+    overdue = batch.add(tick.model_dump_json().encode(), 1).records
+    assert [r.status for r in overdue] == ["era_without_deposit"]
+    assert batch.add(tick.model_dump_json().encode(), 2).records == []  # partition 2 holds no route of partition 1
+    writes = batch.writes()
+    assert set(writes[1]) == {b"EFT9", clock_key(1)} and set(writes[2]) == {clock_key(2)}
+    legacy = {CLOCK_KEY: writes[1][clock_key(1)]}  # written by a worker from before per-partition clock keys
+    later = ReassociationBatch(lambda partition, key: legacy.get(key), 3)
+    earlier = ReassociationInput.tick(dt.date(2026, 1, 10))
+    assert later.add(earlier.model_dump_json().encode(), 1).stream_time == dt.date(2026, 1, 20)  # time never goes back
+
+
 def test_markers_and_bad_messages() -> None:
     table: dict[bytes, bytes] = {}
-    marked = apply_message(table, ReassociationInput(marker="m1").model_dump_json().encode(), 3)
-    assert marked.marker == "m1" and marked.records == []
-    bad = apply_message(table, b"{not json", 3)
+    marked, writes = apply_message(table, ReassociationInput(marker="m1").model_dump_json().encode())
+    assert marked.marker == "m1" and marked.records == [] and writes == {}
+    bad, _ = apply_message(table, b"{not json")
     assert bad.invalid and "format" in bad.invalid
 
 
