@@ -59,7 +59,8 @@ class ReassociationBatch:
         try:
             message = ReassociationInput.model_validate_json(value)
         except ValidationError as exc:
-            return StepResult(invalid=f"The reassociation input does not match its format ({exc.error_count()} errors).")
+            why = f"The reassociation input does not match its format ({exc.error_count()} errors)."
+            return StepResult(invalid=why)
         clock = self._clock(partition)
         before = clock.stream_time
         changed = self._changed.setdefault(partition, set())
