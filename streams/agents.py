@@ -56,7 +56,7 @@ def register_agents(tb: TakebackApp) -> None:
             tb.metrics.ingested(result.dead_letters, result.notice_counts)
             for remittance in result.remittances:
                 await send_json(topics.remittances, remittance.provider_id, remittance, compact=True)
-                await reassociation.send_fact(remittance)  # the ERA side of its deposit (rules §10)
+            await reassociation.send_facts(result.remittances)  # the ERA side of their deposits (rules §10)
             await reassociation.tick(result.latest_date)
             for dead in result.dead_letters:
                 await send_json(topics.dead_letters, result.source_id, dead)
@@ -88,10 +88,10 @@ def register_agents(tb: TakebackApp) -> None:
         result = batch.finish()
         for provider_id, ledger in result.changed.items():
             tb.ledgers.put(ledger, event_of[provider_id])  # facts, then the header that counts them; before any output
+        # A takeback may explain a deposit's amount (rules §10). Before the receipts: a replay's marker follows those.
+        await reassociation.send_facts(o.event for o in result.outbox if isinstance(o.event, Takeback))
         for outgoing in result.outbox:
             await send_json(getattr(topics, outgoing.destination), outgoing.key, outgoing.event)
-            if isinstance(outgoing.event, Takeback):
-                await reassociation.send_fact(outgoing.event)  # it may explain a deposit's amount (rules §10)
 
     # ------------------------------------------------------------------ cash
 

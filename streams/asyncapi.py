@@ -148,9 +148,9 @@ MESSAGES: tuple[Message, ...] = (
     Message(
         "reassociationInput",
         "Reassociation input (internal)",
-        "What the reassociate agent matches (rules §10): an ERA's payment facts, a deposit, a takeback, a clock "
-        "tick (the latest date an input showed, sent to every partition) or a replay's marker. Internal: its "
-        "format may change in any release.",
+        "What the reassociate agent matches (rules §10): an ERA's payment facts, a deposit, a takeback, several of "
+        "those under one trace (what one input or batch produced), a clock tick (the latest date an input showed, "
+        "sent to every partition) or a replay's marker. Internal: its format may change in any release.",
         "The trace (TRN02, or a check number) the fact belongs under; empty for ticks and markers.",
         content_type="application/json",
         payload={"type": "string", "description": "Internal JSON; not a contract."},

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from schemas import DeadLetter, Deposit, Receipt
 from streams.domain.bank import read_bank_file
-from streams.domain.bank.matcher import ReassociationInput
 from streams.ingest import Headers, header
 from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 
@@ -24,9 +23,6 @@ class IngestedBankFile:
     deposits: list[Deposit] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-
-    def inputs(self) -> list[ReassociationInput]:
-        return [ReassociationInput.of(deposit) for deposit in self.deposits]
 
     @property
     def latest_date(self) -> dt.date | None:

@@ -7,16 +7,18 @@
                     as table state (decided by streams/reassociate_step.py)
 
 ERA facts and takebacks reach reassociation.in through ``ReassociationSender``, called by the ingest and match
-agents. Clock ticks go to every partition, so stream time is the latest date any input has shown, everywhere.
+agents: one message per route for what one input or batch produced. Clock ticks go to every partition, so stream
+time is the latest date any input has shown, everywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from typing import Any
 
-from schemas import Receipt, SourceRef
+from schemas import Deposit, Receipt, Remittance, SourceRef, Takeback
 from streams.bank_ingest import ingest_bank_file
 from streams.container import TakebackApp
 from streams.dead_letters import dead_letter
@@ -42,8 +44,10 @@ class ReassociationSender:
             self.topic, message.key, value, partition=partition, timestamp=None, headers=None
         )
 
-    async def send_fact(self, item: Any) -> None:
-        await self.send(ReassociationInput.of(item))
+    async def send_facts(self, items: Iterable[Remittance | Deposit | Takeback]) -> None:
+        """The items' facts, one message per route: faust's cost on the reassociate side is per message."""
+        for message in ReassociationInput.grouped(ReassociationInput.of(item) for item in items):
+            await self.send(message)
 
     async def tick(self, date: dt.date | None) -> None:
         """Stream time: the date an input showed, to every partition, when it is later than the last one sent.
@@ -71,8 +75,7 @@ def register_deposit_agents(tb: TakebackApp) -> None:
                 event.value or b"", message.headers, partition=message.partition, offset=message.offset
             )
             tb.metrics.ingested(result.dead_letters, {})
-            for item in result.inputs():
-                await sender.send(item)
+            await sender.send_facts(result.deposits)
             await sender.tick(result.latest_date)
             for dead in result.dead_letters:
                 await send_event(topics.dead_letters, result.source_id, dead)
@@ -117,5 +120,9 @@ def register_deposit_agents(tb: TakebackApp) -> None:
             with as_current_event(event_of[partition]):
                 for key, value in writes.items():
                     tb.reassociation[key] = value
-        for marker, partition in markers:  # everything before the marker in its partition is published and stored
+        if markers:
+            # A marker's receipt says that everything before it in its partition is on the broker: a reader that
+            # saw it reads the records up to the end the topic has then (kafka_io.collect_reassociations).
+            await app.producer.flush()
+        for marker, partition in markers:
             await send_event(topics.receipts, marker, Receipt(stage="processed", source_id=marker, sequence=partition))

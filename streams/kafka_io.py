@@ -415,53 +415,85 @@ async def collect_reassociations(
 
     Call it after the main pipeline is done (every input ingested and matched): a marker goes to every partition
     of reassociation.in, and the reassociate agent confirms each with a receipt once everything before it in
-    that partition is processed; then the records are read until the topic is quiet.
+    that partition is processed and its records are stored on the broker; then the records are read to the end
+    the topic had at that moment. Receipts and records are read by one consumer, from the start.
     """
     marker = f"reassociation-marker-{uuid.uuid4().hex[:12]}"
     names = settings.topic_names
     producer = producer_for(settings)
     await producer.start()
     try:
-        for partition in range(settings.partitions):
-            value = ReassociationInput(marker=marker).model_dump_json(exclude_defaults=True).encode()
-            await producer.send_and_wait(names.reassociation_in, key=b"", value=value, partition=partition)
+        value = ReassociationInput(marker=marker).model_dump_json(exclude_defaults=True).encode()
+        sent = [
+            await producer.send(names.reassociation_in, key=b"", value=value, partition=partition)
+            for partition in range(settings.partitions)
+        ]
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
-    await _wait_for_marker(settings, marker, timeout, health)
-    records: dict[str, Reassociation] = {}
-    # The marker came back, so every record before it was sent; a short quiet spell covers one still in flight.
-    for value in await read_topic(settings, names.reassociations, idle_seconds=0.25):
-        record = Reassociation.model_validate_json(value)
-        current = records.get(record.event_id)
-        if current is None or record.revision >= current.revision:
-            records[record.event_id] = record
-    return records
+    return await _ReassociationReader(settings, marker, health).read(timeout)
 
 
-async def _wait_for_marker(settings: Settings, marker: str, timeout: float, health: Callable[[], str | None]) -> None:
-    consumer = consumer_for(settings)
-    await consumer.start()
-    confirmed: set[int] = set()
-    try:
-        partitions = await _all_partitions(consumer, [settings.topic_names.receipts])
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(confirmed) < settings.partitions:
-            if loop.time() > deadline:
-                raise PipelineStalled(
-                    f"reassociation did not finish within {timeout:.0f} s: "
-                    f"{len(confirmed)}/{settings.partitions} partitions confirmed"
-                )
-            problem = health()
-            if problem:
-                raise PipelineStalled(problem)
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for messages in batches.values():
-                for message in messages:
+class _ReassociationReader:
+    """Reads the marker's receipts and the reassociation records together, until the records are complete."""
+
+    def __init__(self, settings: Settings, marker: str, health: Callable[[], str | None]) -> None:
+        self.settings = settings
+        self.marker = marker
+        self.health = health
+        self.confirmed: set[int] = set()
+        self.records: dict[str, Reassociation] = {}
+
+    async def read(self, timeout: float) -> dict[str, Reassociation]:
+        names = self.settings.topic_names
+        # The worker's own fetch wait: Tansu answers a fetch when its wait runs out, so it sets each round trip.
+        consumer = consumer_for(self.settings, fetch_max_wait_ms=self.settings.fetch_max_wait_ms)
+        await consumer.start()
+        try:
+            receipts = await _all_partitions(consumer, [names.receipts])
+            outputs = await _all_partitions(consumer, [names.reassociations])
+            consumer.assign([*receipts, *outputs])
+            await consumer.seek_to_beginning(*receipts, *outputs)
+            deadline = asyncio.get_running_loop().time() + timeout
+            ends: dict[TopicPartition, int] | None = None
+            while True:
+                self._check(deadline, timeout)
+                self._take(await consumer.getmany(timeout_ms=200, max_records=5000))
+                if ends is None and len(self.confirmed) >= self.settings.partitions:
+                    # every record sent before the markers is stored now (the agent flushed before confirming)
+                    ends = await consumer.end_offsets(outputs)
+                if ends is not None and all([await consumer.position(tp) >= ends[tp] for tp in outputs]):
+                    break
+            # Tansu reports a partition's end as the first offset of its last record batch + 1 (see
+            # `true_end_offsets`): the rest of that batch came in the same fetch and waits in the client's buffer.
+            while batches := await consumer.getmany(*outputs, timeout_ms=0):
+                self._take(batches)
+        finally:
+            await consumer.stop()
+        return self.records
+
+    def _check(self, deadline: float, timeout: float) -> None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise PipelineStalled(
+                f"reassociation did not finish within {timeout:.0f} s: "
+                f"{len(self.confirmed)}/{self.settings.partitions} partitions confirmed"
+            )
+        problem = self.health()
+        if problem:
+            raise PipelineStalled(problem)
+
+    def _take(self, batches: dict[TopicPartition, list]) -> None:
+        receipts = self.settings.topic_names.receipts
+        for tp, messages in batches.items():
+            for message in messages:
+                if tp.topic == receipts:
+                    if self.marker.encode() not in message.value:  # most receipts are the inputs': skip unparsed
+                        continue
                     receipt = Receipt.model_validate_json(message.value)
-                    if receipt.source_id == marker and receipt.sequence is not None:
-                        confirmed.add(receipt.sequence)
-    finally:
-        await consumer.stop()
+                    if receipt.source_id == self.marker and receipt.sequence is not None:
+                        self.confirmed.add(receipt.sequence)
+                    continue
+                record = Reassociation.model_validate_json(message.value)
+                current = self.records.get(record.event_id)
+                if current is None or record.revision >= current.revision:
+                    self.records[record.event_id] = record

@@ -1,9 +1,10 @@
 """What the reassociate agent makes of a batch of reassociation.in messages, over its table (rules §10).
 
-A message is a fact under its route (an ERA, a deposit, a takeback), a clock tick, or a replay's marker. Each
-partition's clock and each route's state are read from the table once per batch, and every message applied in
-order exactly as ``DepositMatcher.apply`` does. ``add`` returns a message's records to publish; ``writes`` gives the
-table writes, one per changed route and partition clock, which the agent makes after publishing the whole batch:
+A message is a fact under its route (an ERA, a deposit, a takeback), several facts under one route, a clock tick,
+or a replay's marker. Each partition's clock and each route's state are read from the table once per batch, and
+every message applied in order exactly as ``DepositMatcher.apply`` does. ``add`` returns a message's records to
+publish; ``writes`` gives the table writes, one per changed route and partition clock, which the agent makes
+after publishing the whole batch:
 a crash before the writes leaves the old state, and the redelivered messages publish the same records with the
 same revisions again. A fact seen before (a redelivery after the writes) republishes the route's current records.
 Plain Python over a table reader, so it is tested without a broker.
@@ -63,26 +64,32 @@ class ReassociationBatch:
             return StepResult(invalid=why)
         clock = self._clock(partition)
         before = clock.stream_time
-        changed = self._changed.setdefault(partition, set())
         result = StepResult(marker=message.marker)
+        for item in message.inputs():
+            result.records += self._apply(item, partition, clock)
+        if clock.stream_time != before:
+            self._clock_moved.add(partition)
+        result.stream_time = clock.stream_time
+        return result
+
+    def _apply(self, message: ReassociationInput, partition: int, clock: PartitionClock) -> list[Reassociation]:
+        records: list[Reassociation] = []
+        changed = self._changed.setdefault(partition, set())
         fact = message.fact
         if fact is not None and message.route is not None:
             state = self._state(partition, message.route)
             update = state.add(fact, clock.stream_time, self.wait)
-            result.records += update.records
+            records += update.records
             if update.outcome == "applied":
                 clock.watch(state)
                 changed.add(message.route)
                 self._clock_moved.add(partition)
         for route in clock.advance(message.date):
             state = self._state(partition, route)
-            result.records += state.rederive(clock.stream_time, self.wait)
+            records += state.rederive(clock.stream_time, self.wait)
             clock.watch(state)
             changed.add(route)
-        if clock.stream_time != before:
-            self._clock_moved.add(partition)
-        result.stream_time = clock.stream_time
-        return result
+        return records
 
     def writes(self) -> dict[int, dict[bytes, bytes]]:
         """Per partition, the records to store: each changed route's state, then the partition's clock."""

@@ -89,6 +89,21 @@ def test_a_batch_gives_what_one_message_at_a_time_gives_and_writes_each_route_on
     assert list(writes) == [0] and writes[0] == one_by_one
 
 
+def test_facts_under_one_route_travel_as_one_message_and_give_what_they_give_one_by_one() -> None:
+    inputs = [ReassociationInput.model_validate_json(value) for value in messages()[:4]]
+    grouped = ReassociationInput.grouped(inputs)
+    assert [(m.route, len(m.inputs())) for m in grouped] == [("EFT1", 3), ("EFT2", 1)]  # EFT1's first, in order
+    assert grouped[0].key == b"EFT1" and grouped[1] == inputs[1]
+    one_by_one: dict[bytes, bytes] = {}
+    singly = [record for m in inputs for record in _step(one_by_one, m.model_dump_json().encode()).records]
+    bundled: dict[bytes, bytes] = {}
+    together = [record for m in grouped for record in _step(bundled, m.model_dump_json().encode()).records]
+    assert sorted(r.model_dump_json() for r in together) == sorted(r.model_dump_json() for r in singly)
+    assert bundled == one_by_one
+    matcher = DepositMatcher()
+    assert sorted(r.event_id for m in grouped for r in matcher.apply(m).records) == sorted(r.event_id for r in singly)
+
+
 def test_each_partition_keeps_its_own_clock_and_an_old_shared_clock_is_read() -> None:
     era = ReassociationInput.of(remittance("EFT9", "2026-01-09", [claim("P9", "1", "40")], effective="2026-01-12"))
     tick = ReassociationInput.tick(dt.date(2026, 1, 20))
@@ -118,7 +133,7 @@ def test_bank_ingest_keys_each_deposit_by_its_trace() -> None:
     data = nacha_file([BankPayment("EFT7", PAYER, Decimal("12.5"), dt.date(2026, 1, 5))])
     headers = [(SOURCE_FILE_HEADER, b"bank.ach"), (SOURCE_ID_HEADER, b"run-000001")]
     result = ingest_bank_file(data, headers, partition=0, offset=9)
-    (message,) = result.inputs()
+    (message,) = ReassociationInput.grouped(ReassociationInput.of(d) for d in result.deposits)
     assert (message.key, message.deposit.amount, result.latest_date) == (b"EFT7", Decimal("12.50"), dt.date(2026, 1, 5))
     receipt = result.receipt()
     assert (receipt.stage, receipt.source_id, receipt.file, receipt.remittances) == (

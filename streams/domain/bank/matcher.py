@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from collections.abc import Iterable
 
 from pydantic import BaseModel
 
@@ -29,7 +30,8 @@ from streams.domain.disbursement import takeback_date
 
 
 class ReassociationInput(BaseModel):
-    """One message for the reassociation step: a fact under its route, or a clock tick (route null)."""
+    """One message for the reassociation step: a fact under its route, a clock tick (route null), or several facts
+    under one route (`items`, applied in order: a remittance's takebacks travel as one message)."""
 
     route: str | None = None
     era: EraFact | None = None
@@ -37,6 +39,19 @@ class ReassociationInput(BaseModel):
     takeback: TakebackFact | None = None
     date: dt.date | None = None  # the date the input showed: stream time moves to it
     marker: str | None = None  # a replay's marker: the worker confirms it once everything before it is done
+    items: list[ReassociationInput] = []
+
+    @classmethod
+    def grouped(cls, inputs: Iterable[ReassociationInput]) -> list[ReassociationInput]:
+        """The inputs as one message per route, in the order each route first appears (a route's own in order)."""
+        by_route: dict[str | None, list[ReassociationInput]] = {}
+        for item in inputs:
+            by_route.setdefault(item.route, []).append(item)
+        return [group[0] if len(group) == 1 else cls(route=route, items=group) for route, group in by_route.items()]
+
+    def inputs(self) -> list[ReassociationInput]:
+        """What the message holds, one input at a time."""
+        return self.items or [self]
 
     @classmethod
     def of(cls, item: Remittance | Deposit | Takeback) -> ReassociationInput:
@@ -111,6 +126,10 @@ class DepositMatcher:
 
     def apply(self, message: ReassociationInput) -> MatchUpdate:
         """One message: store its fact and re-derive its route, then let stream time fall due."""
+        if message.items:
+            updates = [self.apply(item) for item in message.items]
+            outcome = "applied" if any(u.outcome == "applied" for u in updates) else "duplicate"
+            return MatchUpdate(outcome, [record for u in updates for record in u.records])
         update = MatchUpdate("applied", [])
         fact = message.fact
         if fact is not None and message.route is not None:
