@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from schemas import Deposit, Receipt, Remittance, SourceRef, Takeback
+from schemas import Deposit, Reassociation, Receipt, Remittance, SourceRef, Takeback
 from streams.bank_ingest import ingest_bank_file
 from streams.container import TakebackApp
 from streams.dead_letters import dead_letter
@@ -102,6 +102,7 @@ def register_deposit_agents(tb: TakebackApp) -> None:
 
         batch = ReassociationBatch(read, settings.deposit_wait_business_days)
         markers: list[tuple[str, int]] = []
+        published: list[Reassociation] = []
         for event in events:
             message = event.message
             step = batch.add(event.value or b"", message.partition)
@@ -112,9 +113,10 @@ def register_deposit_agents(tb: TakebackApp) -> None:
                 continue
             for record in step.records:
                 await send_event(topics.reassociations, record.trace_number or record.deposit_id or "", record)
-            tb.metrics.reassociations(step.records)
+            published += step.records
             if step.marker:
                 markers.append((step.marker, message.partition))
+        tb.metrics.reassociations(published)
         # after publishing: a crash in between republishes the same revisions
         for partition, writes in batch.writes().items():
             with as_current_event(event_of[partition]):

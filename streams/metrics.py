@@ -9,6 +9,7 @@ values past the cap are summed under the label value "_other".
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import time
 from collections.abc import Mapping
@@ -117,6 +118,8 @@ class WorkerMetrics:
         )
         self._overflow_rows: dict[str, NetCashRow] = {}
         self._reassociations: dict[str, Reassociation] = {}  # event_id -> latest record this worker published
+        self._unmatched = {kind: ZERO for kind in OPEN_KINDS.values()}
+        self._open_since: collections.Counter[dt.date] = collections.Counter()  # open items by the date they started
 
     # ---- recording
 
@@ -129,30 +132,37 @@ class WorkerMetrics:
             self.notices.labels(code).inc(count)
 
     def reassociations(self, records: list[Reassociation]) -> None:
-        """Records the reassociate agent published: count each new outcome, refresh the open amounts."""
+        """Records the reassociate agent published: count each new outcome, update the open amounts."""
+        changed = False
         for record in records:
             previous = self._reassociations.get(record.event_id)
             if previous is not None and previous.revision >= record.revision:
                 continue
             if previous is None or previous.status != record.status:
                 self.deposits.labels(str(record.status)).inc()
+            # kept as running totals: summing every record this worker holds cost O(history) per batch
+            self._count_open(previous, -1)
+            self._count_open(record, 1)
             self._reassociations[record.event_id] = record
-        if records:
-            self._refresh_unmatched()
+            changed = True
+        if changed:
+            self._show_unmatched()
 
-    def _refresh_unmatched(self) -> None:
-        totals = {"missing": ZERO, "unposted": ZERO, "mismatch": ZERO, "duplicate": ZERO}
-        oldest = None
-        for record in self._reassociations.values():
-            kind = OPEN_KINDS.get(str(record.status))
-            if kind is None:
-                continue
-            totals[kind] += open_amount(record)
-            since = record.effective_date or record.deposit_date
-            if since is not None and (oldest is None or since < oldest):
-                oldest = since
-        for kind, amount in totals.items():
+    def _count_open(self, record: Reassociation | None, sign: int) -> None:
+        kind = OPEN_KINDS.get(str(record.status)) if record is not None else None
+        if record is None or kind is None:
+            return
+        self._unmatched[kind] += sign * open_amount(record)
+        since = record.effective_date or record.deposit_date
+        if since is not None:
+            self._open_since[since] += sign
+            if not self._open_since[since]:
+                del self._open_since[since]
+
+    def _show_unmatched(self) -> None:
+        for kind, amount in self._unmatched.items():
             self.unmatched.labels(kind).set(float(amount))
+        oldest = min(self._open_since, default=None)  # one entry per distinct date
         midnight = dt.datetime(oldest.year, oldest.month, oldest.day, tzinfo=dt.UTC).timestamp() if oldest else 0
         self.oldest_open_item.set(midnight)
 

@@ -162,3 +162,18 @@ def test_deposit_metrics_count_outcomes_once_and_show_open_money() -> None:
     assert value("takeback_deposits_unmatched_dollars", kind="unposted") == 0
     midnight = dt.datetime(2026, 1, 12, tzinfo=dt.UTC).timestamp()
     assert value("takeback_deposits_oldest_open_item_timestamp_seconds") == midnight
+
+
+def test_open_money_goes_back_down_when_a_late_deposit_arrives() -> None:
+    metrics = WorkerMetrics()
+    table: dict[bytes, bytes] = {}
+    late = [*messages()[:2], messages()[4]]  # both ERAs, then stream time past their wait: both missing
+    for value in late:
+        metrics.reassociations(_step(table, value).records)
+    missing = metrics.registry.get_sample_value("takeback_deposits_unmatched_dollars", {"kind": "missing"})
+    assert missing == 450
+    metrics.reassociations(_step(table, messages()[2]).records)  # EFT1's 300 arrives after all
+    missing = metrics.registry.get_sample_value("takeback_deposits_unmatched_dollars", {"kind": "missing"})
+    assert missing == 150
+    oldest = metrics.registry.get_sample_value("takeback_deposits_oldest_open_item_timestamp_seconds")
+    assert oldest == dt.datetime(2026, 1, 12, tzinfo=dt.UTC).timestamp()
