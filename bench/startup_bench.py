@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.startup_bench [--repeat 3]
 
 Runs what `replay` runs (an embedded broker, the topics, one worker process, one small file published and its
-results collected, the worker and the broker stopped) and times each phase from this process; the phases inside
-the worker (its imports and app, faust's start, the group join, table recovery) are read from the timestamps of
-the lines faust logs at each step. Then the wall time of the command itself, `takeback replay FILE --out DIR`.
+results collected, then its reassociation records, the worker and the broker stopped) and times each phase from
+this process; the phases inside the worker (its imports and app, faust's start, the group join, table recovery)
+are read from the timestamps of the lines faust logs at each step. Then the wall time of the command itself,
+`takeback replay FILE --out DIR`.
 Not a test: figures depend on the machine (see docs/benchmarks.md).
 """
 
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker
-from streams.kafka_io import ensure_topics, file_payloads
+from streams.kafka_io import collect_reassociations, ensure_topics, file_payloads
 from streams.processes import spawn_child, stop_child
 from streams.runner import WorkerProcess, isolated, publish_and_collect
 from streams.samples import CORPUS_DIR, PROJECT_ROOT
@@ -89,6 +90,9 @@ def startup_phases(file: Path = SMALL_FILE) -> list[tuple[str, float]]:
             started = ready
             asyncio.run(publish_and_collect(live, worker, file_payloads([file]), timeout=60))
             lap("publish, process, collect")
+            asyncio.run(collect_reassociations(live, timeout=60, health=worker.problem))
+            lap("reassociation records collected")
+            worker.discard()  # as replay does
         lap("worker stop")
     lap("broker stop")
     return phases

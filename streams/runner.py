@@ -95,6 +95,13 @@ class WorkerProcess:
         if process is not None:
             stop_child(process, grace=self.settings.stop_grace_seconds + SIGKILL_MARGIN_SECONDS)
 
+    def discard(self) -> None:
+        """End at once (SIGKILL): for a worker whose results are all read and whose topics, group and state are
+        its run's own (replay's), so a graceful stop (commit, leave the group, close) would serve nobody."""
+        process, self.process = self.process, None
+        if process is not None:
+            stop_child(process, grace=0, stop_signal=signal.SIGKILL)
+
     def __enter__(self) -> WorkerProcess:
         return self.start()
 
@@ -212,6 +219,7 @@ def replay(
         ordered = in_canonical_order(files)
         results = asyncio.run(feed_and_collect(pipeline, ordered, timeout=timeout, progress=True))
         reassociations = asyncio.run(collect_reassociations(pipeline.settings, timeout, pipeline.worker.problem))
+        pipeline.worker.discard()  # everything is read; the run's namespace is thrown away with it
     write_replay_output(results, out)
     write_deposit_lines(reassociations.values(), out)
     return results
