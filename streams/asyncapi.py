@@ -100,7 +100,8 @@ MESSAGES: tuple[Message, ...] = (
         "Remittance",
         "One ST/SE transaction set, read: one payment from one payer to one payee. Fields at their default are left "
         "out (the schema gives the defaults).",
-        "The payee id (`payee.id`): the provider whose ledger the remittance updates.",
+        "The ledger key: `tin-` and a hash of the payee's TIN (REF*TJ, or N104 when N103 = FI), else the payee id "
+        "(`payee.id`); the NPIs of one TIN share a ledger (rules §5).",
         event="remittance",
     ),
     Message(

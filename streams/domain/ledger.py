@@ -11,6 +11,10 @@ Design (why it is built this way):
   it applied *in the same value* as the amounts they changed, so a remittance
   delivered twice (Kafka's at-least-once, a clearinghouse re-send in a new
   envelope) is recognised and not counted again.
+* **One ledger per TIN.**  A payer offsets at the TIN level (rules §5), so a ledger holds the remittances of
+  every NPI of one TIN (its key: `streams.domain.ids.ledger_key`) and matching sees all their claims; cash rows
+  stay per payee NPI (`cash_row(ledger, npi)`). ``provider_id`` is the ledger key: an NPI when the ERAs give
+  no TIN.
 * **Order independent.**  The ledger keeps the facts of every applied
   remittance and derives takebacks and cash from them in a canonical order
   (payment date, trace number, id).  A remittance that arrives in that order
@@ -29,7 +33,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback, TakebackStatus
 from streams.domain.cash import open_by_age, totals_as_fields
-from streams.domain.derived_state import DerivedState
+from streams.domain.derived_state import CarriedBalance, DerivedState, PayeeCash
 from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
@@ -43,8 +47,11 @@ __all__ = [
     "RemittanceFacts",
     "apply_remittance",
     "cash_row",
+    "cash_rows",
     "facts_from_json",
+    "remittances_of",
     "settle",
+    "takebacks_of",
 ]
 
 
@@ -59,17 +66,23 @@ class LedgerUpdate:
 
     outcome: str  # "applied" | "duplicate"
     takebacks: list[Takeback]  # new takebacks and new revisions, to publish
-    cash: NetCashRow | None
+    rows: list[NetCashRow]  # the cash rows of the payee NPIs it changed, the remittance's payee first
     deferred: bool = False  # applied, its effects come with `settle` at the end of the batch
+
+    @property
+    def cash(self) -> NetCashRow | None:
+        """The remittance's payee's row (after `settle`: the first payee's)."""
+        return self.rows[0] if self.rows else None
 
 
 class ProviderLedger(BaseModel):
-    """The state of one provider: the facts of every remittance it applied, and what it published.
+    """The state of one ledger (the NPIs of one TIN, or one NPI): the facts of every remittance it applied, and what
+    it published.
 
     Stored as a header plus each remittance's facts under its own key (streams/domain/ledger_records.py).
     """
 
-    provider_id: str
+    provider_id: str  # the ledger key (streams.domain.ids.ledger_key)
     remittances: dict[str, RemittanceFacts] = {}
     emitted: dict[str, Takeback] = {}  # event_id -> latest published revision
     trace_index: dict[str, list[str]] = {}  # trace_key -> remittance ids (reused TRN02 detection)
@@ -85,6 +98,7 @@ class ProviderLedger(BaseModel):
         """A ledger rebuilt from stored facts (in the order they were applied) and published takebacks."""
         ledger = cls(provider_id=provider_id, remittances=remittances, emitted=emitted)
         for facts in remittances.values():
+            ledger._own(facts)
             ledger._index_trace(facts)
         return ledger
 
@@ -100,6 +114,11 @@ class ProviderLedger(BaseModel):
         if self._state is None:
             self._state = _derive(self, policy or MatchPolicy())
         return self._state
+
+    def _own(self, facts: RemittanceFacts) -> None:
+        """Facts stored before they named their payee belong to the ledger of that payee (keyed by its NPI)."""
+        if not facts.payee_ids:
+            facts.payee_ids = [self.provider_id]
 
     def _index_trace(self, facts: RemittanceFacts) -> None:
         self.trace_index.setdefault(trace_key(facts.payer_id, facts.trace_number), []).append(facts.remittance_id)
@@ -126,8 +145,8 @@ def apply_remittance(
     seen = ledger.remittances.get(remittance.remittance_id)
     if seen is not None:
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
-        cash = None if ledger._pending else cash_row(ledger)  # while deferring, settle brings the row
-        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash)
+        rows = [] if ledger._pending else [cash_row(ledger, seen.payee_id)]  # while deferring, settle brings them
+        return LedgerUpdate(outcome="duplicate", takebacks=again, rows=rows)
     facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
     try:
         return _apply_new(ledger, facts, policy or MatchPolicy(), defer)
@@ -153,10 +172,11 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
     ledger._state = state
     changed = _publishable_changes(ledger, state, None)
     ledger.remittances[pending[-1]].published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger))
+    return LedgerUpdate(outcome="applied", takebacks=changed, rows=cash_rows(ledger, sorted(state.cash)))
 
 
 def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
+    ledger._own(facts)
     same_trace = ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number))
     # Rules §2: another version of a payment already applied replaces it or is replaced (a re-derive decides);
     # a trace number reused by a different remittance (zero-pay ERAs) is applied and flagged.
@@ -170,25 +190,27 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
 
     if state is not None and not reissue and facts.order_key() >= state.last_key:
         state.touched.clear()
-        Matcher(state, ledger.provider_id, policy).apply(facts)
+        Matcher(state, policy).apply(facts)
         changed = _publishable_changes(ledger, state, state.touched)
+        payees = [facts.payee_id, *sorted({t.payee_provider_id for t in changed} - {facts.payee_id})]
     elif defer:  # out of order, re-issued, or behind one that is: re-derive once, at the end of the batch
         ledger._pending.append(facts.remittance_id)
-        return LedgerUpdate(outcome="applied", takebacks=[], cash=None, deferred=True)
+        return LedgerUpdate(outcome="applied", takebacks=[], rows=[], deferred=True)
     else:  # arrived out of order, or re-issued: re-derive so the result equals an in-order run
         state = _derive(ledger, policy)
         ledger._state = state
         changed = _publishable_changes(ledger, state, None)
+        payees = [facts.payee_id, *sorted(set(state.cash) - {facts.payee_id})]  # a re-derive may change any row
     facts.published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger))
+    return LedgerUpdate(outcome="applied", takebacks=changed, rows=cash_rows(ledger, payees))
 
 
 def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
     """The derived state of the versions the ledger holds (rules §2); a replaced version counts only its flags."""
     held, replaced = held_versions(ledger.remittances, ledger.trace_index)
-    state = derive(held, ledger.provider_id, policy)
+    state = derive(held, policy)
     for facts in replaced:
-        state.count_flags(facts.flags)
+        state.count_flags(facts, facts.flags)
     return state
 
 
@@ -237,27 +259,69 @@ def _same_content(a: Takeback, b: Takeback) -> bool:
     return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
 
 
-def cash_row(ledger: ProviderLedger) -> NetCashRow:
-    """The provider's net cash row (rules §8), with a row per payer."""
+def takebacks_of(ledger: ProviderLedger, npi: str) -> dict[str, Takeback]:
+    """An NPI's published takebacks (latest revisions, withdrawn ones included): those that recovered its claims
+    (``provider_id``) and those netted from its payments (``payee_provider_id``); the same for both in a ledger
+    of one NPI (rules §5)."""
+    if npi == ledger.provider_id:
+        return ledger.emitted
+    return {e: t for e, t in ledger.emitted.items() if npi in (t.provider_id, t.payee_provider_id)}
+
+
+def remittances_of(ledger: ProviderLedger, npi: str) -> list[RemittanceFacts]:
+    """The remittances that paid an NPI (its payee), in the order applied."""
+    if npi == ledger.provider_id:
+        return list(ledger.remittances.values())
+    return [facts for facts in ledger.remittances.values() if facts.payee_id == npi]
+
+
+def cash_row(ledger: ProviderLedger, npi: str | None = None) -> NetCashRow:
+    """One payee NPI's net cash row (rules §8), with a row per payer; `npi` defaults to the ledger key."""
+    return cash_rows(ledger, [npi or ledger.provider_id])[0]
+
+
+def cash_rows(ledger: ProviderLedger, npis: list[str]) -> list[NetCashRow]:
+    """The net cash rows of payee NPIs of the ledger (rules §8), in the order given.
+
+    A row counts the takebacks its NPI was paid less for (``payee_provider_id``), like its ``recouped`` column.
+    """
     state = ledger.state()
-    by_kind: dict[str, int] = {}
-    by_category: dict[str, int] = {}
+    wanted = set(npis)
+    by_kind: dict[str, dict[str, int]] = {npi: {} for npi in wanted}
+    by_category: dict[str, dict[str, int]] = {npi: {} for npi in wanted}
     for takeback in state.takebacks.values():
-        by_kind[takeback.kind] = by_kind.get(takeback.kind, 0) + 1
-        by_category[takeback.reason_category] = by_category.get(takeback.reason_category, 0) + 1
-    carried = [c for c in state.carried if c.outstanding > ZERO]
+        npi = takeback.payee_provider_id
+        if npi in wanted:
+            kinds, categories = by_kind[npi], by_category[npi]
+            kinds[takeback.kind] = kinds.get(takeback.kind, 0) + 1
+            categories[takeback.reason_category] = categories.get(takeback.reason_category, 0) + 1
+    carried = [c for c in state.carried if c.outstanding > ZERO and c.payee_id in wanted]
+    return [
+        _row(ledger, npi, state.cash.get(npi) or PayeeCash(), by_kind[npi], by_category[npi], carried) for npi in npis
+    ]
+
+
+def _row(
+    ledger: ProviderLedger,
+    npi: str,
+    cash: PayeeCash,
+    by_kind: dict[str, int],
+    by_category: dict[str, int],
+    carried: list[CarriedBalance],
+) -> NetCashRow:
+    carried = [c for c in carried if c.payee_id == npi]
     open_dates = [c.opened for c in carried if c.opened]
-    last_day = state.last_key[0]  # the latest production date applied, kept by the matcher
-    as_of = dt.date.fromisoformat(last_day) if last_day else None
+    as_of = dt.date.fromisoformat(cash.last_day) if cash.last_day else None  # its latest production date
     return NetCashRow(
-        provider_id=ledger.provider_id,
+        provider_id=npi,
+        ledger_key=ledger.provider_id,
         revision=len(ledger.remittances),
-        **totals_as_fields(state.cash),
+        **totals_as_fields(cash.totals),
         takebacks_by_kind=dict(sorted(by_kind.items())),
         takebacks_by_category=dict(sorted(by_category.items())),
         oldest_open_forward_balance=min(open_dates, default=None),
         open_by_age=open_by_age(((c.outstanding, c.opened) for c in carried), as_of),
-        flags=dict(sorted(state.flag_counts.items())),
+        flags=dict(sorted(cash.flag_counts.items())),
         last_remittance_date=as_of,
         by_payer=[
             PayerCash(
@@ -265,6 +329,6 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
                 **totals_as_fields(totals),
                 open_by_age=open_by_age(((c.outstanding, c.opened) for c in carried if c.payer_id == payer), as_of),
             )
-            for payer, totals in sorted(state.cash_by_payer.items())
+            for payer, totals in sorted(cash.by_payer.items())
         ],
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas import DeadLetter, NetCashRow, Remittance, Takeback
+from streams.domain.ids import ledger_key
 from streams.domain.ledger import ProviderLedger, apply_remittance
 from streams.domain.x12 import read_835
 
@@ -50,21 +51,23 @@ def apply_all(
     result: OfflineResult | None = None,
     ledgers: dict[str, ProviderLedger] | None = None,
 ) -> OfflineResult:
-    """Apply remittances in the order given, one ledger per payee, as the match agent does.
+    """Apply remittances in the order given, one ledger per TIN (else per payee), as the match agent does.
 
-    `ledgers` (payee -> ledger) carries state from an earlier call: the benchmark applies more to a large history.
+    `ledgers` (ledger key -> ledger) carries state from an earlier call: the benchmark applies more to a large
+    history.
     """
     result = result or OfflineResult()
     ledgers = {} if ledgers is None else ledgers
     for remittance in remittances:
-        provider_id = remittance.provider_id
-        ledger = ledgers.setdefault(provider_id, ProviderLedger(provider_id=provider_id))
+        payee = remittance.payee
+        key = ledger_key(payee.id, payee.tin, payee.id_qualifier)
+        ledger = ledgers.setdefault(key, ProviderLedger(provider_id=key))
         update = apply_remittance(ledger, remittance)
         result.outcomes[update.outcome] = result.outcomes.get(update.outcome, 0) + 1
         for takeback in update.takebacks:
             result.takebacks[takeback.event_id] = takeback
-        if update.cash is not None:
-            result.net_cash[provider_id] = update.cash
+        for row in update.rows:
+            result.net_cash[row.provider_id] = row
     return result
 
 
