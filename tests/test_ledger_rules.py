@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.domain.cash import invariant_holds
 from streams.domain.claim_index import PaymentRecord
 from streams.domain.claim_matching import classify
 from streams.domain.disbursement import moves_money, signed_amount, takeback_date, zero_payment_allowed
@@ -16,6 +17,7 @@ from streams.domain.ids import stable_id
 from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import ledger_from_records, records_to_write
 from streams.domain.npi import is_valid_npi
+from streams.domain.offline import apply_all
 from streams.domain.plb_pairing import pair_adjustments
 from streams.domain.references import claims_named_by, reference_tokens
 from streams.domain.x12 import read_835
@@ -228,3 +230,47 @@ def test_a_recovery_that_a_late_balance_explains_is_withdrawn_with_that_status()
     assert (taken.status, taken.claim_id) == ("needs_review", None)  # a recovery that names no known claim
     (withdrawn,) = apply_remittance(ledger, carried).takebacks
     assert (withdrawn.event_id, withdrawn.withdrawn, withdrawn.status) == (taken.event_id, True, "withdrawn")
+
+
+# --------------------------------------------------------------------------- sibling NPIs of one TIN (rules §5)
+
+NORTH, SOUTH, TIN = "1000000434", "1000001432", "910000043"
+
+
+def test_a_claim_reversal_matches_only_its_own_npis_payments_though_the_tin_shares_a_ledger() -> None:
+    """Account numbers (CLP01) are the practice's own and collide across NPIs; a payer reverses a claim to the NPI it
+    paid. So SOUTH's reversal of 'ACCT1' is an orphan, not a takeback of NORTH's 'ACCT1' of the same amount."""
+    result = apply_all(
+        [
+            remittance("T1", "2026-01-05", [claim("ACCT1", "1", "100")], provider=NORTH, tin=TIN),
+            remittance(
+                "T2", "2026-02-05", [claim("ACCT9", "1", "300"), claim("ACCT1", "22", "-100")], provider=SOUTH, tin=TIN
+            ),
+        ]
+    )
+    (reversal,) = result.takebacks.values()
+    assert (reversal.provider_id, reversal.payee_provider_id) == (SOUTH, SOUTH)
+    assert reversal.original_trace_number is None and "original_not_found" in reversal.flags
+    assert result.net_cash[SOUTH].recouped == Decimal("100") and result.net_cash[NORTH].recouped == Decimal("0")
+
+
+def test_a_balance_one_npi_carries_is_settled_by_its_own_payments_only() -> None:
+    """Cash rows stay per NPI (rules §5, §8): SOUTH applying an FB of the same reference does not pay NORTH's."""
+    ledgers: dict[str, ProviderLedger] = {}
+    apply_all(
+        [
+            remittance(
+                "T1", "2026-01-05", [claim("A", "1", "100")], [plb("FB", "-40", "REF1", NORTH)], provider=NORTH, tin=TIN
+            ),
+            remittance(
+                "T2", "2026-02-05", [claim("B", "1", "100")], [plb("FB", "40", "REF1", SOUTH)], provider=SOUTH, tin=TIN
+            ),
+        ],
+        ledgers=ledgers,
+    )
+    (ledger,) = ledgers.values()
+    north, south = cash_row(ledger, NORTH), cash_row(ledger, SOUTH)
+    assert (north.forward_balance, south.forward_balance) == (Decimal("40"), Decimal("-40"))
+    assert north.open_by_age["0-30"] + north.open_by_age["31-60"] == Decimal("40")  # NORTH still owes it
+    assert north.ledger_key == south.ledger_key != NORTH
+    assert invariant_holds(north) and invariant_holds(south)
