@@ -274,3 +274,16 @@ def test_a_balance_one_npi_carries_is_settled_by_its_own_payments_only() -> None
     assert north.open_by_age["0-30"] + north.open_by_age["31-60"] == Decimal("40")  # NORTH still owes it
     assert north.ledger_key == south.ledger_key != NORTH
     assert invariant_holds(north) and invariant_holds(south)
+
+
+def test_siblings_paid_under_one_trace_number_are_two_payments_not_a_reissue() -> None:
+    """Rules §2: a re-issue is the same payment to the same payee; two NPIs of a TIN in one ledger are two payees."""
+    result = apply_all(
+        [
+            remittance("T7", "2026-01-05", [claim("A", "1", "100")], provider=NORTH, tin=TIN),
+            remittance("T7", "2026-01-05", [claim("B", "1", "100")], provider=SOUTH, tin=TIN),
+        ]
+    )
+    for npi in (NORTH, SOUTH):
+        row = result.net_cash[npi]
+        assert (row.net_cash, row.flags) == (Decimal("100"), {}), npi

@@ -55,9 +55,10 @@ __all__ = [
 ]
 
 
-def trace_key(payer_id: str, trace_number: str) -> str:
-    """Rules §2: TRN02 is unique per payer, so a second remittance under this key reuses a trace number."""
-    return f"{payer_id}|{trace_number}"
+def trace_key(facts: RemittanceFacts) -> str:
+    """Rules §2: TRN02 is unique per payer, so a second remittance to the same payee under this key reuses a trace
+    number (a ledger holds the payees of one TIN: a TRN02 shared by two of them is not reused by either)."""
+    return f"{facts.payer_id}|{facts.trace_number}|{facts.payee_id}"
 
 
 @dataclass
@@ -121,7 +122,7 @@ class ProviderLedger(BaseModel):
             facts.payee_ids = [self.provider_id]
 
     def _index_trace(self, facts: RemittanceFacts) -> None:
-        self.trace_index.setdefault(trace_key(facts.payer_id, facts.trace_number), []).append(facts.remittance_id)
+        self.trace_index.setdefault(trace_key(facts), []).append(facts.remittance_id)
 
 
 def apply_remittance(
@@ -177,7 +178,7 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
 
 def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
     ledger._own(facts)
-    same_trace = ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number))
+    same_trace = ledger.trace_index.get(trace_key(facts))
     # Rules §2: another version of a payment already applied replaces it or is replaced (a re-derive decides);
     # a trace number reused by a different remittance (zero-pay ERAs) is applied and flagged.
     reissue = bool(same_trace) and is_reissue(facts, (ledger.remittances[rid] for rid in same_trace or ()))
@@ -222,7 +223,7 @@ def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
         ledger._unsaved.remove(remittance_id)
     facts = ledger.remittances.pop(remittance_id, None)
     if facts is not None:
-        ids = ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number), [])
+        ids = ledger.trace_index.get(trace_key(facts), [])
         if remittance_id in ids:
             ids.remove(remittance_id)
     ledger._state = None
