@@ -372,7 +372,8 @@ def cloudevent_headers_schema(event: str) -> dict[str, Any]:
             "ce_time": {"type": "string", "format": "date-time", "description": "When Takeback published it (UTC)."},
             "ce_subject": {
                 "type": "string",
-                "description": "The provider id the event is about (the message key); absent when it names none.",
+                "description": "The provider id the event is about (the message key, except on `remittances`: "
+                "keyed by ledger, its subject is the payee); absent when it names none.",
             },
             "content-type": {"const": CONTENT_TYPE},
         },

@@ -3,7 +3,9 @@
 Plain Python, no Faust: the match agent takes events, hands each to a MatchBatch, writes the changed ledgers and
 sends the outbox. Faust's cost is per table write, so a batch writes each ledger once, however many of its
 remittances it holds, and settles remittances that arrived out of order once per ledger (rules §5). A ledger holds
-the NPIs of one TIN (its key: `streams.domain.ids.ledger_key`); cash rows go out per NPI, keyed by it.
+the NPIs of one TIN (its key: `streams.domain.ids.ledger_key`); at the end of the batch, every NPI row of every
+ledger the batch touched goes out, keyed by the NPI, with the ledger's revision: a sibling's remittance can change
+an NPI's row, and a consumer keeping the highest revision must never keep a stale one.
 
 Every remittance gets a Receipt announcing the takeback revisions and cash row it produced. Settling at the end of
 the batch can add to the provider's last receipt, so receipts are kept aside and join the outbox only once the
@@ -19,7 +21,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from schemas import DeadLetter, NetCashRow, Receipt, SourceRef, Takeback, TakebackKind
+from schemas import DeadLetter, Receipt, SourceRef, Takeback, TakebackKind
 from streams.dead_letters import dead_letter
 from streams.domain.ids import ledger_key
 from streams.domain.ledger import (
@@ -28,6 +30,7 @@ from streams.domain.ledger import (
     MatchPolicy,
     ProviderLedger,
     apply_remittance,
+    cash_rows,
     facts_from_json,
     settle,
 )
@@ -74,6 +77,7 @@ class MatchBatch:
         self.policy = policy
         self.metrics = metrics
         self._changed: dict[str, ProviderLedger] = {}
+        self._touched: dict[str, ProviderLedger] = {}  # applied or duplicate: their cash rows go out at the end
         self._outputs: list[Outgoing] = []
         self._receipts: list[Receipt] = []
         self._last_receipt: dict[str, Receipt] = {}  # ledger key -> its last applied or duplicate remittance's
@@ -112,7 +116,8 @@ class MatchBatch:
             return key
         if update.outcome == "applied":
             self._changed[key] = ledger
-        self._publish(update.takebacks, update.rows)
+        self._touched[key] = ledger
+        self._publish(update.takebacks)
         self.metrics.remittance(len(facts.claims), document.get("published_at"), update.outcome, update.takebacks)
         self._keep_receipt(key, receipt, update)
         return key
@@ -125,11 +130,14 @@ class MatchBatch:
             if update is None:
                 continue
             # after the batch's earlier revisions, so revisions go out in order
-            self._publish(update.takebacks, update.rows)
+            self._publish(update.takebacks)
             receipt = self._last_receipt[key]  # still kept aside: it joins the outbox below
             receipt.takeback_revisions.update({t.event_id: t.revision for t in update.takebacks})
             receipt.takeback_events = len(receipt.takeback_revisions)
-            receipt.cash_revision = update.rows[0].revision  # a ledger's rows share its revision
+            receipt.cash_revision = len(ledger.remittances)  # the revision of the ledger's rows below
+        for ledger in self._touched.values():
+            for row in cash_rows(ledger):
+                self._outputs.append(Outgoing(Destination.net_cash, row.provider_id, row))
         receipts = [Outgoing(Destination.receipts, r.source_id, r) for r in self._receipts]
         return BatchResult(changed=dict(self._changed), outbox=[*self._outputs, *receipts])
 
@@ -146,11 +154,9 @@ class MatchBatch:
         ledger = self._changed.get(key) or self.ledgers.get(key)
         return ledger if ledger is not None else ProviderLedger(provider_id=key)
 
-    def _publish(self, takebacks: list[Takeback], rows: list[NetCashRow]) -> None:
+    def _publish(self, takebacks: list[Takeback]) -> None:
         for takeback in takebacks:
             self._outputs.append(Outgoing(_takeback_destination(takeback), takeback.provider_id, takeback))
-        for row in rows:
-            self._outputs.append(Outgoing(Destination.net_cash, row.provider_id, row))
 
     def _reject(self, code: str, text: str, where: SourceRef, value: bytes, receipt: Receipt | None = None) -> None:
         """A remittance event the matching stage cannot apply: dead letter, and a receipt when we know its input."""

@@ -50,6 +50,7 @@ __all__ = [
     "cash_rows",
     "facts_from_json",
     "remittances_of",
+    "row_precedence",
     "settle",
     "takebacks_of",
 ]
@@ -67,13 +68,8 @@ class LedgerUpdate:
 
     outcome: str  # "applied" | "duplicate"
     takebacks: list[Takeback]  # new takebacks and new revisions, to publish
-    rows: list[NetCashRow]  # the cash rows of the payee NPIs it changed, the remittance's payee first
+    cash: NetCashRow | None  # the remittance's payee's row (a ledger's other rows: `cash_rows`)
     deferred: bool = False  # applied, its effects come with `settle` at the end of the batch
-
-    @property
-    def cash(self) -> NetCashRow | None:
-        """The remittance's payee's row (after `settle`: the first payee's)."""
-        return self.rows[0] if self.rows else None
 
 
 class ProviderLedger(BaseModel):
@@ -146,8 +142,8 @@ def apply_remittance(
     seen = ledger.remittances.get(remittance.remittance_id)
     if seen is not None:
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
-        rows = [] if ledger._pending else [cash_row(ledger, seen.payee_id)]  # while deferring, settle brings them
-        return LedgerUpdate(outcome="duplicate", takebacks=again, rows=rows)
+        cash = None if ledger._pending else cash_row(ledger, seen.payee_id)  # while deferring, settle brings the row
+        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash)
     facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
     try:
         return _apply_new(ledger, facts, policy or MatchPolicy(), defer)
@@ -172,8 +168,9 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
         raise
     ledger._state = state
     changed = _publishable_changes(ledger, state, None)
-    ledger.remittances[pending[-1]].published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, rows=cash_rows(ledger, sorted(state.cash)))
+    last = ledger.remittances[pending[-1]]
+    last.published = [t.event_id for t in changed]
+    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger, last.payee_id))
 
 
 def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
@@ -193,17 +190,15 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
         state.touched.clear()
         Matcher(state, policy).apply(facts)
         changed = _publishable_changes(ledger, state, state.touched)
-        payees = [facts.payee_id, *sorted({t.payee_provider_id for t in changed} - {facts.payee_id})]
     elif defer:  # out of order, re-issued, or behind one that is: re-derive once, at the end of the batch
         ledger._pending.append(facts.remittance_id)
-        return LedgerUpdate(outcome="applied", takebacks=[], rows=[], deferred=True)
+        return LedgerUpdate(outcome="applied", takebacks=[], cash=None, deferred=True)
     else:  # arrived out of order, or re-issued: re-derive so the result equals an in-order run
         state = _derive(ledger, policy)
         ledger._state = state
         changed = _publishable_changes(ledger, state, None)
-        payees = [facts.payee_id, *sorted(set(state.cash) - {facts.payee_id})]  # a re-derive may change any row
     facts.published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, rows=cash_rows(ledger, payees))
+    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger, facts.payee_id))
 
 
 def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
@@ -260,6 +255,13 @@ def _same_content(a: Takeback, b: Takeback) -> bool:
     return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
 
 
+def row_precedence(row: NetCashRow) -> tuple[int, str]:
+    """Which of two rows of one NPI a consumer keeps: the higher revision, and on a tie the higher ledger key, so
+    rows that two ledgers publish for one NPI (README, Known problems) resolve the same in any arrival order. The
+    sink applies the same rule in SQL (streams/sink/store.py)."""
+    return (row.revision, row.ledger_key or "")
+
+
 def takebacks_of(ledger: ProviderLedger, npi: str) -> dict[str, Takeback]:
     """An NPI's published takebacks (latest revisions, withdrawn ones included): those that recovered its claims
     (``provider_id``) and those netted from its payments (``payee_provider_id``); the same for both in a ledger
@@ -281,12 +283,16 @@ def cash_row(ledger: ProviderLedger, npi: str | None = None) -> NetCashRow:
     return cash_rows(ledger, [npi or ledger.provider_id])[0]
 
 
-def cash_rows(ledger: ProviderLedger, npis: list[str]) -> list[NetCashRow]:
-    """The net cash rows of payee NPIs of the ledger (rules §8), in the order given.
+def cash_rows(ledger: ProviderLedger, npis: list[str] | None = None) -> list[NetCashRow]:
+    """The net cash rows of payee NPIs of the ledger (rules §8), in the order given; all of them by default.
 
     A row counts the takebacks its NPI was paid less for (``payee_provider_id``), like its ``recouped`` column.
+    Every row's revision is the number of remittances the ledger applied: a sibling's remittance can change an
+    NPI's row (a takeback it nets names the NPI's claim, a re-derive), so a consumer keeping the highest revision
+    needs all of a ledger's rows published after it changes (the match batch does, once per batch).
     """
     state = ledger.state()
+    npis = sorted(state.cash) if npis is None else npis
     wanted = set(npis)
     by_kind: dict[str, dict[str, int]] = {npi: {} for npi in wanted}
     by_category: dict[str, dict[str, int]] = {npi: {} for npi in wanted}

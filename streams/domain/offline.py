@@ -13,7 +13,7 @@ from pathlib import Path
 
 from schemas import DeadLetter, NetCashRow, Remittance, Takeback
 from streams.domain.ids import ledger_key
-from streams.domain.ledger import ProviderLedger, apply_remittance
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_rows, row_precedence
 from streams.domain.x12 import read_835
 
 
@@ -58,16 +58,20 @@ def apply_all(
     """
     result = result or OfflineResult()
     ledgers = {} if ledgers is None else ledgers
+    touched: dict[str, ProviderLedger] = {}
     for remittance in remittances:
         payee = remittance.payee
         key = ledger_key(payee.id, payee.tin, payee.id_qualifier)
-        ledger = ledgers.setdefault(key, ProviderLedger(provider_id=key))
+        ledger = touched[key] = ledgers.setdefault(key, ProviderLedger(provider_id=key))
         update = apply_remittance(ledger, remittance)
         result.outcomes[update.outcome] = result.outcomes.get(update.outcome, 0) + 1
         for takeback in update.takebacks:
             result.takebacks[takeback.event_id] = takeback
-        for row in update.rows:
-            result.net_cash[row.provider_id] = row
+    for ledger in touched.values():  # every NPI row of a ledger changed, as the match batch publishes them
+        for row in cash_rows(ledger):
+            current = result.net_cash.get(row.provider_id)
+            if current is None or row_precedence(current) <= row_precedence(row):
+                result.net_cash[row.provider_id] = row
     return result
 
 
