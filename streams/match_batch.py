@@ -146,7 +146,7 @@ class MatchBatch:
         receipt.outcome = update.outcome
         receipt.takeback_events = len(update.takebacks)
         receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
-        receipt.cash_revision = update.cash.revision if update.cash else None
+        receipt.cash_revision = update.revision
         self._receipts.append(receipt)
         self._last_receipt[key] = receipt
 

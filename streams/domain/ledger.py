@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import BaseModel, PrivateAttr
 
@@ -68,8 +69,20 @@ class LedgerUpdate:
 
     outcome: str  # "applied" | "duplicate"
     takebacks: list[Takeback]  # new takebacks and new revisions, to publish
-    cash: NetCashRow | None  # the remittance's payee's row (a ledger's other rows: `cash_rows`)
+    ledger: ProviderLedger | None = None  # its ledger, when it has a row to show (not while deferring)
+    payee_id: str = ""
     deferred: bool = False  # applied, its effects come with `settle` at the end of the batch
+
+    @property
+    def revision(self) -> int | None:
+        """The revision of the ledger's cash rows after it; None while deferring (`settle` brings it)."""
+        return None if self.ledger is None else len(self.ledger.remittances)
+
+    @cached_property
+    def cash(self) -> NetCashRow | None:
+        """The payee's row, made when first asked for: a row costs a pass over the ledger's takebacks, and the
+        match batch publishes every row of a ledger once per batch instead (`cash_rows`)."""
+        return None if self.ledger is None else cash_row(self.ledger, self.payee_id)
 
 
 class ProviderLedger(BaseModel):
@@ -142,8 +155,8 @@ def apply_remittance(
     seen = ledger.remittances.get(remittance.remittance_id)
     if seen is not None:
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
-        cash = None if ledger._pending else cash_row(ledger, seen.payee_id)  # while deferring, settle brings the row
-        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash)
+        shown = None if ledger._pending else ledger  # while deferring, settle brings the row
+        return LedgerUpdate(outcome="duplicate", takebacks=again, ledger=shown, payee_id=seen.payee_id)
     facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
     try:
         return _apply_new(ledger, facts, policy or MatchPolicy(), defer)
@@ -170,7 +183,7 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
     changed = _publishable_changes(ledger, state, None)
     last = ledger.remittances[pending[-1]]
     last.published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger, last.payee_id))
+    return LedgerUpdate(outcome="applied", takebacks=changed, ledger=ledger, payee_id=last.payee_id)
 
 
 def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
@@ -192,13 +205,13 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
         changed = _publishable_changes(ledger, state, state.touched)
     elif defer:  # out of order, re-issued, or behind one that is: re-derive once, at the end of the batch
         ledger._pending.append(facts.remittance_id)
-        return LedgerUpdate(outcome="applied", takebacks=[], cash=None, deferred=True)
+        return LedgerUpdate(outcome="applied", takebacks=[], deferred=True)
     else:  # arrived out of order, or re-issued: re-derive so the result equals an in-order run
         state = _derive(ledger, policy)
         ledger._state = state
         changed = _publishable_changes(ledger, state, None)
     facts.published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger, facts.payee_id))
+    return LedgerUpdate(outcome="applied", takebacks=changed, ledger=ledger, payee_id=facts.payee_id)
 
 
 def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
