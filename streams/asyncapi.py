@@ -213,7 +213,12 @@ CHANNELS: tuple[Channel, ...] = (
         ("remittance",),
         (
             Operation("sendRemittances", "send", "The ingest agent publishes each ST/SE it read."),
-            Operation("match", "receive", "The match agent applies remittances to the payee's ledger.", WORKER_GROUP),
+            Operation(
+                "match",
+                "receive",
+                "The match agent applies remittances to the ledger of the payee's TIN (else of the payee).",
+                WORKER_GROUP,
+            ),
         ),
     ),
     Channel(

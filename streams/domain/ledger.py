@@ -141,7 +141,7 @@ def apply_remittance(
     *,
     defer: bool = False,
 ) -> LedgerUpdate:
-    """Apply one remittance to its payee's ledger; never applies the same remittance twice.
+    """Apply one remittance to its ledger (its payee's TIN's); never applies the same remittance twice.
 
     A remittance seen before is a duplicate: nothing changes, and the events it
     produced are returned again, so a crash between saving the ledger and
