@@ -337,7 +337,12 @@ class NetCashRow(Event):
     """
 
     provider_id: str
-    revision: int = Field(0, description="Number of remittances applied to this provider.")
+    ledger_key: str | None = Field(
+        None,
+        description="The ledger that holds this provider's remittances: `tin-` and a hash of the payee's TIN when its "
+        "ERAs give one (the NPIs of one TIN share a ledger, rules §5), else the provider id.",
+    )
+    revision: int = Field(0, description="Number of remittances applied to the provider's ledger.")
     net_cash: Money = ZERO
     claim_payments: Money = ZERO
     reversed: Money = ZERO

@@ -1,9 +1,10 @@
 """The agents: take messages, call the plain classes that decide, write the results. Nothing else lives here.
 
-* ``ingest``:  era.raw (one message per 835 file, or per piece of one) -> remittances (keyed by payee) + dead letters
+* ``ingest``:  era.raw (one message per 835 file, or per piece of one) -> remittances (keyed by ledger key: the
+               payee's hashed TIN, else its NPI, so the NPIs of one TIN share a partition) + dead letters
                (decided by streams/ingest.py)
 * ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash rows,
-               with the payee's ProviderLedger as table state (decided by streams/match_batch.py)
+               with the ledger of the payee's TIN as table state (decided by streams/match_batch.py)
 * ``cash``:    net-cash rows -> the net-cash table that the HTTP API reads
 
 Ingest and match also hand ERA facts and takebacks to reassociation (streams/deposit_agents.py, rules §10).
@@ -23,7 +24,8 @@ from pydantic import ValidationError
 from schemas import NetCashRow, SourceRef, Takeback
 from streams.container import TakebackApp
 from streams.deposit_agents import ReassociationSender
-from streams.domain.ledger import MatchPolicy
+from streams.domain.ids import ledger_key
+from streams.domain.ledger import MatchPolicy, row_precedence
 from streams.ingest import ingest_input
 from streams.match_batch import MatchBatch
 from streams.publishing import EventPublisher
@@ -55,7 +57,9 @@ def register_agents(tb: TakebackApp) -> None:
             )
             tb.metrics.ingested(result.dead_letters, result.notice_counts)
             for remittance in result.remittances:
-                await send_json(topics.remittances, remittance.provider_id, remittance, compact=True)
+                payee = remittance.payee
+                key = ledger_key(payee.id, payee.tin, payee.id_qualifier)  # rules §5: the TIN's NPIs in one ledger
+                await send_json(topics.remittances, key, remittance, compact=True)
             await reassociation.send_facts(result.remittances)  # the ERA side of their deposits (rules §10)
             await reassociation.tick(result.latest_date)
             for dead in result.dead_letters:
@@ -68,7 +72,7 @@ def register_agents(tb: TakebackApp) -> None:
     @app.agent(topics.remittances, name="match")
     async def match(stream):
         # Faust's cost is per message and per table write: a batch of remittances costs one header write per
-        # provider, however many of its remittances the batch holds (plus each new remittance's facts, once).
+        # ledger, however many of its remittances the batch holds (plus each new remittance's facts, once).
         if settings.match_batch_size > 1:
             async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
                 await match_events(events)
@@ -78,16 +82,16 @@ def register_agents(tb: TakebackApp) -> None:
 
     async def match_events(events: list[Any]) -> None:
         batch = MatchBatch(tb.ledgers, policy, tb.metrics)
-        event_of: dict[str, Any] = {}  # provider -> one of its events (the table write needs its partition)
+        event_of: dict[str, Any] = {}  # ledger key -> one of its events (the table write needs its partition)
         for event in events:
             message = event.message
             where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
-            provider_id = batch.add(event.value, where)
-            if provider_id is not None:
-                event_of[provider_id] = event
+            key = batch.add(event.value, where)
+            if key is not None:
+                event_of[key] = event
         result = batch.finish()
-        for provider_id, ledger in result.changed.items():
-            tb.ledgers.put(ledger, event_of[provider_id])  # facts, then the header that counts them; before any output
+        for key, ledger in result.changed.items():
+            tb.ledgers.put(ledger, event_of[key])  # facts, then the header that counts them; before any output
         # A takeback may explain a deposit's amount (rules §10). Before the receipts: a replay's marker follows those.
         await reassociation.send_facts(o.event for o in result.outbox if isinstance(o.event, Takeback))
         for outgoing in result.outbox:
@@ -105,7 +109,12 @@ def register_agents(tb: TakebackApp) -> None:
                 continue
             key = row.provider_id.encode()
             current = tb.net_cash.get(key)
-            if current is None or NetCashRow.model_validate_json(current).revision <= row.revision:
+            known = None if current is None else NetCashRow.model_validate_json(current)
+            if known is not None and known.ledger_key and row.ledger_key and known.ledger_key != row.ledger_key:
+                # README, Known problems: an NPI paid under two TINs (or with and without one) has two ledgers,
+                # whose rows replace each other here
+                log.warning("provider %s has rows from two ledgers; its cash row is one ledger's", row.provider_id)
+            if known is None or row_precedence(known) <= row_precedence(row):
                 tb.net_cash[key] = event.value
                 tb.metrics.cash_row(row)
 

@@ -100,7 +100,8 @@ MESSAGES: tuple[Message, ...] = (
         "Remittance",
         "One ST/SE transaction set, read: one payment from one payer to one payee. Fields at their default are left "
         "out (the schema gives the defaults).",
-        "The payee id (`payee.id`): the provider whose ledger the remittance updates.",
+        "The ledger key: `tin-` and a hash of the payee's TIN (REF*TJ, or N104 when N103 = FI), else the payee id "
+        "(`payee.id`); the NPIs of one TIN share a ledger (rules §5).",
         event="remittance",
     ),
     Message(
@@ -212,7 +213,12 @@ CHANNELS: tuple[Channel, ...] = (
         ("remittance",),
         (
             Operation("sendRemittances", "send", "The ingest agent publishes each ST/SE it read."),
-            Operation("match", "receive", "The match agent applies remittances to the payee's ledger.", WORKER_GROUP),
+            Operation(
+                "match",
+                "receive",
+                "The match agent applies remittances to the ledger of the payee's TIN (else of the payee).",
+                WORKER_GROUP,
+            ),
         ),
     ),
     Channel(
@@ -371,7 +377,8 @@ def cloudevent_headers_schema(event: str) -> dict[str, Any]:
             "ce_time": {"type": "string", "format": "date-time", "description": "When Takeback published it (UTC)."},
             "ce_subject": {
                 "type": "string",
-                "description": "The provider id the event is about (the message key); absent when it names none.",
+                "description": "The provider id the event is about (the message key, except on `remittances`: "
+                "keyed by ledger, its subject is the payee); absent when it names none.",
             },
             "content-type": {"const": CONTENT_TYPE},
         },

@@ -48,7 +48,8 @@ def event_id(event: Event) -> str:
 
 
 def event_subject(event: Event) -> str | None:
-    """`ce_subject`: the provider the event is about (the topic's key), when it has one."""
+    """`ce_subject`: the provider the event is about (the topic's key, except a remittance's: keyed by its ledger,
+    rules §5), when it has one."""
     if isinstance(event, Takeback | NetCashRow):
         return event.provider_id
     if isinstance(event, Remittance):

@@ -21,6 +21,7 @@ from schemas import DeadLetter, NetCashRow, Reassociation, Receipt, Takeback
 from streams.domain.bank.detect import bank_file_format
 from streams.domain.bank.matcher import ReassociationInput
 from streams.domain.chunking import payee_id, split_input
+from streams.domain.ledger import row_precedence
 from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
@@ -208,7 +209,7 @@ class ResultCollector:
         elif topic == names.net_cash:
             row = NetCashRow.model_validate_json(value)
             current = r.net_cash.get(row.provider_id)
-            if current is None or row.revision >= current.revision:
+            if current is None or row_precedence(row) >= row_precedence(current):
                 r.net_cash[row.provider_id] = row
         elif topic == names.dead_letters:
             dead = DeadLetter.model_validate_json(value)

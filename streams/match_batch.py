@@ -1,8 +1,11 @@
 """One batch of remittance events through their providers' ledgers: what to store and what to publish.
 
 Plain Python, no Faust: the match agent takes events, hands each to a MatchBatch, writes the changed ledgers and
-sends the outbox. Faust's cost is per table write, so a batch writes each provider's ledger once, however many of
-its remittances it holds, and settles remittances that arrived out of order once per provider (rules §5).
+sends the outbox. Faust's cost is per table write, so a batch writes each ledger once, however many of its
+remittances it holds, and settles remittances that arrived out of order once per ledger (rules §5). A ledger holds
+the NPIs of one TIN (its key: `streams.domain.ids.ledger_key`); at the end of the batch, every NPI row of every
+ledger the batch touched goes out, keyed by the NPI, with the ledger's revision: a sibling's remittance can change
+an NPI's row, and a consumer keeping the highest revision must never keep a stale one.
 
 Every remittance gets a Receipt announcing the takeback revisions and cash row it produced. Settling at the end of
 the batch can add to the provider's last receipt, so receipts are kept aside and join the outbox only once the
@@ -18,14 +21,16 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from schemas import DeadLetter, NetCashRow, Receipt, SourceRef, Takeback, TakebackKind
+from schemas import DeadLetter, Receipt, SourceRef, Takeback, TakebackKind
 from streams.dead_letters import dead_letter
+from streams.domain.ids import ledger_key
 from streams.domain.ledger import (
     InvalidRemittance,
     LedgerUpdate,
     MatchPolicy,
     ProviderLedger,
     apply_remittance,
+    cash_rows,
     facts_from_json,
     settle,
 )
@@ -55,12 +60,12 @@ class Outgoing:
 class LedgerStore(Protocol):
     """Where ledgers are read from: the ledgers table in a worker, a dict in a test. None: no ledger yet."""
 
-    def get(self, provider_id: str) -> ProviderLedger | None: ...
+    def get(self, key: str) -> ProviderLedger | None: ...
 
 
 @dataclass
 class BatchResult:
-    changed: dict[str, ProviderLedger]  # provider_id -> ledger to store, before anything is sent
+    changed: dict[str, ProviderLedger]  # ledger key -> ledger to store, before anything is sent
     outbox: list[Outgoing]  # in the order to send
 
 
@@ -72,13 +77,14 @@ class MatchBatch:
         self.policy = policy
         self.metrics = metrics
         self._changed: dict[str, ProviderLedger] = {}
+        self._touched: dict[str, ProviderLedger] = {}  # applied or duplicate: their cash rows go out at the end
         self._outputs: list[Outgoing] = []
         self._receipts: list[Receipt] = []
-        self._last_receipt: dict[str, Receipt] = {}  # provider -> its last applied or duplicate remittance's
+        self._last_receipt: dict[str, Receipt] = {}  # ledger key -> its last applied or duplicate remittance's
         self._finished = False
 
     def add(self, value: bytes, where: SourceRef) -> str | None:
-        """Apply one remittance event; returns its provider id (None when the event was rejected unread)."""
+        """Apply one remittance event; returns its ledger key (None when the event was rejected unread)."""
         if self._finished:
             raise RuntimeError("a finished batch takes no more events")
         try:
@@ -88,7 +94,9 @@ class MatchBatch:
             return None
         source = document.get("source") or {}
         where = where.model_copy(update={"source_id": source.get("source_id"), "file": source.get("file")})
-        provider_id = str(document["payee"]["id"])
+        payee = document["payee"]
+        provider_id = str(payee["id"])
+        key = ledger_key(provider_id, payee.get("tin"), payee.get("id_qualifier"))
         receipt = Receipt(
             stage="processed",
             source_id=where.source_id or "",
@@ -97,7 +105,7 @@ class MatchBatch:
             remittance_id=facts.remittance_id,
             provider_id=provider_id,
         )
-        ledger = self._ledger(provider_id)
+        ledger = self._ledger(key)
         try:
             update = apply_remittance(ledger, facts, self.policy, defer=True)
         except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
@@ -105,48 +113,50 @@ class MatchBatch:
             log.exception("matching failed for remittance %s", facts.remittance_id)
             text = "Takeback could not apply this remittance; it was not counted. Report it with this record."
             self._reject("internal_error", text, where, value, receipt)
-            return provider_id
+            return key
         if update.outcome == "applied":
-            self._changed[provider_id] = ledger
-        self._publish(update.takebacks, update.cash, provider_id)
+            self._changed[key] = ledger
+        self._touched[key] = ledger
+        self._publish(update.takebacks)
         self.metrics.remittance(len(facts.claims), document.get("published_at"), update.outcome, update.takebacks)
-        self._keep_receipt(provider_id, receipt, update)
-        return provider_id
+        self._keep_receipt(key, receipt, update)
+        return key
 
     def finish(self) -> BatchResult:
         """Settle what the batch's out-of-order remittances changed; then the receipts, final, join the outbox."""
         self._finished = True
-        for provider_id, ledger in self._changed.items():
+        for key, ledger in self._changed.items():
             update = settle(ledger, self.policy)
             if update is None:
                 continue
             # after the batch's earlier revisions, so revisions go out in order
-            self._publish(update.takebacks, update.cash, provider_id)
-            receipt = self._last_receipt[provider_id]  # still kept aside: it joins the outbox below
+            self._publish(update.takebacks)
+            receipt = self._last_receipt[key]  # still kept aside: it joins the outbox below
             receipt.takeback_revisions.update({t.event_id: t.revision for t in update.takebacks})
             receipt.takeback_events = len(receipt.takeback_revisions)
-            receipt.cash_revision = update.cash.revision
+            receipt.cash_revision = len(ledger.remittances)  # the revision of the ledger's rows below
+        for ledger in self._touched.values():
+            for row in cash_rows(ledger):
+                self._outputs.append(Outgoing(Destination.net_cash, row.provider_id, row))
         receipts = [Outgoing(Destination.receipts, r.source_id, r) for r in self._receipts]
         return BatchResult(changed=dict(self._changed), outbox=[*self._outputs, *receipts])
 
-    def _keep_receipt(self, provider_id: str, receipt: Receipt, update: LedgerUpdate) -> None:
+    def _keep_receipt(self, key: str, receipt: Receipt, update: LedgerUpdate) -> None:
         """Set aside until `finish`: settling may still add to the provider's last receipt."""
         receipt.outcome = update.outcome
         receipt.takeback_events = len(update.takebacks)
         receipt.takeback_revisions = {t.event_id: t.revision for t in update.takebacks}
-        receipt.cash_revision = update.cash.revision if update.cash else None
+        receipt.cash_revision = update.revision
         self._receipts.append(receipt)
-        self._last_receipt[provider_id] = receipt
+        self._last_receipt[key] = receipt
 
-    def _ledger(self, provider_id: str) -> ProviderLedger:
-        ledger = self._changed.get(provider_id) or self.ledgers.get(provider_id)
-        return ledger if ledger is not None else ProviderLedger(provider_id=provider_id)
+    def _ledger(self, key: str) -> ProviderLedger:
+        ledger = self._changed.get(key) or self.ledgers.get(key)
+        return ledger if ledger is not None else ProviderLedger(provider_id=key)
 
-    def _publish(self, takebacks: list[Takeback], cash: NetCashRow | None, provider_id: str) -> None:
+    def _publish(self, takebacks: list[Takeback]) -> None:
         for takeback in takebacks:
             self._outputs.append(Outgoing(_takeback_destination(takeback), takeback.provider_id, takeback))
-        if cash is not None:
-            self._outputs.append(Outgoing(Destination.net_cash, provider_id, cash))
 
     def _reject(self, code: str, text: str, where: SourceRef, value: bytes, receipt: Receipt | None = None) -> None:
         """A remittance event the matching stage cannot apply: dead letter, and a receipt when we know its input."""

@@ -2,8 +2,9 @@
 health, metrics, OpenAPI.
 
 Any worker answers for any provider: requests for one provider are routed to
-the worker that owns the provider's partition (Faust's table routing); the
-provider list gathers every worker's rows.
+the worker that owns the provider's partition (Faust's table routing); a provider's
+takebacks are in its TIN's ledger, which may be on another worker: one more hop
+(streams/ledger_routing.py). The provider list gathers every worker's rows.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import datetime as dt
 import json
 from typing import Any
 
+from aiohttp import ClientError
 from faust.web import Request, Response, View
 
 from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
+from streams.domain.ledger import takebacks_of
+from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
 
 MAX_PAGE = 500
@@ -83,31 +87,58 @@ def register_views(tb: TakebackApp) -> None:
                 return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
             return self.json(NetCashRow.model_validate_json(raw).model_dump(mode="json"))
 
+    def takebacks_answer(view: View, request: Request, ledger_key: str, provider_id: str) -> Response:
+        """The provider's takebacks (recovering its claims or netted from its payments), from its ledger here."""
+        kind = request.query.get("kind")
+        if kind is not None and kind not in {k.value for k in TakebackKind}:
+            return view.json({"error": "kind must be 'reversal' or 'recoupment'"}, status=400)
+        try:
+            since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
+            limit, offset = _paging(request)
+        except ValueError as exc:
+            return view.json({"error": str(exc)}, status=400)
+        if tb.ledgers.table.get(ledger_key.encode()) is None:
+            return view.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
+        items = [
+            t
+            for t in takebacks_of(tb.ledgers.get(ledger_key), provider_id).values()
+            if not t.withdrawn
+            and (kind is None or t.kind == kind)
+            and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
+        ]
+        items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
+        page = [t.model_dump(mode="json") for t in items[offset : offset + limit]]
+        return view.json({"total": len(items), "limit": limit, "offset": offset, "items": page})
+
     @app.page("/providers/{provider_id}/takebacks")
     class ProviderTakebacks(View):
-        @app.table_route(table=tb.ledgers.table, match_info="provider_id")
+        @app.table_route(table=tb.net_cash, match_info="provider_id")
         async def get(self, request: Request, provider_id: str) -> Response:
-            kind = request.query.get("kind")
-            if kind is not None and kind not in {k.value for k in TakebackKind}:
-                return self.json({"error": "kind must be 'reversal' or 'recoupment'"}, status=400)
-            try:
-                since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
-                limit, offset = _paging(request)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            if tb.ledgers.table.get(provider_id.encode()) is None:
+            # here: the worker holding the provider's row, which names the ledger (streams/ledger_routing.py)
+            ledger_key = ledger_key_here(tb, provider_id)
+            if ledger_key is None:
                 return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
-            ledger = tb.ledgers.get(provider_id)
-            items = [
-                t
-                for t in ledger.emitted.values()
-                if not t.withdrawn
-                and (kind is None or t.kind == kind)
-                and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
-            ]
-            items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
-            page = [t.model_dump(mode="json") for t in items[offset : offset + limit]]
-            return self.json({"total": len(items), "limit": limit, "offset": offset, "items": page})
+            try:
+                owner = owner_elsewhere(tb, tb.ledgers.table, ledger_key)
+            except KeyError:
+                return self.json({"error": "the workers are sharing out the providers; try again"}, status=503)
+            if owner is None:
+                return takebacks_answer(self, request, ledger_key, provider_id)
+            url = f"{owner}/ledgers/{ledger_key}/providers/{provider_id}/takebacks"
+            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+            try:
+                async with app.http_client.get(url, params=request.query, headers=headers) as answer:
+                    return self.json(await answer.json(), status=answer.status)
+            except (TimeoutError, OSError, ClientError, ValueError):
+                return self.json({"error": "the worker holding the provider's ledger did not answer"}, status=503)
+
+    @app.page("/ledgers/{ledger_key}/providers/{provider_id}/takebacks")
+    class LedgerTakebacks(View):
+        """The second hop of /providers/{provider_id}/takebacks: the worker holding the ledger answers."""
+
+        @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
+        async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
+            return takebacks_answer(self, request, ledger_key, provider_id)
 
     register_deposit_views(tb, _other_workers)
 

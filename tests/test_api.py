@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import murmur2
 
 from streams.broker import EmbeddedBroker
 from streams.domain.x12 import read_835
@@ -29,6 +30,10 @@ FILES = (
     "lfh_835_5010_medicare_part_a_plb_cv.835",
     "moov_835_5010_single_claim_invalid_bpr16_date.txt",
 )
+SCENARIOS = Path(__file__).parent / "scenarios"
+# Rules §5: NORTH and SOUTH share a TIN; a WO in SOUTH's payment recovers NORTH's claim (tests/scenarios/43_...)
+SIBLINGS = ("1000000434", "1000001432")
+SIBLING_FILES = sorted((SCENARIOS / "43_offset_sibling_npi_same_tin").glob("*.835"))
 
 
 @dataclass
@@ -65,7 +70,7 @@ def wait_until(check, timeout: float = 60.0) -> None:
 def cluster(broker: EmbeddedBroker, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with ready_workers(broker.url, "api", tmp_path_factory.mktemp("api")) as workers:
         urls = workers.urls
-        files = [corpus / f for f in FILES]
+        files = [*(corpus / f for f in FILES), *SIBLING_FILES]
         pipeline = RunningPipeline(workers.settings, workers.processes[0])
         results = asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
         # the cash agent is one hop behind the rows the pipeline published
@@ -102,6 +107,39 @@ def test_takebacks_of_a_provider_filter_by_kind_and_date(cluster: Cluster) -> No
     assert none["items"] == []
     assert get(f"{cluster.urls[0]}/providers/{provider}/takebacks?kind=bogus")[0] == 400
     assert get(f"{cluster.urls[0]}/providers/unknown-provider/takebacks")[0] == 404
+
+
+def test_sibling_npis_of_one_tin_each_see_the_offset_through_their_shared_ledger(cluster: Cluster) -> None:
+    """Rules §5: both NPIs' rows name one ledger (a hash, not the TIN); each NPI's takebacks and page, asked of any
+    worker, come from that ledger (two hops at most): the WO is NORTH's claim netted from SOUTH's payment."""
+    north, south = SIBLINGS
+    # the ledger's partition and the two rows' are three of the four: with two workers, some request takes two hops
+    partitions = {(murmur2(k.encode()) & 0x7FFFFFFF) % 4 for k in (cluster.net_cash[north].ledger_key, *SIBLINGS)}
+    assert len(partitions) == 3
+    offset = only([t for t in cluster.takebacks.values() if t.trace_number == "EFT4303"])
+    assert (offset.provider_id, offset.payee_provider_id, offset.claim_id) == (north, south, "PCN4301")
+    keys = {cluster.net_cash[npi].ledger_key for npi in SIBLINGS}
+    assert len(keys) == 1 and keys.pop().startswith("tin-")
+    assert not any("910000043" in (row.ledger_key or "") for row in cluster.net_cash.values())
+    for npi in SIBLINGS:
+        for url in cluster.urls:
+            status, body = get(f"{url}/providers/{npi}/takebacks")
+            assert status == 200, (url, npi, body)
+            assert [t["event_id"] for t in body["items"]] == [offset.event_id]
+            status, page = get(f"{url}/providers/{npi}/view")
+            assert status == 200 and offset.event_id in page, (url, npi, status)
+            status, page = get(f"{url}/providers/{npi}/takebacks/{offset.event_id}")
+            assert status == 200 and "PCN4301" in page, (url, npi, status)
+    # each NPI's page shows its own payments only: SOUTH's bank got EFT4303, NORTH's EFT4301
+    for npi, paid, other in ((north, "EFT4301", "EFT4303"), (south, "EFT4303", "EFT4301")):
+        _, page = get(f"{cluster.urls[0]}/providers/{npi}/view")
+        payments = page.split('<h2 id="payments">', 1)[1].split("<h2", 1)[0]
+        assert paid in payments and other not in payments, (npi, payments)
+
+
+def only(items: list):
+    assert len(items) == 1, items
+    return items[0]
 
 
 def test_health_readiness_and_openapi(cluster: Cluster) -> None:

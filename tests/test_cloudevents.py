@@ -10,6 +10,7 @@ import pytest
 
 from schemas import DeadLetter, NetCashRow, Receipt, Remittance, SourceRef, Takeback
 from streams.cloudevents import cloudevent_headers, event_id, event_source
+from streams.domain.ids import ledger_key
 from streams.inputs import expand_inputs
 from streams.runner import feed_and_collect, isolated, running_pipeline
 from streams.settings import Settings
@@ -95,8 +96,12 @@ def test_every_published_event_carries_the_headers_on_the_wire(broker, corpus: P
             assert headers["ce_source"] == f"/takeback/{live.application_id}"
             assert headers["ce_type"].startswith("org.takeback.") and headers["ce_type"].endswith(".v1")
             assert dt.datetime.fromisoformat(headers["ce_time"]).tzinfo is not None
-            if isinstance(event, Takeback | NetCashRow | Remittance):
+            if isinstance(event, Takeback | NetCashRow):
                 assert headers["ce_subject"] == message.key().decode()  # the provider, as the key
+            if isinstance(event, Remittance):  # the payee; the key is its ledger's (rules §5)
+                payee = event.payee
+                assert headers["ce_subject"] == payee.id
+                assert message.key().decode() == ledger_key(payee.id, payee.tin, payee.id_qualifier)
             assert headers["content-type"] == "application/json"
             seen[message.topic()] = seen.get(message.topic(), 0) + 1
     finally:

@@ -139,7 +139,7 @@ def test_wo_with_72_is_a_recoupment_settled_by_refund() -> None:
     ledger, takebacks = run(refund)
     t = only(takebacks)
     assert (t.kind, t.method, t.amount) == ("recoupment", "refund", Decimal("55"))
-    cash = ledger.state().cash
+    cash = cash_row(ledger)
     assert (cash.recouped, cash.refunds, cash.net_cash) == (Decimal("55"), Decimal("55"), Decimal("300"))
 
 
@@ -152,12 +152,12 @@ def test_forward_balance_carry_and_settle_is_never_a_takeback() -> None:
     )
     settle = remittance("EFT900", "2026-04-01", [claim("PCN9", "1", "200")], [plb("FB", "70", "EFT800")])
     ledger, takebacks = run(ORIGINAL, carry)
-    assert ledger.state().cash.forward_balance == Decimal("70")
+    assert cash_row(ledger).forward_balance == Decimal("70")
     assert cash_row_ok(ledger)
     ledger, takebacks = run(ORIGINAL, carry, settle)
     assert [t.plb_reason_code for t in takebacks.values()] == [None]  # only the claim reversal
-    assert ledger.state().cash.forward_balance == Decimal("0")
-    assert ledger.state().cash.net_cash == Decimal("100") + Decimal("130")
+    assert cash_row(ledger).forward_balance == Decimal("0")
+    assert cash_row(ledger).net_cash == Decimal("100") + Decimal("130")
 
 
 def test_wo_after_fb_for_the_same_claim_settles_instead_of_counting_twice() -> None:
@@ -167,15 +167,15 @@ def test_wo_after_fb_for_the_same_claim_settles_instead_of_counting_twice() -> N
     collect = remittance("EFT900", "2026-04-01", [claim("PCN9", "1", "200")], [plb("WO", "100", "ICN1")])
     ledger, takebacks = run(ORIGINAL, carry, collect)
     assert len(takebacks) == 1
-    assert ledger.state().cash.recouped == Decimal("100")
-    assert ledger.state().cash.forward_balance == Decimal("0")
+    assert cash_row(ledger).recouped == Decimal("100")
+    assert cash_row(ledger).forward_balance == Decimal("0")
 
 
 def test_interest_is_never_a_takeback_and_counts_as_other_adjustment() -> None:
     interest = remittance("EFT1", "2026-03-01", [claim("PCN7", "1", "300")], [plb("L6", "-4.25")])
     ledger, takebacks = run(interest)
     assert takebacks == {}
-    assert ledger.state().cash.other_adjustments == Decimal("4.25")
+    assert cash_row(ledger).other_adjustments == Decimal("4.25")
     assert cash_row_ok(ledger)
 
 
@@ -199,7 +199,7 @@ def test_cs_payer_write_off_settles_a_deferred_recovery_without_cash_or_takeback
     )
     ledger, takebacks = run(deferral, forgiven)
     assert takebacks == {}
-    cash = ledger.state().cash
+    cash = cash_row(ledger)
     assert cash.forward_balance == Decimal("0")
     assert cash.net_cash == Decimal("80") + Decimal("70")
     assert cash_row_ok(ledger)
@@ -211,7 +211,7 @@ def test_b2_check_pays_a_forward_balance_as_a_refund() -> None:
         "EFT2", "2026-04-01", [claim("PCN4", "1", "70")], [plb("FB", "100", "EFT1"), plb("B2", "-100", "EFT1")]
     )
     ledger, _ = run(ORIGINAL, carry, paid)
-    cash = ledger.state().cash
+    cash = cash_row(ledger)
     assert (cash.forward_balance, cash.refunds) == (Decimal("0"), Decimal("100"))
     assert cash_row_ok(ledger)
 

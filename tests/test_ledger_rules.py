@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from streams.domain.cash import invariant_holds
 from streams.domain.claim_index import PaymentRecord
 from streams.domain.claim_matching import classify
 from streams.domain.disbursement import moves_money, signed_amount, takeback_date, zero_payment_allowed
 from streams.domain.facts import ClaimFact, PlbFact, RemittanceFacts, facts_of
-from streams.domain.ids import stable_id
-from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
+from streams.domain.ids import ledger_key, stable_id
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row, row_precedence
 from streams.domain.ledger_records import ledger_from_records, records_to_write
 from streams.domain.npi import is_valid_npi
+from streams.domain.offline import apply_all
 from streams.domain.plb_pairing import pair_adjustments
 from streams.domain.references import claims_named_by, reference_tokens
 from streams.domain.x12 import read_835
@@ -228,3 +230,69 @@ def test_a_recovery_that_a_late_balance_explains_is_withdrawn_with_that_status()
     assert (taken.status, taken.claim_id) == ("needs_review", None)  # a recovery that names no known claim
     (withdrawn,) = apply_remittance(ledger, carried).takebacks
     assert (withdrawn.event_id, withdrawn.withdrawn, withdrawn.status) == (taken.event_id, True, "withdrawn")
+
+
+# --------------------------------------------------------------------------- sibling NPIs of one TIN (rules §5)
+
+NORTH, SOUTH, TIN = "1000000434", "1000001432", "910000043"
+
+
+def test_a_claim_reversal_matches_only_its_own_npis_payments_though_the_tin_shares_a_ledger() -> None:
+    """Account numbers (CLP01) are the practice's own and collide across NPIs; a payer reverses a claim to the NPI it
+    paid. So SOUTH's reversal of 'ACCT1' is an orphan, not a takeback of NORTH's 'ACCT1' of the same amount."""
+    result = apply_all(
+        [
+            remittance("T1", "2026-01-05", [claim("ACCT1", "1", "100")], provider=NORTH, tin=TIN),
+            remittance(
+                "T2", "2026-02-05", [claim("ACCT9", "1", "300"), claim("ACCT1", "22", "-100")], provider=SOUTH, tin=TIN
+            ),
+        ]
+    )
+    (reversal,) = result.takebacks.values()
+    assert (reversal.provider_id, reversal.payee_provider_id) == (SOUTH, SOUTH)
+    assert reversal.original_trace_number is None and "original_not_found" in reversal.flags
+    assert result.net_cash[SOUTH].recouped == Decimal("100") and result.net_cash[NORTH].recouped == Decimal("0")
+
+
+def test_a_balance_one_npi_carries_is_settled_by_its_own_payments_only() -> None:
+    """Cash rows stay per NPI (rules §5, §8): SOUTH applying an FB of the same reference does not pay NORTH's."""
+    ledgers: dict[str, ProviderLedger] = {}
+    apply_all(
+        [
+            remittance(
+                "T1", "2026-01-05", [claim("A", "1", "100")], [plb("FB", "-40", "REF1", NORTH)], provider=NORTH, tin=TIN
+            ),
+            remittance(
+                "T2", "2026-02-05", [claim("B", "1", "100")], [plb("FB", "40", "REF1", SOUTH)], provider=SOUTH, tin=TIN
+            ),
+        ],
+        ledgers=ledgers,
+    )
+    (ledger,) = ledgers.values()
+    north, south = cash_row(ledger, NORTH), cash_row(ledger, SOUTH)
+    assert (north.forward_balance, south.forward_balance) == (Decimal("40"), Decimal("-40"))
+    assert north.open_by_age["0-30"] + north.open_by_age["31-60"] == Decimal("40")  # NORTH still owes it
+    assert north.ledger_key == south.ledger_key != NORTH
+    assert invariant_holds(north) and invariant_holds(south)
+
+
+def test_siblings_paid_under_one_trace_number_are_two_payments_not_a_reissue() -> None:
+    """Rules §2: a re-issue is the same payment to the same payee; two NPIs of a TIN in one ledger are two payees."""
+    result = apply_all(
+        [
+            remittance("T7", "2026-01-05", [claim("A", "1", "100")], provider=NORTH, tin=TIN),
+            remittance("T7", "2026-01-05", [claim("B", "1", "100")], provider=SOUTH, tin=TIN),
+        ]
+    )
+    for npi in (NORTH, SOUTH):
+        row = result.net_cash[npi]
+        assert (row.net_cash, row.flags) == (Decimal("100"), {}), npi
+
+
+def test_an_npi_under_two_tins_resolves_to_the_same_row_in_any_order() -> None:
+    """README, Known problems: two ledgers publish a row for the NPI; every consumer keeps the same one."""
+    first = remittance("T1", "2026-01-05", [claim("A", "1", "100")], provider=NORTH, tin=TIN)
+    second = remittance("T2", "2026-01-06", [claim("B", "1", "70")], provider=NORTH, tin="920000043")
+    rows = [apply_all(order).net_cash[NORTH] for order in ([first, second], [second, first])]
+    keys = {ledger_key(NORTH, TIN), ledger_key(NORTH, "920000043")}
+    assert rows[0] == rows[1] and row_precedence(rows[0]) == (1, max(keys))

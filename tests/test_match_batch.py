@@ -11,7 +11,7 @@ from streams.container import Topics
 from streams.domain.ledger import MatchPolicy, ProviderLedger
 from streams.match_batch import BatchResult, Destination, MatchBatch
 from streams.metrics import WorkerMetrics
-from tests.support.builders import PROVIDER, claim, remittance
+from tests.support.builders import PROVIDER, claim, plb, remittance
 
 PAID = [claim("PCN1", "1", "100.00", charge="150", pcn="ICN1"), claim("PCN2", "1", "40.00", pcn="ICN2")]
 ORIGINAL = remittance("CHK100", "2026-01-10", PAID)
@@ -116,3 +116,29 @@ def test_a_finished_batch_takes_no_more_events() -> None:
     batch.finish()
     with pytest.raises(RuntimeError):
         batch.add(event(ORIGINAL), SourceRef(topic="remittances", partition=0, offset=0))
+
+
+def test_sibling_npis_share_a_ledger_and_each_gets_its_row_once_per_batch() -> None:
+    """Rules §5: the NPIs of one TIN are one ledger (keyed by the TIN's hash); each NPI's row goes out once, at the
+    end of the batch, with the ledger's revision, so a sibling's remittance never leaves a stale row behind."""
+    north, south, tin = "1000000434", "1000001432", "910000043"
+    paid = remittance("EFT1", "2026-01-05", [claim("PCN4301", "1", "400")], provider=north, tin=tin)
+    more = remittance("EFT2", "2026-01-20", [claim("PCN4399", "1", "80")], provider=north, tin=tin)
+    offset = remittance(
+        "EFT3",
+        "2026-03-08",
+        [claim("PCN4302", "1", "600")],
+        [plb("WO", "150", "PCN4301", south)],
+        provider=south,
+        tin=tin,
+    )
+    ledgers: dict[str, ProviderLedger] = {}
+    result = run(paid, offset, more, ledgers=ledgers)  # EFT2 arrives late: the ledger re-derives at the end
+    (key,) = result.changed
+    assert key.startswith("tin-") and tin not in key
+    rows = sent(result, Destination.net_cash)
+    assert sorted(r.provider_id for r in rows) == [north, south]
+    assert {(r.revision, r.ledger_key) for r in rows} == {(3, key)}
+    (wo,) = [t for t in takebacks(result) if t.plb_reason_code == "WO"]
+    assert (wo.provider_id, wo.payee_provider_id, wo.claim_id) == (north, south, "PCN4301")
+    check_receipts_are_last_and_announce_what_was_sent(result)

@@ -9,7 +9,8 @@ Where each rule lives:
   reversal or recoupment, rules §3, §5); `plb_matching` (PLB recoveries, carried balances and their
   settlement, rules §4); `plb_pairing` (PLB amounts of one remittance that offset each other);
 * `disbursement` (moved money, signed BPR02, takeback date), `plb_codes`, `references` (PLB
-  reference tokens), `reasons` (rules §6), `cash` (rules §8), `npi`, `ids` (deterministic ids);
+  reference tokens), `reasons` (rules §6), `cash` (rules §8), `npi`, `ids` (deterministic ids, and the
+  ledger key: one ledger per TIN);
 * `facts`: a remittance event decoded into what a ledger stores;
 * `derived_state` and `claim_index`: what matching computes from a ledger's facts;
 * `ledger_records`: how a ledger is stored; `chunking`: cutting large inputs into messages;

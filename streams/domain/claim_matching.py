@@ -1,6 +1,7 @@
 """Claim-level takebacks (rules §3, §5): a reversal (CLP02 = 22) linked to the payment it undoes and to its correction.
 
-A reversal finds its original by CLP07, else REF*F8, else CLP01 with the same amount; it is a reversal
+A reversal finds its original by CLP07, else REF*F8, else CLP01 with the same amount, among the payments to its own
+payee NPI (a ledger holds every NPI of a TIN, whose account numbers may collide); it is a reversal
 when the original had not been disbursed yet, else a recoupment. An ordinary claim naming the same claim
 in its remittance (before or after it) or later is its correction; a reversal without one past the wait is
 flagged.
@@ -26,9 +27,8 @@ from streams.domain.work_fields import correction_fields, original_patient_respo
 class ClaimMatcher:
     """Applies the claims of remittances, in canonical order, to derived state."""
 
-    def __init__(self, state: DerivedState, provider_id: str, policy: MatchPolicy) -> None:
+    def __init__(self, state: DerivedState, policy: MatchPolicy) -> None:
         self.state = state
-        self.provider_id = provider_id
         self.policy = policy
         self._corrections_used: set[int] = set()  # positions in the current remittance already linked as corrections
 
@@ -52,7 +52,7 @@ class ClaimMatcher:
                 )
                 self._payment(facts, position, claim, only_here=bool(reversed_below))
                 paid += claim.payment
-        self.state.book(facts.payer_id, "claim_payments", paid)  # once per remittance: this loop is the hot path
+        self.state.book(facts, "claim_payments", paid)  # once per remittance: this loop is the hot path
 
     def flag_overdue_corrections(self) -> None:
         """Rules §5: a reversal with no correction past the wait often means a full takeback nobody chases."""
@@ -92,10 +92,14 @@ class ClaimMatcher:
             for kind, value in (("pcn", claim.pcn), ("pcn", claim.original_reference))
             if value
             for event_id in state.awaiting_by_key.get((facts.payer_id, kind, value), ())
-            if event_id in awaiting
+            if event_id in awaiting and state.takebacks[event_id].payee_provider_id == facts.payee_id
         }
         for event_id in state.awaiting_by_key.get((facts.payer_id, "claim", claim.claim_id), ()):
-            if event_id in awaiting and self._corrects_by_account(facts, claim, state.takebacks[event_id]):
+            if (
+                event_id in awaiting
+                and state.takebacks[event_id].payee_provider_id == facts.payee_id
+                and self._corrects_by_account(facts, claim, state.takebacks[event_id])
+            ):
                 waiting.add(event_id)
         if only_here:
             waiting = {e for e in waiting if state.takebacks[e].remittance_id == facts.remittance_id}
@@ -123,7 +127,7 @@ class ClaimMatcher:
         amount = -claim.payment
         original = self._find_original(facts, claim, amount)
         kind, method = classify(facts, original)
-        event_id = stable_id(self.provider_id, facts.remittance_id, "claim", str(position))
+        event_id = stable_id(facts.payee_id, facts.remittance_id, "claim", str(position))
         flags = list(claim.flags)
         if amount == ZERO:
             flags.append("zero_amount")
@@ -145,8 +149,8 @@ class ClaimMatcher:
             kind=kind,
             method=method,
             amount=amount,
-            provider_id=self.provider_id,
-            payee_provider_id=self.provider_id,
+            provider_id=facts.payee_id,
+            payee_provider_id=facts.payee_id,
             payer_id=facts.payer_id,
             payer_name=facts.payer_name,
             claim_id=claim.claim_id,
@@ -172,7 +176,7 @@ class ClaimMatcher:
             self._await_correction(takeback, pending)
         self.state.put(with_status(takeback))
         self.state.takebacks_by_claim.setdefault((facts.payer_id, claim.claim_id), []).append(event_id)
-        self.state.book(facts.payer_id, "reversed" if kind == TakebackKind.reversal else "recouped", amount)
+        self.state.book(facts, "reversed" if kind == TakebackKind.reversal else "recouped", amount)
 
     def _find_original(self, facts: RemittanceFacts, claim: ClaimFact, amount: Decimal) -> PaymentRecord | None:
         """Rules §3: same payer and CLP07; else REF*F8; else same CLP01 with the same amount (latest first).
@@ -188,13 +192,14 @@ class ClaimMatcher:
             lookups.append(self.state.payments_by_pcn.get((payer, claim.original_reference)))
         by_claim_id = self.state.payments_by_claim_id.get((payer, claim.claim_id))
         lookups.append([p for p in by_claim_id if p.claim.payment == amount])
-        here = facts.remittance_id
+        here, payee = facts.remittance_id, facts.payee_id
         for earlier in (True, False):
             for records in lookups:
                 open_records = [
                     p
                     for p in reversed(records)
                     if p.reversed_by is None
+                    and p.remittance.payee_id == payee  # a payer reverses a claim to the NPI it paid (rules §5)
                     and p.claim.status_code != REVERSAL_STATUS
                     and (p.remittance.remittance_id != here) == earlier
                 ]

@@ -1,6 +1,8 @@
 """What a ledger computes from its facts: takebacks, carried balances, cash; rebuilt when facts arrive out of order.
 
-The matchers change it only through `put` (a takeback) and `book` (cash), so what changed is known.
+The matchers change it only through `put` (a takeback) and `book` (cash), so what changed is known. A ledger holds
+the remittances of every NPI of one TIN (rules §5): its claim indexes span them, while cash, flags and carried
+balances are kept per payee NPI (the provider whose bank account the remittance paid).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from decimal import Decimal
 from schemas import Takeback
 from streams.domain.cash import CashTotals
 from streams.domain.claim_index import ClaimIndex
+from streams.domain.facts import RemittanceFacts
 
 
 @dataclass
@@ -19,6 +22,7 @@ class CarriedBalance:
     """A balance the provider still owes: a negative FB, or a deferred (negative) WO."""
 
     payer_id: str
+    payee_id: str  # the NPI that carries it: settled only by that payee's later payments (rules §4, §5)
     reason_code: str
     tokens: frozenset[str]
     outstanding: Decimal
@@ -53,24 +57,40 @@ class DerivedState:
     awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     overdue_heap: list[tuple[str, int, str]] = field(default_factory=list)
     sequence: int = 0
-    cash: CashTotals = field(default_factory=CashTotals)
-    cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
+    cash: dict[str, PayeeCash] = field(default_factory=dict)  # payee NPI -> its cash
     last_key: tuple[str, str, str] = ("", "", "")
     touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
-    flag_counts: dict[str, int] = field(default_factory=dict)  # remittance and claim flags seen
 
     def put(self, takeback: Takeback) -> None:
         """A new takeback, or a new version of one (takebacks are never changed in place)."""
         self.takebacks[takeback.event_id] = takeback
         self.touched.add(takeback.event_id)
 
-    def book(self, payer_id: str, bucket: str, amount: Decimal) -> None:
-        """Add an amount to a cash bucket of the provider and of its row for the payer (rules §8)."""
+    def payee_cash(self, payee_id: str) -> PayeeCash:
+        found = self.cash.get(payee_id)
+        if found is None:
+            found = self.cash[payee_id] = PayeeCash()
+        return found
+
+    def book(self, facts: RemittanceFacts, bucket: str, amount: Decimal) -> None:
+        """Add an amount to a cash bucket of the remittance's payee and of its row for the payer (rules §8)."""
         if not amount:
             return
-        self.cash.add(bucket, amount)
-        self.cash_by_payer.setdefault(payer_id, CashTotals()).add(bucket, amount)
+        cash = self.payee_cash(facts.payee_id)
+        cash.totals.add(bucket, amount)
+        cash.by_payer.setdefault(facts.payer_id, CashTotals()).add(bucket, amount)
 
-    def count_flags(self, flags: list[str]) -> None:
+    def count_flags(self, facts: RemittanceFacts, flags: list[str]) -> None:
+        counts = self.payee_cash(facts.payee_id).flag_counts
         for flag in flags:
-            self.flag_counts[flag] = self.flag_counts.get(flag, 0) + 1
+            counts[flag] = counts.get(flag, 0) + 1
+
+
+@dataclass
+class PayeeCash:
+    """One payee NPI's cash (rules §8): totals, a row per payer, the flags its remittances carried, its last day."""
+
+    totals: CashTotals = field(default_factory=CashTotals)
+    by_payer: dict[str, CashTotals] = field(default_factory=dict)
+    flag_counts: dict[str, int] = field(default_factory=dict)  # remittance and claim flags seen
+    last_day: str = ""  # the latest production date of its remittances (ISO)

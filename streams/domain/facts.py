@@ -79,6 +79,11 @@ class RemittanceFacts(BaseModel):
     flags: list[str] = []
     payee_ids: list[str] = []  # the payee's NPI and TIN: PLB01 naming either is the payee itself
 
+    @property
+    def payee_id(self) -> str:
+        """The payee (N104, else REF*TJ): whose cash row the remittance books (rules §5, §8)."""
+        return self.payee_ids[0] if self.payee_ids else ""
+
     def order_key(self) -> OrderKey:
         """Canonical order: when the payment was produced, then trace, then id (streams/domain/canonical_order.py)."""
         return order_key(self.takeback_date or self.effective_date, self.trace_number, self.remittance_id)

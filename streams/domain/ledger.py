@@ -11,6 +11,10 @@ Design (why it is built this way):
   it applied *in the same value* as the amounts they changed, so a remittance
   delivered twice (Kafka's at-least-once, a clearinghouse re-send in a new
   envelope) is recognised and not counted again.
+* **One ledger per TIN.**  A payer offsets at the TIN level (rules §5), so a ledger holds the remittances of
+  every NPI of one TIN (its key: `streams.domain.ids.ledger_key`) and matching sees all their claims; cash rows
+  stay per payee NPI (`cash_row(ledger, npi)`). ``provider_id`` is the ledger key: an NPI when the ERAs give
+  no TIN.
 * **Order independent.**  The ledger keeps the facts of every applied
   remittance and derives takebacks and cash from them in a canonical order
   (payment date, trace number, id).  A remittance that arrives in that order
@@ -24,12 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import BaseModel, PrivateAttr
 
 from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback, TakebackStatus
 from streams.domain.cash import open_by_age, totals_as_fields
-from streams.domain.derived_state import DerivedState
+from streams.domain.derived_state import CarriedBalance, DerivedState, PayeeCash
 from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
@@ -43,14 +48,19 @@ __all__ = [
     "RemittanceFacts",
     "apply_remittance",
     "cash_row",
+    "cash_rows",
     "facts_from_json",
+    "remittances_of",
+    "row_precedence",
     "settle",
+    "takebacks_of",
 ]
 
 
-def trace_key(payer_id: str, trace_number: str) -> str:
-    """Rules §2: TRN02 is unique per payer, so a second remittance under this key reuses a trace number."""
-    return f"{payer_id}|{trace_number}"
+def trace_key(facts: RemittanceFacts) -> str:
+    """Rules §2: TRN02 is unique per payer, so a second remittance to the same payee under this key reuses a trace
+    number (a ledger holds the payees of one TIN: a TRN02 shared by two of them is not reused by either)."""
+    return f"{facts.payer_id}|{facts.trace_number}|{facts.payee_id}"
 
 
 @dataclass
@@ -59,17 +69,30 @@ class LedgerUpdate:
 
     outcome: str  # "applied" | "duplicate"
     takebacks: list[Takeback]  # new takebacks and new revisions, to publish
-    cash: NetCashRow | None
+    ledger: ProviderLedger | None = None  # its ledger, when it has a row to show (not while deferring)
+    payee_id: str = ""
     deferred: bool = False  # applied, its effects come with `settle` at the end of the batch
+
+    @property
+    def revision(self) -> int | None:
+        """The revision of the ledger's cash rows after it; None while deferring (`settle` brings it)."""
+        return None if self.ledger is None else len(self.ledger.remittances)
+
+    @cached_property
+    def cash(self) -> NetCashRow | None:
+        """The payee's row, made when first asked for: a row costs a pass over the ledger's takebacks, and the
+        match batch publishes every row of a ledger once per batch instead (`cash_rows`)."""
+        return None if self.ledger is None else cash_row(self.ledger, self.payee_id)
 
 
 class ProviderLedger(BaseModel):
-    """The state of one provider: the facts of every remittance it applied, and what it published.
+    """The state of one ledger (the NPIs of one TIN, or one NPI): the facts of every remittance it applied, and what
+    it published.
 
     Stored as a header plus each remittance's facts under its own key (streams/domain/ledger_records.py).
     """
 
-    provider_id: str
+    provider_id: str  # the ledger key (streams.domain.ids.ledger_key)
     remittances: dict[str, RemittanceFacts] = {}
     emitted: dict[str, Takeback] = {}  # event_id -> latest published revision
     trace_index: dict[str, list[str]] = {}  # trace_key -> remittance ids (reused TRN02 detection)
@@ -85,6 +108,7 @@ class ProviderLedger(BaseModel):
         """A ledger rebuilt from stored facts (in the order they were applied) and published takebacks."""
         ledger = cls(provider_id=provider_id, remittances=remittances, emitted=emitted)
         for facts in remittances.values():
+            ledger._own(facts)
             ledger._index_trace(facts)
         return ledger
 
@@ -101,8 +125,13 @@ class ProviderLedger(BaseModel):
             self._state = _derive(self, policy or MatchPolicy())
         return self._state
 
+    def _own(self, facts: RemittanceFacts) -> None:
+        """Facts stored before they named their payee belong to the ledger of that payee (keyed by its NPI)."""
+        if not facts.payee_ids:
+            facts.payee_ids = [self.provider_id]
+
     def _index_trace(self, facts: RemittanceFacts) -> None:
-        self.trace_index.setdefault(trace_key(facts.payer_id, facts.trace_number), []).append(facts.remittance_id)
+        self.trace_index.setdefault(trace_key(facts), []).append(facts.remittance_id)
 
 
 def apply_remittance(
@@ -112,7 +141,7 @@ def apply_remittance(
     *,
     defer: bool = False,
 ) -> LedgerUpdate:
-    """Apply one remittance to its payee's ledger; never applies the same remittance twice.
+    """Apply one remittance to its ledger (its payee's TIN's); never applies the same remittance twice.
 
     A remittance seen before is a duplicate: nothing changes, and the events it
     produced are returned again, so a crash between saving the ledger and
@@ -126,8 +155,8 @@ def apply_remittance(
     seen = ledger.remittances.get(remittance.remittance_id)
     if seen is not None:
         again = [ledger.emitted[e] for e in seen.published if e in ledger.emitted]
-        cash = None if ledger._pending else cash_row(ledger)  # while deferring, settle brings the row
-        return LedgerUpdate(outcome="duplicate", takebacks=again, cash=cash)
+        shown = None if ledger._pending else ledger  # while deferring, settle brings the row
+        return LedgerUpdate(outcome="duplicate", takebacks=again, ledger=shown, payee_id=seen.payee_id)
     facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
     try:
         return _apply_new(ledger, facts, policy or MatchPolicy(), defer)
@@ -152,12 +181,14 @@ def settle(ledger: ProviderLedger, policy: MatchPolicy | None = None) -> LedgerU
         raise
     ledger._state = state
     changed = _publishable_changes(ledger, state, None)
-    ledger.remittances[pending[-1]].published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger))
+    last = ledger.remittances[pending[-1]]
+    last.published = [t.event_id for t in changed]
+    return LedgerUpdate(outcome="applied", takebacks=changed, ledger=ledger, payee_id=last.payee_id)
 
 
 def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPolicy, defer: bool) -> LedgerUpdate:
-    same_trace = ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number))
+    ledger._own(facts)
+    same_trace = ledger.trace_index.get(trace_key(facts))
     # Rules §2: another version of a payment already applied replaces it or is replaced (a re-derive decides);
     # a trace number reused by a different remittance (zero-pay ERAs) is applied and flagged.
     reissue = bool(same_trace) and is_reissue(facts, (ledger.remittances[rid] for rid in same_trace or ()))
@@ -170,25 +201,25 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
 
     if state is not None and not reissue and facts.order_key() >= state.last_key:
         state.touched.clear()
-        Matcher(state, ledger.provider_id, policy).apply(facts)
+        Matcher(state, policy).apply(facts)
         changed = _publishable_changes(ledger, state, state.touched)
     elif defer:  # out of order, re-issued, or behind one that is: re-derive once, at the end of the batch
         ledger._pending.append(facts.remittance_id)
-        return LedgerUpdate(outcome="applied", takebacks=[], cash=None, deferred=True)
+        return LedgerUpdate(outcome="applied", takebacks=[], deferred=True)
     else:  # arrived out of order, or re-issued: re-derive so the result equals an in-order run
         state = _derive(ledger, policy)
         ledger._state = state
         changed = _publishable_changes(ledger, state, None)
     facts.published = [t.event_id for t in changed]
-    return LedgerUpdate(outcome="applied", takebacks=changed, cash=cash_row(ledger))
+    return LedgerUpdate(outcome="applied", takebacks=changed, ledger=ledger, payee_id=facts.payee_id)
 
 
 def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
     """The derived state of the versions the ledger holds (rules §2); a replaced version counts only its flags."""
     held, replaced = held_versions(ledger.remittances, ledger.trace_index)
-    state = derive(held, ledger.provider_id, policy)
+    state = derive(held, policy)
     for facts in replaced:
-        state.count_flags(facts.flags)
+        state.count_flags(facts, facts.flags)
     return state
 
 
@@ -200,7 +231,7 @@ def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
         ledger._unsaved.remove(remittance_id)
     facts = ledger.remittances.pop(remittance_id, None)
     if facts is not None:
-        ids = ledger.trace_index.get(trace_key(facts.payer_id, facts.trace_number), [])
+        ids = ledger.trace_index.get(trace_key(facts), [])
         if remittance_id in ids:
             ids.remove(remittance_id)
     ledger._state = None
@@ -237,27 +268,80 @@ def _same_content(a: Takeback, b: Takeback) -> bool:
     return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
 
 
-def cash_row(ledger: ProviderLedger) -> NetCashRow:
-    """The provider's net cash row (rules §8), with a row per payer."""
+def row_precedence(row: NetCashRow) -> tuple[int, str]:
+    """Which of two rows of one NPI a consumer keeps: the higher revision, and on a tie the higher ledger key, so
+    rows that two ledgers publish for one NPI (README, Known problems) resolve the same in any arrival order. The
+    sink applies the same rule in SQL (streams/sink/store.py)."""
+    return (row.revision, row.ledger_key or "")
+
+
+def takebacks_of(ledger: ProviderLedger, npi: str) -> dict[str, Takeback]:
+    """An NPI's published takebacks (latest revisions, withdrawn ones included): those that recovered its claims
+    (``provider_id``) and those netted from its payments (``payee_provider_id``); the same for both in a ledger
+    of one NPI (rules §5)."""
+    if npi == ledger.provider_id:
+        return ledger.emitted
+    return {e: t for e, t in ledger.emitted.items() if npi in (t.provider_id, t.payee_provider_id)}
+
+
+def remittances_of(ledger: ProviderLedger, npi: str) -> list[RemittanceFacts]:
+    """The remittances that paid an NPI (its payee), in the order applied."""
+    if npi == ledger.provider_id:
+        return list(ledger.remittances.values())
+    return [facts for facts in ledger.remittances.values() if facts.payee_id == npi]
+
+
+def cash_row(ledger: ProviderLedger, npi: str | None = None) -> NetCashRow:
+    """One payee NPI's net cash row (rules §8), with a row per payer; `npi` defaults to the ledger key."""
+    return cash_rows(ledger, [npi or ledger.provider_id])[0]
+
+
+def cash_rows(ledger: ProviderLedger, npis: list[str] | None = None) -> list[NetCashRow]:
+    """The net cash rows of payee NPIs of the ledger (rules §8), in the order given; all of them by default.
+
+    A row counts the takebacks its NPI was paid less for (``payee_provider_id``), like its ``recouped`` column.
+    Every row's revision is the number of remittances the ledger applied: a sibling's remittance can change an
+    NPI's row (a takeback it nets names the NPI's claim, a re-derive), so a consumer keeping the highest revision
+    needs all of a ledger's rows published after it changes (the match batch does, once per batch).
+    """
     state = ledger.state()
-    by_kind: dict[str, int] = {}
-    by_category: dict[str, int] = {}
+    npis = sorted(state.cash) if npis is None else npis
+    wanted = set(npis)
+    by_kind: dict[str, dict[str, int]] = {npi: {} for npi in wanted}
+    by_category: dict[str, dict[str, int]] = {npi: {} for npi in wanted}
     for takeback in state.takebacks.values():
-        by_kind[takeback.kind] = by_kind.get(takeback.kind, 0) + 1
-        by_category[takeback.reason_category] = by_category.get(takeback.reason_category, 0) + 1
-    carried = [c for c in state.carried if c.outstanding > ZERO]
+        npi = takeback.payee_provider_id
+        if npi in wanted:
+            kinds, categories = by_kind[npi], by_category[npi]
+            kinds[takeback.kind] = kinds.get(takeback.kind, 0) + 1
+            categories[takeback.reason_category] = categories.get(takeback.reason_category, 0) + 1
+    carried = [c for c in state.carried if c.outstanding > ZERO and c.payee_id in wanted]
+    return [
+        _row(ledger, npi, state.cash.get(npi) or PayeeCash(), by_kind[npi], by_category[npi], carried) for npi in npis
+    ]
+
+
+def _row(
+    ledger: ProviderLedger,
+    npi: str,
+    cash: PayeeCash,
+    by_kind: dict[str, int],
+    by_category: dict[str, int],
+    carried: list[CarriedBalance],
+) -> NetCashRow:
+    carried = [c for c in carried if c.payee_id == npi]
     open_dates = [c.opened for c in carried if c.opened]
-    last_day = state.last_key[0]  # the latest production date applied, kept by the matcher
-    as_of = dt.date.fromisoformat(last_day) if last_day else None
+    as_of = dt.date.fromisoformat(cash.last_day) if cash.last_day else None  # its latest production date
     return NetCashRow(
-        provider_id=ledger.provider_id,
+        provider_id=npi,
+        ledger_key=ledger.provider_id,
         revision=len(ledger.remittances),
-        **totals_as_fields(state.cash),
+        **totals_as_fields(cash.totals),
         takebacks_by_kind=dict(sorted(by_kind.items())),
         takebacks_by_category=dict(sorted(by_category.items())),
         oldest_open_forward_balance=min(open_dates, default=None),
         open_by_age=open_by_age(((c.outstanding, c.opened) for c in carried), as_of),
-        flags=dict(sorted(state.flag_counts.items())),
+        flags=dict(sorted(cash.flag_counts.items())),
         last_remittance_date=as_of,
         by_payer=[
             PayerCash(
@@ -265,6 +349,6 @@ def cash_row(ledger: ProviderLedger) -> NetCashRow:
                 **totals_as_fields(totals),
                 open_by_age=open_by_age(((c.outstanding, c.opened) for c in carried if c.payer_id == payer), as_of),
             )
-            for payer, totals in sorted(state.cash_by_payer.items())
+            for payer, totals in sorted(cash.by_payer.items())
         ],
     )

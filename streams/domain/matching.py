@@ -18,27 +18,30 @@ from streams.domain.plb_matching import AdjustmentMatcher
 class Matcher:
     """Applies remittance facts, in canonical order, to derived state."""
 
-    def __init__(self, state: DerivedState, provider_id: str, policy: MatchPolicy) -> None:
+    def __init__(self, state: DerivedState, policy: MatchPolicy) -> None:
         self.state = state
-        self.claims = ClaimMatcher(state, provider_id, policy)
-        self.adjustments = AdjustmentMatcher(state, provider_id)
+        self.claims = ClaimMatcher(state, policy)
+        self.adjustments = AdjustmentMatcher(state)
 
     def apply(self, facts: RemittanceFacts) -> None:
         state = self.state
-        state.last_key = max(state.last_key, facts.order_key())
-        state.book(facts.payer_id, "net_cash", facts.net_cash)
-        state.book(facts.payer_id, "not_moved", facts.not_moved)  # rules §7: reported paid, no money moved
-        state.book(facts.payer_id, "unexplained", facts.unexplained)  # rules §7: accepted unbalanced
-        state.count_flags([*facts.flags, *(f for claim in facts.claims for f in claim.flags)])
+        key = facts.order_key()
+        state.last_key = max(state.last_key, key)
+        payee = state.payee_cash(facts.payee_id)
+        payee.last_day = max(payee.last_day, key[0])
+        state.book(facts, "net_cash", facts.net_cash)
+        state.book(facts, "not_moved", facts.not_moved)  # rules §7: reported paid, no money moved
+        state.book(facts, "unexplained", facts.unexplained)  # rules §7: accepted unbalanced
+        state.count_flags(facts, [*facts.flags, *(f for claim in facts.claims for f in claim.flags)])
         self.claims.apply(facts)
         self.adjustments.apply(facts)
         self.claims.flag_overdue_corrections()
 
 
-def derive(all_facts: Iterable[RemittanceFacts], provider_id: str, policy: MatchPolicy) -> DerivedState:
-    """The derived state of a provider's facts, applied in canonical order: arrival order changes nothing."""
+def derive(all_facts: Iterable[RemittanceFacts], policy: MatchPolicy) -> DerivedState:
+    """The derived state of a ledger's facts, applied in canonical order: arrival order changes nothing."""
     state = DerivedState()
-    matcher = Matcher(state, provider_id, policy)
+    matcher = Matcher(state, policy)
     for facts in sorted(all_facts, key=RemittanceFacts.order_key):
         matcher.apply(facts)
     return state

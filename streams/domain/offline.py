@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas import DeadLetter, NetCashRow, Remittance, Takeback
-from streams.domain.ledger import ProviderLedger, apply_remittance
+from streams.domain.ids import ledger_key
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_rows, row_precedence
 from streams.domain.x12 import read_835
 
 
@@ -50,21 +51,27 @@ def apply_all(
     result: OfflineResult | None = None,
     ledgers: dict[str, ProviderLedger] | None = None,
 ) -> OfflineResult:
-    """Apply remittances in the order given, one ledger per payee, as the match agent does.
+    """Apply remittances in the order given, one ledger per TIN (else per payee), as the match agent does.
 
-    `ledgers` (payee -> ledger) carries state from an earlier call: the benchmark applies more to a large history.
+    `ledgers` (ledger key -> ledger) carries state from an earlier call: the benchmark applies more to a large
+    history.
     """
     result = result or OfflineResult()
     ledgers = {} if ledgers is None else ledgers
+    touched: dict[str, ProviderLedger] = {}
     for remittance in remittances:
-        provider_id = remittance.provider_id
-        ledger = ledgers.setdefault(provider_id, ProviderLedger(provider_id=provider_id))
+        payee = remittance.payee
+        key = ledger_key(payee.id, payee.tin, payee.id_qualifier)
+        ledger = touched[key] = ledgers.setdefault(key, ProviderLedger(provider_id=key))
         update = apply_remittance(ledger, remittance)
         result.outcomes[update.outcome] = result.outcomes.get(update.outcome, 0) + 1
         for takeback in update.takebacks:
             result.takebacks[takeback.event_id] = takeback
-        if update.cash is not None:
-            result.net_cash[provider_id] = update.cash
+    for ledger in touched.values():  # every NPI row of a ledger changed, as the match batch publishes them
+        for row in cash_rows(ledger):
+            current = result.net_cash.get(row.provider_id)
+            if current is None or row_precedence(current) <= row_precedence(row):
+                result.net_cash[row.provider_id] = row
     return result
 
 

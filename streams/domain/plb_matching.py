@@ -28,9 +28,8 @@ from streams.domain.work_fields import recovery_fields
 class AdjustmentMatcher:
     """Applies the PLB amounts of remittances, in canonical order, to derived state."""
 
-    def __init__(self, state: DerivedState, provider_id: str) -> None:
+    def __init__(self, state: DerivedState) -> None:
         self.state = state
-        self.provider_id = provider_id
 
     def apply(self, facts: RemittanceFacts) -> None:
         pairs = pair_adjustments(facts.adjustments)
@@ -39,9 +38,9 @@ class AdjustmentMatcher:
             code, amount = adj.reason_code, adj.amount
             partner = pairs.partner_of.get(position)
             if position in pairs.refunds:
-                book(facts.payer_id, "refunds", -amount)  # money the provider already returned by check
+                book(facts, "refunds", -amount)  # money the provider already returned by check
             elif position in pairs.write_offs:
-                book(facts.payer_id, "other_adjustments", -amount)  # the payer forgave it: no cash
+                book(facts, "other_adjustments", -amount)  # the payer forgave it: no cash
             elif code in RECOVERY_CODES and amount == ZERO:
                 self._recovery(facts, position, adj, refund=None)  # not allowed (TR3), never dropped: flagged
             elif amount == ZERO:
@@ -55,10 +54,10 @@ class AdjustmentMatcher:
             elif code in RECOVERY_CODES and amount > ZERO:
                 self._recovery(facts, position, adj, refund=self._refund_by(facts, partner))
             else:
-                book(facts.payer_id, "other_adjustments", -amount)
+                book(facts, "other_adjustments", -amount)
                 if code == AUTHORIZED_RETURN:  # rules §4: a refund check with no WO/FB it pays back
                     flags = ["unpaired_authorized_return"]
-                    self.state.count_flags(flags)
+                    self.state.count_flags(facts, flags)
 
     def _refund_by(self, facts: RemittanceFacts, partner: int | None) -> PlbFact | None:
         """The 72 or B2 that pays this FB/WO back by check, if it has one."""
@@ -70,7 +69,7 @@ class AdjustmentMatcher:
 
     def _forward_balance(self, facts: RemittanceFacts, adj: PlbFact, refund: PlbFact | None) -> None:
         """FB never creates a takeback: a negative carries a balance forward, a positive applies it."""
-        self.state.book(facts.payer_id, "forward_balance", -adj.amount)
+        self.state.book(facts, "forward_balance", -adj.amount)
         if adj.amount < ZERO:
             self._carry(facts, adj, book=False)
         else:
@@ -80,10 +79,11 @@ class AdjustmentMatcher:
         """A balance the provider owes; when its reference resolves to a claim with a takeback, it carries that."""
         state = self.state
         if book:
-            state.book(facts.payer_id, "forward_balance", -adj.amount)
+            state.book(facts, "forward_balance", -adj.amount)
         tokens = reference_tokens(adj.reference)
         balance = CarriedBalance(
             payer_id=facts.payer_id,
+            payee_id=facts.payee_id,
             reason_code=adj.reason_code,
             tokens=tokens,
             outstanding=-adj.amount,
@@ -102,6 +102,7 @@ class AdjustmentMatcher:
             for claim_id in sorted(claims)
             for event_id in self.state.takebacks_by_claim.get((facts.payer_id, claim_id), ())
             if self.state.takebacks[event_id].amount > ZERO
+            and self.state.takebacks[event_id].payee_provider_id == facts.payee_id
         ]
         return max(found, key=lambda e: self.state.takebacks[e].takeback_date or dt.date.min, default=None)
 
@@ -114,7 +115,8 @@ class AdjustmentMatcher:
         for balance in state.carried:
             if left <= ZERO:
                 break
-            if balance.payer_id != facts.payer_id or balance.outstanding <= ZERO:
+            # carried per payee NPI: what one NPI carries, its own later payments settle (rules §4, §5)
+            if balance.payer_id != facts.payer_id or balance.payee_id != facts.payee_id or balance.outstanding <= ZERO:
                 continue
             if not balance.tokens & tokens:
                 if claims is None:
@@ -142,8 +144,8 @@ class AdjustmentMatcher:
         forgiven = min(forgiven, adj.amount)
         write_off = adj.model_copy(update={"reason_code": PAYER_WRITE_OFF})
         left = self._settle(facts, reference_tokens(adj.reference), forgiven, write_off)
-        self.state.book(facts.payer_id, "forward_balance", -(forgiven - left))
-        self.state.book(facts.payer_id, "other_adjustments", -left)
+        self.state.book(facts, "forward_balance", -(forgiven - left))
+        self.state.book(facts, "other_adjustments", -left)
         if adj.amount > forgiven:
             rest = adj.model_copy(update={"amount": adj.amount - forgiven})
             self._recovery(facts, position, rest, refund=None)
@@ -158,28 +160,30 @@ class AdjustmentMatcher:
             new_money = self._settle(facts, tokens, adj.amount, refund or adj)
         settled = adj.amount - new_money
         if settled:
-            self.state.book(facts.payer_id, "forward_balance", -settled)
+            self.state.book(facts, "forward_balance", -settled)
         if new_money <= ZERO and adj.amount > ZERO:
             return
-        linked = self._claim_named_by(facts.payer_id, tokens)
+        linked = self._claim_named_by(facts, adj, tokens)
         flags = [] if settled == ZERO else ["partly_settles_carried_balance"]
         if new_money == ZERO:
             flags.append("zero_amount")
-        # Rules §5: PLB01 may name another provider (offsets across NPIs of one TIN): when the recovered claim
-        # is not one of this payee's, attribute the takeback to PLB01's provider and report both.  Payers also
-        # put their own provider numbers in PLB01, so only a valid NPI other than the payee's counts.
-        attributed = self.provider_id
+        # Rules §5: the payer offsets at the TIN level, so the claim recovered may be a sibling NPI's: the takeback
+        # belongs to the provider of that claim, and to PLB01's when the claim is unknown and PLB01 is a valid
+        # NPI other than the payee's (payers also put their own provider numbers there); both are reported.
+        payee = facts.payee_id
+        attributed = linked.remittance.payee_id if linked else payee
         if linked is None and adj.provider_id not in facts.payee_ids and is_valid_npi(adj.provider_id):
             attributed = adj.provider_id
+        if attributed != payee:
             flags.append("offset_against_other_provider")
         paid_by = refund or adj
         takeback = Takeback(
-            event_id=stable_id(self.provider_id, facts.remittance_id, "plb", str(position)),
+            event_id=stable_id(payee, facts.remittance_id, "plb", str(position)),
             kind=TakebackKind.recoupment,
             method=TakebackMethod.refund if refund else TakebackMethod.offset,
             amount=new_money,
             provider_id=attributed,
-            payee_provider_id=self.provider_id,
+            payee_provider_id=payee,
             payer_id=facts.payer_id,
             payer_name=facts.payer_name,
             claim_id=linked.claim.claim_id if linked else None,
@@ -199,12 +203,19 @@ class AdjustmentMatcher:
             **recovery_fields(facts, adj, linked),
         )
         self.state.put(with_status(takeback))
-        self.state.book(facts.payer_id, "recouped", new_money)
+        self.state.book(facts, "recouped", new_money)
 
-    def _claim_named_by(self, payer_id: str, tokens: frozenset[str]) -> PaymentRecord | None:
-        """The latest payment the reference names (rules §4: CLP07, CLP01, REF*F8, a Medicare FCN)."""
-        records = records_named_by(self.state, payer_id, tokens)
-        return max(records, key=lambda r: (r.remittance.order_key(), r.position), default=None)
+    def _claim_named_by(self, facts: RemittanceFacts, adj: PlbFact, tokens: frozenset[str]) -> PaymentRecord | None:
+        """The payment the reference names (rules §4: CLP07, CLP01, REF*F8, a Medicare FCN), among the claims of
+        every NPI of the payee's TIN (rules §5): PLB01's own first, then the payee's, then the latest."""
+        records = records_named_by(self.state, facts.payer_id, tokens)
+        named = (adj.provider_id, facts.payee_id)
+
+        def preference(r: PaymentRecord) -> tuple[bool, bool, tuple[str, str, str], int]:
+            payee = r.remittance.payee_id
+            return (payee == named[0], payee == named[1], r.remittance.order_key(), r.position)
+
+        return max(records, key=preference, default=None)
 
 
 def _settlement(facts: RemittanceFacts, by: PlbFact, amount: Decimal) -> Settlement:

@@ -19,11 +19,11 @@ _NEVER = dt.datetime.min
 _NO_DAY = dt.date.min
 
 
-def payment_key(facts: RemittanceFacts) -> tuple[str, str, Decimal, dt.date | None] | None:
-    """Rules §2: payer, TRN02, BPR02 (signed) and BPR16 (the payee is the ledger's); None when no money moved."""
+def payment_key(facts: RemittanceFacts) -> tuple[str, str, str, Decimal, dt.date | None] | None:
+    """Rules §2: payer, TRN02, payee, BPR02 (signed) and BPR16; None when no money moved."""
     if not facts.moved_money:
         return None  # zero-pay and not-moved remittances reusing a TRN02 are separate remittances
-    return (facts.payer_id, facts.trace_number, facts.net_cash, facts.effective_date)
+    return (facts.payer_id, facts.trace_number, facts.payee_id, facts.net_cash, facts.effective_date)
 
 
 def generation_key(facts: RemittanceFacts) -> tuple[dt.datetime, dt.datetime, dt.date, str, str]:
@@ -48,7 +48,7 @@ def held_versions(
 ) -> tuple[Iterable[RemittanceFacts], list[RemittanceFacts]]:
     """(the facts a ledger derives from, the replaced versions), each version flagged `reissued`.
 
-    ``trace_index``: remittance ids by payer and TRN02; versions of one payment always share an entry, so a
+    ``trace_index``: remittance ids by payer, TRN02 and payee; versions of one payment always share an entry, so a
     ledger without a reused TRN02 (nearly all of them) pays for one pass over its trace numbers only.
     """
     groups: dict[tuple, list[RemittanceFacts]] = {}

@@ -384,7 +384,7 @@ class OverviewLine:
     recouped: Decimal
     still_owed: Decimal  # open forward balances and deferred recoveries (the cash row's forward balance)
     oldest_open: dt.date | None
-    needs_review: int
+    needs_review: int | None  # None: the provider's ledger is on another worker than its row (README, Known problems)
     takebacks: int
     last_remittance_date: dt.date | None
 
@@ -416,7 +416,7 @@ def overview_line(row: NetCashRow, index: TakebackIndex | None) -> OverviewLine:
         recouped=row.recouped,
         still_owed=row.forward_balance,
         oldest_open=min(dates, default=None),
-        needs_review=index.needs_review if index else 0,
+        needs_review=index.needs_review if index else None,
         takebacks=sum(row.takebacks_by_kind.values()),
         last_remittance_date=row.last_remittance_date,
     )

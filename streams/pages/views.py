@@ -1,7 +1,9 @@
 """The billing office's pages and exports, on Faust's web server beside the JSON API.
 
 Any worker answers for any provider: a request for one provider is served by the worker that owns the provider's
-partition, forwarded there (and its answer streamed back) when this worker does not own it. Faust's own
+ledger, forwarded there (and its answer streamed back) when this worker does not own it: first to the worker that
+holds the provider's cash row, which names its ledger (the NPIs of one TIN share one), then to the ledger's worker;
+two hops at most (streams/ledger_routing.py). Faust's own
 `table_route` forwards too, but returns the answer as text, which would break an XLSX download. The overview
 gathers every worker's lines, as /providers does.
 
@@ -22,7 +24,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import ClientError, web
 from faust.web import Request, View
@@ -30,6 +31,8 @@ from faust.web import Request, View
 from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.ledger import cash_row, remittances_of, takebacks_of
+from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
@@ -53,7 +56,10 @@ from streams.web import _other_workers
 
 log = logging.getLogger(__name__)
 
-ROUTED_HEADER = "X-Takeback-Routed"  # a forwarded request is answered where it lands: no ping-pong in a rebalance
+# A forwarded request says which hop it is on, and is answered where its last hop lands: no ping-pong in a rebalance.
+ROUTED_HEADER = "X-Takeback-Routed"
+ROW_HOP = "row"  # at the worker holding the provider's cash row, which names its ledger
+LEDGER_HOP = "ledger"  # at the worker holding the provider's ledger (LEDGER_HEADER says which)
 FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept")
 STATIC_FILES = {"takeback.css": "text/css", "htmx.min.js": "text/javascript", "htmx.LICENSE": "text/plain"}
 PAYMENTS_ON_PAGE = 50
@@ -87,28 +93,38 @@ class Pages:
 
     # ---------------------------------------------------------------- data
 
-    def load(self, provider_id: str) -> Loaded:
-        key = provider_id.encode()
-        header = self.tb.ledgers.table.get(key)
+    def load(self, request: web.Request, provider_id: str) -> Loaded:
+        """The provider's part of its ledger: the ledger named by the forwarding worker, else by the row here."""
+        ledger_key = request.headers.get(LEDGER_HEADER) or ledger_key_here(self.tb, provider_id) or provider_id
+        header = self.tb.ledgers.table.get(ledger_key.encode())
         if header is None:
             raise NotFound(f"No remittances have been seen for provider {provider_id}.")
-        ledger = self.tb.ledgers.get(provider_id)
-        raw_row = self.tb.net_cash.get(key)
-        row = NetCashRow.model_validate_json(raw_row) if raw_row is not None else None
-        data = ProviderData(provider_id, row, ledger.emitted, ledger.remittances.values())
+        ledger = self.tb.ledgers.get(ledger_key)
+        remittances = remittances_of(ledger, provider_id)
+        takebacks = takebacks_of(ledger, provider_id)
+        if not remittances and not takebacks:
+            raise NotFound(f"No remittances have been seen for provider {provider_id}.")
+        raw_row = self.tb.net_cash.get(provider_id.encode())
+        if raw_row is not None:
+            row: NetCashRow | None = NetCashRow.model_validate_json(raw_row)
+        else:  # the row is on another worker: the ledger gives the same row
+            row = cash_row(ledger, provider_id) if remittances else None
+        data = ProviderData(provider_id, row, takebacks, remittances)
         # the stored header changes whenever the ledger does; bytes cache their hash
-        index = self.indexes.get(provider_id, (len(header), hash(header)), ledger.emitted)
+        index = self.indexes.get(provider_id, (len(header), hash(header)), takebacks)
         return Loaded(data, index)
 
     def local_lines(self) -> list[OverviewLine]:
+        """A line per provider row held here; its takeback counts when its ledger is here too (see README)."""
         lines = []
-        for key, raw in list(self.tb.net_cash.items()):
+        for _, raw in list(self.tb.net_cash.items()):
             row = NetCashRow.model_validate_json(raw)
-            header = self.tb.ledgers.table.get(key)
+            ledger_key = row.ledger_key or row.provider_id
+            header = self.tb.ledgers.table.get(ledger_key.encode())
             index = None
             if header is not None:
-                ledger = self.tb.ledgers.get(row.provider_id)
-                index = self.indexes.get(row.provider_id, (len(header), hash(header)), ledger.emitted)
+                takebacks = takebacks_of(self.tb.ledgers.get(ledger_key), row.provider_id)
+                index = self.indexes.get(row.provider_id, (len(header), hash(header)), takebacks)
             lines.append(overview_line(row, index))
         return lines
 
@@ -140,22 +156,33 @@ class Pages:
     # ---------------------------------------------------------------- routing
 
     async def on_owner(self, request: web.Request, provider_id: str) -> web.StreamResponse | None:
-        """The owner's answer when another worker owns the provider; None when this one should answer."""
-        if request.headers.get(ROUTED_HEADER):
+        """The answer of the worker holding the provider's ledger when it is another one; None when this one should
+        answer. Two hops at most: to the worker holding the provider's cash row (it names the ledger), then to the
+        ledger's worker."""
+        hop = request.headers.get(ROUTED_HEADER)
+        if hop not in (None, ROW_HOP):
             return None
-        app = self.tb.app
+        tb = self.tb
         try:
-            owner = app.router.key_store(self.tb.ledgers.table.name, provider_id)
+            if hop is None:
+                row_owner = owner_elsewhere(tb, tb.net_cash, provider_id)
+                if row_owner is not None:
+                    return await self.forward(request, row_owner, {ROUTED_HEADER: ROW_HOP})
+            ledger_key = ledger_key_here(tb, provider_id)
+            if ledger_key is None:  # no row: the page says the provider is unknown
+                return None
+            ledger_owner = owner_elsewhere(tb, tb.ledgers.table, ledger_key)
         except KeyError:
             raise NotReady("The workers are sharing out the providers right now; try again in a few seconds.") from None
-        me = urlsplit(str(app.conf.canonical_url))
-        there = urlsplit(str(owner))
-        if (there.hostname, there.port) == (me.hostname, me.port):
+        if ledger_owner is None:
             return None
-        headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
-        headers[ROUTED_HEADER] = "1"
-        url = f"{str(owner).rstrip('/')}{request.path_qs}"
-        async with app.http_client.get(url, headers=headers, allow_redirects=False) as answer:
+        return await self.forward(request, ledger_owner, {ROUTED_HEADER: LEDGER_HOP, LEDGER_HEADER: ledger_key})
+
+    async def forward(self, request: web.Request, owner: str, hop: dict[str, str]) -> web.StreamResponse:
+        """The same request, answered by another worker, its answer streamed back."""
+        headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers} | hop
+        url = f"{owner}{request.path_qs}"
+        async with self.tb.app.http_client.get(url, headers=headers, allow_redirects=False) as answer:
             keep = ("Content-Type", "Content-Disposition", "Location")
             out = web.StreamResponse(
                 status=answer.status, headers={h: answer.headers[h] for h in keep if h in answer.headers}
@@ -221,7 +248,7 @@ class Pages:
         paging = Paging.parse(request.query)
         deposit_filter = deposits.DepositFilter.parse(request.query)
         deposit_paging = deposits.deposit_paging(request.query)
-        loaded = self.load(provider_id)
+        loaded = self.load(request, provider_id)
         if loaded.data.row is None:
             raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
         gathered = await self.all_deposits()
@@ -231,8 +258,8 @@ class Pages:
             **deposit_context(provider_id, gathered, deposit_filter, deposit_paging),
         )
 
-    def takeback_page(self, provider_id: str, event_id: str) -> web.StreamResponse:
-        data = self.load(provider_id).data
+    def takeback_page(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
+        data = self.load(request, provider_id).data
         takeback = data.takebacks.get(event_id)
         if takeback is None:
             raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
@@ -244,7 +271,7 @@ class Pages:
 
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
-        data = self.load(provider_id).data
+        data = self.load(request, provider_id).data
         gathered = await self.all_deposits()
         statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
         return self.page(
@@ -268,7 +295,7 @@ class Pages:
         )
 
     async def provider_export(self, request: web.Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
-        loaded = self.load(provider_id)
+        loaded = self.load(request, provider_id)
         data = loaded.data
         name = f"{table}-{_safe(provider_id)}"
         if table == "takebacks":
@@ -540,7 +567,7 @@ def register(tb: TakebackApp) -> None:
     class TakebackPage(View):
         @guarded(pages, provider=True)
         async def get(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
-            return pages.takeback_page(provider_id, event_id)
+            return pages.takeback_page(request, provider_id, event_id)
 
     @app.page("/providers/{provider_id}/{table}.{fmt}")
     class ProviderExport(View):

@@ -59,6 +59,7 @@ def remittance(
     payer: str = PAYER,
     provider: str = PROVIDER,
     effective: str | None = None,
+    tin: str | None = None,
 ) -> Remittance:
     """A balanced remittance: BPR02 = sum(CLP04) - sum(PLB amounts), produced on `date`, effective on `effective`."""
     amount = sum((c.payment for c in claims), Decimal("0")) - sum((a.amount for a in adjustments), Decimal("0"))
@@ -70,7 +71,7 @@ def remittance(
         body_hash=body_hash,
         source=SourceRef(file=f"{trace}.835", source_id=trace),
         payer=Payer(id=payer),
-        payee=Payee(id=provider, id_qualifier="XX"),
+        payee=Payee(id=provider, id_qualifier="XX", tin=tin),
         payment=Payment(
             handling_code=handling or ("I" if amount > 0 else "H"),
             amount=amount,
