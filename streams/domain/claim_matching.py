@@ -135,7 +135,7 @@ class ClaimMatcher:
                 flags.append("claim_level_reversal_of_line_level_payment")
         before = original.claim.reason_codes if original else claim.reason_codes
         pending = PendingReversal(
-            sequence=self._next_sequence(),
+            sequence=(facts.order_key(), position),
             before=before,
             patient_responsibility=original_patient_responsibility(claim, original),
             void=PROVIDER_VOID in (claim.frequency_code, original.claim.frequency_code if original else None),
@@ -230,10 +230,6 @@ class ClaimMatcher:
         nearest = max(here, key=lambda r: r.position)
         self._corrections_used.add(nearest.position)
         return nearest
-
-    def _next_sequence(self) -> int:
-        self.state.sequence += 1
-        return self.state.sequence
 
     def _await_correction(self, takeback: Takeback, pending: PendingReversal) -> None:
         state = self.state

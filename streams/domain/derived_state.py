@@ -5,13 +5,16 @@ The matchers change it only through `put` (a takeback) and `book` (cash), so wha
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from schemas import Takeback
+from streams.domain.canonical_order import OrderKey
 from streams.domain.cash import CashTotals
 from streams.domain.claim_index import ClaimIndex
+from streams.domain.facts import RemittanceFacts
 
 
 @dataclass
@@ -31,7 +34,9 @@ class CarriedBalance:
 class PendingReversal:
     """A reversal still waiting for its correction, with what the correction will be compared with (rules §3, §6)."""
 
-    sequence: int  # arrival order: the earliest reversal takes a correction first
+    # canonical order (the reversal's remittance, its position there): the earliest reversal takes a correction
+    # first, whatever order the remittances arrived in (streams/domain/late_arrival.py relies on it)
+    sequence: tuple[OrderKey, int]
     before: tuple[str, ...]  # the original's codes (a reversal's own, for an orphan)
     patient_responsibility: Decimal | None  # CLP05 of the original
     void: bool  # CLP09 = 8 on the reversal or the original
@@ -51,13 +56,29 @@ class DerivedState:
     # can match on; and a heap of (date, sequence, event id) to flag the ones overdue
     awaiting_correction: dict[str, PendingReversal] = field(default_factory=dict)
     awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
-    overdue_heap: list[tuple[str, int, str]] = field(default_factory=list)
-    sequence: int = 0
+    overdue_heap: list[tuple[str, tuple[OrderKey, int], str]] = field(default_factory=list)
     cash: CashTotals = field(default_factory=CashTotals)
     cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
-    last_key: tuple[str, str, str] = ("", "", "")
+    last_key: OrderKey = ("", "", "")
+    # the remittances applied, in canonical order (keys and facts side by side): what a late one comes before
+    order: list[OrderKey] = field(default_factory=list)
+    applied: list[RemittanceFacts] = field(default_factory=list)
+    carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)  # payer -> last remittance that changed
+    # one of its carried balances (opened, settled or resolved one)
     touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
     flag_counts: dict[str, int] = field(default_factory=dict)  # remittance and claim flags seen
+
+    def note_applied(self, facts: RemittanceFacts, key: OrderKey) -> None:
+        """Keep `applied` in canonical order: an append in order, an insertion for a late remittance."""
+        index = bisect.bisect(self.order, key)
+        self.order.insert(index, key)
+        self.applied.insert(index, facts)
+
+    def applied_after(self, key: OrderKey) -> list[RemittanceFacts]:
+        return self.applied[bisect.bisect(self.order, key) :]
+
+    def note_carried_change(self, payer_id: str, key: OrderKey) -> None:
+        self.carried_changed_at[payer_id] = max(key, self.carried_changed_at.get(payer_id, key))
 
     def put(self, takeback: Takeback) -> None:
         """A new takeback, or a new version of one (takebacks are never changed in place)."""

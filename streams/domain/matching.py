@@ -25,7 +25,9 @@ class Matcher:
 
     def apply(self, facts: RemittanceFacts) -> None:
         state = self.state
-        state.last_key = max(state.last_key, facts.order_key())
+        key = facts.order_key()
+        state.last_key = max(state.last_key, key)
+        state.note_applied(facts, key)
         state.book(facts.payer_id, "net_cash", facts.net_cash)
         state.book(facts.payer_id, "not_moved", facts.not_moved)  # rules §7: reported paid, no money moved
         state.book(facts.payer_id, "unexplained", facts.unexplained)  # rules §7: accepted unbalanced
