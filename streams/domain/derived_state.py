@@ -53,16 +53,14 @@ class DerivedState:
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
     # reversals waiting for their correction: event id -> what it waits with, indexed by the keys a correction
-    # can match on; and a heap of (date, sequence, event id) to flag the ones overdue
+    # can match on; and a heap of (date, the two parts of its sequence, event id) to flag the ones overdue
     awaiting_correction: dict[str, PendingReversal] = field(default_factory=dict)
     awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
-    overdue_heap: list[tuple[str, tuple[OrderKey, int], str]] = field(default_factory=list)
+    overdue_heap: list[tuple[str, OrderKey, int, str]] = field(default_factory=list)
     cash: CashTotals = field(default_factory=CashTotals)
     cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
     last_key: OrderKey = ("", "", "")
-    # the remittances applied, in canonical order (keys and facts side by side): what a late one comes before
-    order: list[OrderKey] = field(default_factory=list)
-    applied: list[RemittanceFacts] = field(default_factory=list)
+    applied: list[RemittanceFacts] = field(default_factory=list)  # in canonical order: what a late one comes before
     carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)  # payer -> last remittance that changed
     # one of its carried balances (opened, settled or resolved one)
     touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
@@ -70,12 +68,13 @@ class DerivedState:
 
     def note_applied(self, facts: RemittanceFacts, key: OrderKey) -> None:
         """Keep `applied` in canonical order: an append in order, an insertion for a late remittance."""
-        index = bisect.bisect(self.order, key)
-        self.order.insert(index, key)
-        self.applied.insert(index, facts)
+        if not self.applied or key > self.applied[-1].order_key():
+            self.applied.append(facts)
+        else:
+            self.applied.insert(bisect.bisect(self.applied, key, key=RemittanceFacts.order_key), facts)
 
     def applied_after(self, key: OrderKey) -> list[RemittanceFacts]:
-        return self.applied[bisect.bisect(self.order, key) :]
+        return self.applied[bisect.bisect(self.applied, key, key=RemittanceFacts.order_key) :]
 
     def note_carried_change(self, payer_id: str, key: OrderKey) -> None:
         self.carried_changed_at[payer_id] = max(key, self.carried_changed_at.get(payer_id, key))
