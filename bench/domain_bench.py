@@ -5,7 +5,8 @@
 On the benchmark's ERA mix (the same data `bench/pipeline_bench.py` publishes) it measures, in claims/s:
 read + apply in time order (the baseline of `pipeline/domain`), apply alone in time order and shuffled, and the
 canonical-order pre-read. With `--late-state-claims N` it also times applying one remittance dated a week before
-the latest against an in-order one, to a provider holding N claims of history. `--json` prints one JSON object
+the latest against an in-order one, to a provider holding N claims of history, and how many of the late ones the
+ledger applied in place (streams/domain/late_arrival.py). `--json` prints one JSON object
 (what pipeline_bench reads); the process is the bench's child so its heap does not weigh on the pipeline legs.
 Not a test: figures depend on the machine (see docs/benchmarks.md).
 """
