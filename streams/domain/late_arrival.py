@@ -16,9 +16,11 @@ record and of every reversal waiting for its correction that its keys find; a la
 * A reversal waits for its correction under its CLP07 and CLP01; L and a later one that both link (or one that
   created it and the other that links it) find it under keys in L's reach.
 * Carried balances (FB, deferred WO; rules §4) are matched by tokens and by claims resolved late, and settled in
-  list order. So L may carry no non-zero FB or WO, no later remittance of its payer may have changed a carried
-  balance (opened, settled or resolved one: `DerivedState.carried_changed_at`), and L's reach may name no carried
-  balance of its payer (its records would change how the balance resolves).
+  list order. So L may open none (no negative FB or WO), no later remittance of its payer may have changed one
+  (opened, settled or resolved it: `DerivedState.carried_changed_at`), and L's reach may name none of its payer's
+  (its records would change how the balance resolves). A positive FB or WO of L settles balances first: allowed
+  only when its payer has none, which (nothing having changed since L's place) it had none at L's place either, so
+  it is recovered or applied exactly as in canonical order.
 * Cash totals and flag counts are sums; `last_key` is a maximum. The overdue check (rules §5) flags a waiting
   reversal against the latest date, so L's reversals end up flagged as in canonical order; a correction by L of
   a reversal a later one flagged removes the flag, as it would have before the flag.
@@ -64,11 +66,14 @@ def can_apply_in_place(state: DerivedState, facts: RemittanceFacts, key: OrderKe
     """Does applying `facts` (which sorts at `key`, before `state.last_key`) on top of `state` give the state of the
     canonical order? False when unsure: the caller re-derives."""
     payer = facts.payer_id
-    if _carries_or_settles(facts) or state.carried_changed_at.get(payer, key) > key:
+    if _opens_balance(facts) or state.carried_changed_at.get(payer, key) > key:
         return False
     reach = _reach(state, payer, claim_keys(facts))
+    settles = _settles(facts)
     for balance in state.carried:
-        if balance.payer_id == payer and not reach.isdisjoint(keys_read_by(balance.tokens) | balance.claims):
+        if balance.payer_id != payer:
+            continue
+        if settles or not reach.isdisjoint(keys_read_by(balance.tokens) | balance.claims):
             return False
     return not any(later.payer_id == payer and _uses_any(later, reach) for later in state.applied_after(key))
 
@@ -81,9 +86,14 @@ def claim_keys(facts: RemittanceFacts) -> set[str]:
     return keys
 
 
-def _carries_or_settles(facts: RemittanceFacts) -> bool:
-    """A non-zero FB or WO opens or settles carried balances, whose settlement order is the arrival order."""
-    return any(adj.reason_code in CARRY_CODES and adj.amount != ZERO for adj in facts.adjustments)
+def _opens_balance(facts: RemittanceFacts) -> bool:
+    """A negative FB or WO opens a carried balance: later remittances may settle it, in list order."""
+    return any(adj.reason_code in CARRY_CODES and adj.amount < ZERO for adj in facts.adjustments)
+
+
+def _settles(facts: RemittanceFacts) -> bool:
+    """A positive FB or WO settles carried balances of its payer first (rules §4): safe only when it has none."""
+    return any(adj.reason_code in CARRY_CODES and adj.amount > ZERO for adj in facts.adjustments)
 
 
 def _reach(state: DerivedState, payer: str, keys: set[str]) -> set[str]:
