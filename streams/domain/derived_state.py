@@ -61,8 +61,8 @@ class DerivedState:
     cash_by_payer: dict[str, CashTotals] = field(default_factory=dict)
     last_key: OrderKey = ("", "", "")
     applied: list[RemittanceFacts] = field(default_factory=list)  # in canonical order: what a late one comes before
-    carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)  # payer -> last remittance that changed
-    # one of its carried balances (opened, settled or resolved one)
+    # payer -> the latest remittance that opened, settled or resolved one of its carried balances
+    carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
     flag_counts: dict[str, int] = field(default_factory=dict)  # remittance and claim flags seen
 

@@ -33,7 +33,6 @@ The cost is L's keys and one pass over the keys of the later remittances of its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas import ZERO
@@ -82,7 +81,7 @@ def claim_keys(facts: RemittanceFacts) -> set[str]:
     """Every key the remittance's claims and PLB references look payments and reversals up by."""
     keys = {k for claim in facts.claims for k in (claim.claim_id, claim.pcn, claim.original_reference) if k}
     for adj in facts.adjustments:
-        keys |= keys_read_by(reference_tokens(adj.reference))
+        keys |= _reference_keys(adj.reference)
     return keys
 
 
@@ -119,5 +118,5 @@ def _uses_any(later: RemittanceFacts, reach: set[str]) -> bool:
     return any(not reach.isdisjoint(_reference_keys(adj.reference)) for adj in later.adjustments)
 
 
-def _reference_keys(reference: str | None) -> Iterable[str]:
+def _reference_keys(reference: str | None) -> set[str]:
     return keys_read_by(reference_tokens(reference))
