@@ -5,7 +5,8 @@
 On the benchmark's ERA mix (the same data `bench/pipeline_bench.py` publishes) it measures, in claims/s:
 read + apply in time order (the baseline of `pipeline/domain`), apply alone in time order and shuffled, and the
 canonical-order pre-read. With `--late-state-claims N` it also times applying one remittance dated a week before
-the latest against an in-order one, to a provider holding N claims of history. `--json` prints one JSON object
+the latest against an in-order one, to a provider holding N claims of history, and how many of the late ones the
+ledger applied in place (streams/domain/late_arrival.py). `--json` prints one JSON object
 (what pipeline_bench reads); the process is the bench's child so its heap does not weigh on the pipeline legs.
 Not a test: figures depend on the machine (see docs/benchmarks.md).
 """
@@ -13,6 +14,7 @@ Not a test: figures depend on the machine (see docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 from schemas import Remittance
 from streams.domain.canonical_order import earliest_order_key
+from streams.domain.late_arrival import LateArrivals, late_arrivals
 from streams.domain.ledger import ProviderLedger
 from streams.domain.offline import apply_all, read_inputs
 from streams.process_tuning import keep_state_out_of_full_collections
@@ -42,6 +45,7 @@ class DomainFigures:
     late_state_claims: int = 0
     in_order_ms: float = 0.0  # median time to apply one remittance in order, at late_state_claims of history
     late_ms: float = 0.0  # the same for one dated a week before the latest
+    late_in_place: str = ""  # how many late remittances the ledgers applied in place (streams/domain/late_arrival.py)
 
 
 def claims_in(remittances: list[Remittance]) -> int:
@@ -104,7 +108,11 @@ def measure(claims: int, providers: int, late_state_claims: int) -> DomainFigure
     figures = domain_rates(claims, providers)
     if late_state_claims:
         figures.late_state_claims = late_state_claims
+        before = dataclasses.replace(late_arrivals)
         figures.in_order_ms, figures.late_ms = late_remittance_cost(late_state_claims)
+        figures.late_in_place = LateArrivals(
+            late_arrivals.late - before.late, late_arrivals.in_place - before.in_place
+        ).describe()
     return figures
 
 
@@ -136,6 +144,7 @@ def describe(f: DomainFigures) -> list[str]:
             f"{f'one remittance at {f.late_state_claims:,} claims of state':<44} in order {f.in_order_ms:.1f} ms, "
             f"a week late {f.late_ms:.1f} ms (late/in-order = {f.late_ms / f.in_order_ms:.2f})"
         )
+        lines.append(f"{'':<44} {f.late_in_place}")
     return lines
 
 

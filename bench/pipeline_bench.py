@@ -392,7 +392,7 @@ def measure(args: argparse.Namespace) -> int:
     if args.state_claims:
         print(f"state/fresh = {big.claims_per_s / one.claims_per_s:.2f}")
     if domain.late_state_claims:
-        print(f"late/in-order = {domain.late_ms / domain.in_order_ms:.2f}")
+        print(f"late/in-order = {domain.late_ms / domain.in_order_ms:.2f} ({domain.late_in_place})")
     print(f"domain shuffled/in-order = {domain.apply_shuffled / domain.apply_in_order:.2f}")
     print(f"pipeline/raw = {one.claims_per_s / raw:.2f}")
     print(f"pipeline/domain = {one.claims_per_s / domain.read_and_apply:.2f}")

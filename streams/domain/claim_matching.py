@@ -14,6 +14,7 @@ import heapq
 from decimal import Decimal
 
 from schemas import REVERSAL_STATUS, ZERO, Settlement, Takeback, TakebackKind, TakebackMethod
+from streams.domain.canonical_order import OrderKey
 from streams.domain.claim_index import PaymentRecord
 from streams.domain.derived_state import DerivedState, PendingReversal
 from streams.domain.facts import ClaimFact, RemittanceFacts
@@ -31,10 +32,12 @@ class ClaimMatcher:
         self.state = state
         self.policy = policy
         self._corrections_used: set[int] = set()  # positions in the current remittance already linked as corrections
+        self._order_key: OrderKey = ("", "", "")  # the current remittance's, shared by its reversals' sequences
 
     def apply(self, facts: RemittanceFacts) -> None:
         paid = ZERO
         self._corrections_used.clear()
+        self._order_key = facts.order_key()
         claims = facts.claims
         below = _last_reversal_of(claims)
         last = max(below.values(), default=-1)
@@ -63,7 +66,7 @@ class ClaimMatcher:
         cutoff = (dt.date.fromisoformat(today) - dt.timedelta(days=self.policy.correction_wait_days)).isoformat()
         heap = state.overdue_heap
         while heap and heap[0][0] < cutoff:
-            _, _, event_id = heapq.heappop(heap)
+            *_, event_id = heapq.heappop(heap)
             if event_id in state.awaiting_correction:
                 takeback = state.takebacks[event_id]
                 flags = [*takeback.flags, "correction_overdue"]
@@ -139,7 +142,7 @@ class ClaimMatcher:
                 flags.append("claim_level_reversal_of_line_level_payment")
         before = original.claim.reason_codes if original else claim.reason_codes
         pending = PendingReversal(
-            sequence=self._next_sequence(),
+            sequence=(self._order_key, position),
             before=before,
             patient_responsibility=original_patient_responsibility(claim, original),
             void=PROVIDER_VOID in (claim.frequency_code, original.claim.frequency_code if original else None),
@@ -236,10 +239,6 @@ class ClaimMatcher:
         self._corrections_used.add(nearest.position)
         return nearest
 
-    def _next_sequence(self) -> int:
-        self.state.sequence += 1
-        return self.state.sequence
-
     def _await_correction(self, takeback: Takeback, pending: PendingReversal) -> None:
         state = self.state
         state.awaiting_correction[takeback.event_id] = pending
@@ -248,7 +247,7 @@ class ClaimMatcher:
             if value:
                 state.awaiting_by_key.setdefault((takeback.payer_id, kind, value), []).append(takeback.event_id)
         if takeback.amount > ZERO and takeback.takeback_date:
-            entry = (takeback.takeback_date.isoformat(), pending.sequence, takeback.event_id)
+            entry = (takeback.takeback_date.isoformat(), *pending.sequence, takeback.event_id)
             heapq.heappush(state.overdue_heap, entry)
 
 

@@ -7,11 +7,13 @@ balances are kept per payee NPI (the provider whose bank account the remittance 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from schemas import Takeback
+from streams.domain.canonical_order import OrderKey
 from streams.domain.cash import CashTotals
 from streams.domain.claim_index import ClaimIndex
 from streams.domain.facts import RemittanceFacts
@@ -35,7 +37,9 @@ class CarriedBalance:
 class PendingReversal:
     """A reversal still waiting for its correction, with what the correction will be compared with (rules §3, §6)."""
 
-    sequence: int  # arrival order: the earliest reversal takes a correction first
+    # canonical order (the reversal's remittance, its position there): the earliest reversal takes a correction
+    # first, whatever order the remittances arrived in (streams/domain/late_arrival.py relies on it)
+    sequence: tuple[OrderKey, int]
     before: tuple[str, ...]  # the original's codes (a reversal's own, for an orphan)
     patient_responsibility: Decimal | None  # CLP05 of the original
     void: bool  # CLP09 = 8 on the reversal or the original
@@ -52,14 +56,29 @@ class DerivedState:
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
     # reversals waiting for their correction: event id -> what it waits with, indexed by the keys a correction
-    # can match on; and a heap of (date, sequence, event id) to flag the ones overdue
+    # can match on; and a heap of (date, the two parts of its sequence, event id) to flag the ones overdue
     awaiting_correction: dict[str, PendingReversal] = field(default_factory=dict)
     awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
-    overdue_heap: list[tuple[str, int, str]] = field(default_factory=list)
-    sequence: int = 0
+    overdue_heap: list[tuple[str, OrderKey, int, str]] = field(default_factory=list)
     cash: dict[str, PayeeCash] = field(default_factory=dict)  # payee NPI -> its cash
-    last_key: tuple[str, str, str] = ("", "", "")
+    last_key: OrderKey = ("", "", "")
+    applied: list[RemittanceFacts] = field(default_factory=list)  # in canonical order: what a late one comes before
+    # payer -> the latest remittance that opened, settled or resolved one of its carried balances
+    carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
+
+    def note_applied(self, facts: RemittanceFacts, key: OrderKey) -> None:
+        """Keep `applied` in canonical order: an append in order, an insertion for a late remittance."""
+        if not self.applied or key > self.applied[-1].order_key():
+            self.applied.append(facts)
+        else:
+            self.applied.insert(bisect.bisect(self.applied, key, key=RemittanceFacts.order_key), facts)
+
+    def applied_after(self, key: OrderKey) -> list[RemittanceFacts]:
+        return self.applied[bisect.bisect(self.applied, key, key=RemittanceFacts.order_key) :]
+
+    def note_carried_change(self, payer_id: str, key: OrderKey) -> None:
+        self.carried_changed_at[payer_id] = max(key, self.carried_changed_at.get(payer_id, key))
 
     def put(self, takeback: Takeback) -> None:
         """A new takeback, or a new version of one (takebacks are never changed in place)."""

@@ -18,9 +18,11 @@ Design (why it is built this way):
 * **Order independent.**  The ledger keeps the facts of every applied
   remittance and derives takebacks and cash from them in a canonical order
   (payment date, trace number, id).  A remittance that arrives in that order
-  is applied incrementally (the common, cheap case); one that arrives out of
-  order makes the ledger re-derive everything, so the result is the same as if
-  it had arrived in order.  Takebacks whose content changed are re-emitted
+  is applied incrementally (the common, cheap case); so is one that arrives
+  out of order but cannot interact with the remittances sorting after it
+  (streams/domain/late_arrival.py decides, conservatively); any other makes
+  the ledger re-derive everything, so the result is the same as if it had
+  arrived in order.  Takebacks whose content changed are re-emitted
   with the same ``event_id`` and a higher ``revision``.
 """
 
@@ -36,6 +38,7 @@ from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback, TakebackS
 from streams.domain.cash import open_by_age, totals_as_fields
 from streams.domain.derived_state import CarriedBalance, DerivedState, PayeeCash
 from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
+from streams.domain.late_arrival import can_apply_in_place, late_arrivals
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
 from streams.domain.reissues import held_versions, is_reissue
@@ -147,7 +150,8 @@ def apply_remittance(
     produced are returned again, so a crash between saving the ledger and
     publishing its events loses nothing (consumers upsert by event id).
 
-    A remittance that sorts before ones already applied makes the ledger
+    A remittance that sorts before ones already applied is applied in place when it
+    cannot interact with them (streams/domain/late_arrival.py), else makes the ledger
     re-derive.  With ``defer``, that waits for `settle` (once per batch), so a
     backfill of old ERAs costs one re-derivation per batch, not one per remittance;
     the update is then empty and `deferred` is true.
@@ -195,11 +199,16 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
     if same_trace and not reissue:
         facts.flags.append("reused_trace_number")
     state = None if ledger._pending else ledger.state(policy)
+    key = facts.order_key()
+    late = state is not None and key < state.last_key
+    in_place = state is not None and late and not reissue and can_apply_in_place(state, facts, key)
+    if late:
+        late_arrivals.count(in_place)
     ledger.remittances[facts.remittance_id] = facts
     ledger._unsaved.append(facts.remittance_id)
     ledger._index_trace(facts)
 
-    if state is not None and not reissue and facts.order_key() >= state.last_key:
+    if state is not None and not reissue and (not late or in_place):  # in order, or late and cannot interact
         state.touched.clear()
         Matcher(state, policy).apply(facts)
         changed = _publishable_changes(ledger, state, state.touched)

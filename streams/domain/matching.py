@@ -27,6 +27,7 @@ class Matcher:
         state = self.state
         key = facts.order_key()
         state.last_key = max(state.last_key, key)
+        state.note_applied(facts, key)
         payee = state.payee_cash(facts.payee_id)
         payee.last_day = max(payee.last_day, key[0])
         state.book(facts, "net_cash", facts.net_cash)

@@ -94,6 +94,7 @@ class AdjustmentMatcher:
         if balance.takeback_id is not None:
             state.put(carry(state.takebacks[balance.takeback_id], balance.outstanding))
         state.carried.append(balance)
+        state.note_carried_change(facts.payer_id, facts.order_key())
 
     def _takeback_carried(self, facts: RemittanceFacts, claims: frozenset[str]) -> str | None:
         """The latest live takeback of the claim a carry names: the money that balance still owes."""
@@ -125,11 +126,14 @@ class AdjustmentMatcher:
                     continue
                 if not balance.claims:  # opened before its claim was known
                     balance.claims = claims_named_by(state, facts.payer_id, balance.tokens)
+                    if balance.claims:
+                        state.note_carried_change(facts.payer_id, facts.order_key())
                 if not balance.claims & claims:
                     continue
             used = min(left, balance.outstanding)
             balance.outstanding -= used
             left -= used
+            state.note_carried_change(facts.payer_id, facts.order_key())
             if balance.takeback_id is not None:
                 state.put(settle(state.takebacks[balance.takeback_id], _settlement(facts, by, used)))
         state.carried = [b for b in state.carried if b.outstanding > ZERO]

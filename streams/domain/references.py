@@ -44,6 +44,13 @@ def records_named_by(state: DerivedState, payer_id: str, tokens: frozenset[str])
     return []
 
 
+def keys_read_by(tokens: frozenset[str]) -> set[str]:
+    """Every claim key `records_named_by` may look up for these tokens (the tokens, and their Medicare FCN form)."""
+    keys = set(tokens)
+    keys.update(t[MEDICARE_FCN_PREFIX:] for t in tokens if len(t) >= MEDICARE_FCN_MIN_LENGTH)
+    return keys
+
+
 def claims_named_by(state: DerivedState, payer_id: str, tokens: frozenset[str]) -> frozenset[str]:
     """The claims (CLP01) a reference resolves to: two references naming one claim are one reference (rules §4)."""
     return frozenset(r.claim.claim_id for r in records_named_by(state, payer_id, tokens))
