@@ -93,9 +93,6 @@ class ProviderLedger(BaseModel):
         unsaved, self._unsaved = self._unsaved, []
         return unsaved
 
-    def mark_all_unsaved(self) -> None:
-        self._unsaved = list(self.remittances)
-
     def state(self, policy: MatchPolicy | None = None) -> DerivedState:
         if self._state is None:
             self._state = _derive(self, policy or MatchPolicy())
