@@ -18,13 +18,15 @@ Plain functions over bytes, so the table layer stays thin and this is testable w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from itertools import islice
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas import Takeback
-from streams.domain.facts import RemittanceFacts
+from streams.domain.derived_state import share_fields_set
+from streams.domain.facts import RemittanceFacts, claim_from_row, claim_row
 from streams.domain.ledger import ProviderLedger
 
 # Record keys are "<provider id><US><position>". The ASCII unit separator cannot appear in a provider id (an X12
@@ -39,13 +41,6 @@ class LedgerHeader(BaseModel):
 
     provider_id: str
     applied: int
-
-
-class StoredRemittance(BaseModel):
-    """One remittance's record: its facts, and the latest revision (at the write) of each takeback it published."""
-
-    facts: RemittanceFacts
-    takebacks: list[Takeback] = []
 
 
 class UnreadableLedger(RuntimeError):
@@ -79,9 +74,28 @@ def records_to_write(ledger: ProviderLedger) -> list[tuple[bytes, bytes]]:
 
 
 def _record(ledger: ProviderLedger, remittance_id: str) -> bytes:
+    """A remittance's record: its facts (each claim an array, `claim_row`) and the latest revision, at this write,
+    of each takeback it published."""
     facts = ledger.remittances[remittance_id]
-    published = [ledger.emitted[e] for e in facts.published if e in ledger.emitted]
-    return StoredRemittance(facts=facts, takebacks=published).model_dump_json().encode()
+    document = facts.model_dump(mode="json", exclude={"claims"})
+    document["claims"] = [claim_row(claim) for claim in facts.claims]
+    published = [ledger.emitted[e].model_dump(mode="json") for e in facts.published if e in ledger.emitted]
+    return json.dumps({"facts": document, "takebacks": published}, separators=(",", ":")).encode()
+
+
+def _read_record(raw: bytes) -> tuple[RemittanceFacts, list[Takeback]]:
+    try:
+        record = json.loads(raw)
+        document = record["facts"]
+        rows = document.pop("claims")
+        facts = RemittanceFacts.model_validate(document)
+        facts.claims = [claim_from_row(row) for row in rows]
+        takebacks = [Takeback.model_validate(t) for t in record["takebacks"]]
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError and InvalidRemittance included
+        raise UnreadableLedger(f"a stored ledger record is malformed ({type(exc).__name__}: {exc})") from None
+    for takeback in takebacks:
+        share_fields_set(takeback)
+    return facts, takebacks
 
 
 def ledger_from_records(header_raw: bytes, read: Callable[[bytes], bytes | None]) -> ProviderLedger:
@@ -102,8 +116,8 @@ def ledger_from_records(header_raw: bytes, read: Callable[[bytes], bytes | None]
                 f"the stored ledger of provider {header.provider_id} counts {header.applied} remittances, and the "
                 f"record of number {position} is not in the table; the store is damaged (restore it from the changelog)"
             )
-        stored = StoredRemittance.model_validate_json(raw)
-        remittances[stored.facts.remittance_id] = stored.facts
-        for takeback in stored.takebacks:  # in the order applied: a later revision replaces an earlier one
+        facts, takebacks = _read_record(raw)
+        remittances[facts.remittance_id] = facts
+        for takeback in takebacks:  # in the order applied: a later revision replaces an earlier one
             emitted[takeback.event_id] = takeback
     return ProviderLedger.restored(header.provider_id, remittances, emitted)
