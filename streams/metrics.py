@@ -10,8 +10,10 @@ values past the cap are summed under the label value "_other".
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -44,6 +46,49 @@ class LabelCap:
             self._admitted.add(value)
             return value
         return OVERFLOW
+
+
+class OpenItems:
+    """Open reassociation money by kind, and the oldest open item's date, over the latest record of each event.
+
+    Kept up to date record by record, with a few fields of each event's latest record: a pass over every record
+    at each change grew with every ERA the worker had seen.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, Decimal] = dict.fromkeys(OPEN_KINDS.values(), ZERO)
+        self._latest: dict[str, tuple[int, str, Decimal, dt.date | None]] = {}  # event_id -> revision, status, ...
+        self._open_since: dict[dt.date, int] = {}  # start date -> open items that started then
+        self._dates: list[dt.date] = []  # a heap of its keys; a date whose count fell to 0 leaves when on top
+
+    def replace(self, record: Reassociation) -> tuple[bool, str | None]:
+        """Count `record` in place of the event's previous one: whether it is newer, and the previous status."""
+        previous = self._latest.get(record.event_id)
+        if previous is not None and previous[0] >= record.revision:
+            return False, previous[1]
+        if previous is not None:
+            self._count(*previous[1:], sign=-1)
+        status = str(record.status)
+        latest = (record.revision, status, open_amount(record), record.effective_date or record.deposit_date)
+        self._latest[record.event_id] = latest
+        self._count(*latest[1:], sign=1)
+        return True, None if previous is None else previous[1]
+
+    def oldest(self) -> dt.date | None:
+        while self._dates and self._open_since[self._dates[0]] == 0:
+            del self._open_since[heapq.heappop(self._dates)]
+        return self._dates[0] if self._dates else None
+
+    def _count(self, status: str, amount: Decimal, since: dt.date | None, *, sign: int) -> None:
+        kind = OPEN_KINDS.get(status)
+        if kind is None:
+            return
+        self.totals[kind] += sign * amount
+        if since is not None:
+            if since not in self._open_since:
+                heapq.heappush(self._dates, since)
+                self._open_since[since] = 0
+            self._open_since[since] += sign
 
 
 class WorkerMetrics:
@@ -116,7 +161,7 @@ class WorkerMetrics:
             registry=r,
         )
         self._overflow_rows: dict[str, NetCashRow] = {}
-        self._reassociations: dict[str, Reassociation] = {}  # event_id -> latest record this worker published
+        self._open_items = OpenItems()
 
     # ---- recording
 
@@ -130,31 +175,20 @@ class WorkerMetrics:
 
     def reassociations(self, records: list[Reassociation]) -> None:
         """Records the reassociate agent published: count each new outcome, refresh the open amounts."""
+        changed = False
         for record in records:
-            previous = self._reassociations.get(record.event_id)
-            if previous is not None and previous.revision >= record.revision:
+            newer, previous = self._open_items.replace(record)
+            if not newer:
                 continue
-            if previous is None or previous.status != record.status:
+            changed = True
+            if previous != str(record.status):
                 self.deposits.labels(str(record.status)).inc()
-            self._reassociations[record.event_id] = record
-        if records:
-            self._refresh_unmatched()
-
-    def _refresh_unmatched(self) -> None:
-        totals = {"missing": ZERO, "unposted": ZERO, "mismatch": ZERO, "duplicate": ZERO}
-        oldest = None
-        for record in self._reassociations.values():
-            kind = OPEN_KINDS.get(str(record.status))
-            if kind is None:
-                continue
-            totals[kind] += open_amount(record)
-            since = record.effective_date or record.deposit_date
-            if since is not None and (oldest is None or since < oldest):
-                oldest = since
-        for kind, amount in totals.items():
-            self.unmatched.labels(kind).set(float(amount))
-        midnight = dt.datetime(oldest.year, oldest.month, oldest.day, tzinfo=dt.UTC).timestamp() if oldest else 0
-        self.oldest_open_item.set(midnight)
+        if changed:
+            for kind, amount in self._open_items.totals.items():
+                self.unmatched.labels(kind).set(float(amount))
+            oldest = self._open_items.oldest()
+            midnight = dt.datetime(oldest.year, oldest.month, oldest.day, tzinfo=dt.UTC).timestamp() if oldest else 0
+            self.oldest_open_item.set(midnight)
 
     def dead_letter(self, dead: DeadLetter) -> None:
         self.dead_letters.labels(dead.stage, dead.error_code).inc()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from schemas import Deposit, SourceRef
+from schemas import Deposit, Reassociation, SourceRef
 from streams.bank_ingest import ingest_bank_file
 from streams.domain.bank.matcher import DepositMatcher, ReassociationInput
 from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
@@ -113,3 +113,34 @@ def test_deposit_metrics_count_outcomes_once_and_show_open_money() -> None:
     assert value("takeback_deposits_unmatched_dollars", kind="unposted") == 0
     midnight = dt.datetime(2026, 1, 12, tzinfo=dt.UTC).timestamp()
     assert value("takeback_deposits_oldest_open_item_timestamp_seconds") == midnight
+
+
+def test_open_money_follows_each_events_latest_record_as_it_opens_and_closes() -> None:
+    """The open amounts and the oldest open date are kept record by record: a later revision replaces the earlier."""
+    metrics = WorkerMetrics()
+
+    def record(event_id: str, revision: int, status: str, era: str, day: int) -> Reassociation:
+        effective = dt.date(2026, 1, day)
+        return Reassociation(
+            event_id=event_id, revision=revision, status=status, era_amount=era, effective_date=effective
+        )
+
+    def open_money() -> tuple[float | None, float | None]:
+        get = metrics.registry.get_sample_value
+        oldest = get("takeback_deposits_oldest_open_item_timestamp_seconds")
+        return get("takeback_deposits_unmatched_dollars", {"kind": "missing"}), oldest
+
+    def midnight(day: int) -> float:
+        return dt.datetime(2026, 1, day, tzinfo=dt.UTC).timestamp()
+
+    metrics.reassociations(
+        [record("a", 1, "era_without_deposit", "100", 5), record("b", 1, "era_without_deposit", "40", 9)]
+    )
+    assert open_money() == (140, midnight(5))
+    metrics.reassociations([record("a", 2, "matched", "100", 5)])  # its deposit came: no longer open
+    assert open_money() == (40, midnight(9))
+    metrics.reassociations([record("a", 1, "era_without_deposit", "100", 5)])  # an older revision changes nothing
+    assert open_money() == (40, midnight(9))
+    metrics.reassociations([record("b", 2, "matched", "40", 9)])
+    assert open_money() == (0, 0)
+    assert metrics.registry.get_sample_value("takeback_deposits_total", {"outcome": "matched"}) == 2

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 
 from schemas import DateRef, Patient
+from streams.domain.facts import CLAIM_ROW_FIELDS, ClaimFact, InvalidRemittance, claim_from_row, claim_row
 from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import (
     UnreadableLedger,
@@ -134,8 +136,11 @@ def test_a_header_naming_facts_that_are_not_stored_is_a_clear_error() -> None:
     store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
     apply_remittance(ledger, ORIGINAL)
     store.write(ledger)
-    del store[facts_key(PROVIDER, 0)]
+    good = store.pop(facts_key(PROVIDER, 0))
     with pytest.raises(UnreadableLedger, match="store is damaged"):
+        store.load()
+    store[facts_key(PROVIDER, 0)] = good.replace(b'"claims":[[', b'"claims":[[1,')
+    with pytest.raises(UnreadableLedger, match="record is malformed"):
         store.load()
 
 
@@ -165,3 +170,26 @@ def test_a_takeback_revised_by_a_later_write_is_loaded_at_its_latest_revision() 
     assert loaded.emitted == ledger.emitted
     assert loaded.emitted[reversal.event_id].revision == 2
     assert apply_remittance(loaded, reversal_only).takebacks == [ledger.emitted[reversal.event_id]]  # a duplicate
+
+
+def test_a_claim_fact_with_every_field_set_round_trips_through_its_stored_row() -> None:
+    fact = ClaimFact(
+        claim_id="PCN1",
+        status_code="22",
+        payment=Decimal("-80.50"),
+        pcn="ICN1",
+        original_reference="ICN0",
+        reason_codes=("CO-45", "MA04"),
+        line_level=True,
+        flags=("some_flag",),
+        charge="-120.00",
+        patient_responsibility=Decimal("12.5"),
+        service_dates=(dt.date(2026, 1, 2), dt.date(2026, 1, 4)),
+        frequency_code="8",
+        patient=("DOE, JANE", "M1"),
+    )
+    row = json.loads(json.dumps(claim_row(fact)))
+    assert len(row) == len(CLAIM_ROW_FIELDS)
+    assert claim_from_row(row) == fact
+    with pytest.raises(InvalidRemittance, match="stored claim is malformed"):
+        claim_from_row(row[:-1])

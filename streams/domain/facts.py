@@ -149,14 +149,23 @@ CLAIM_ROW_FIELDS = tuple(field.name for field in dataclasses.fields(ClaimFact))
 
 
 def claim_row(fact: ClaimFact) -> list[object]:
-    """A ClaimFact as a JSON-ready array, in CLAIM_ROW_FIELDS order."""
-    row: list[object] = [getattr(fact, name) for name in CLAIM_ROW_FIELDS]
-    for position, value in enumerate(row):
-        if isinstance(value, Decimal):
-            row[position] = str(value)
-        elif isinstance(value, tuple) and value and isinstance(value[0], dt.date):
-            row[position] = [day.isoformat() for day in value]
-    return row
+    """A ClaimFact as a JSON-ready array, in CLAIM_ROW_FIELDS order (written out: this runs for every claim)."""
+    responsibility, dates = fact.patient_responsibility, fact.service_dates
+    return [
+        fact.claim_id,
+        fact.status_code,
+        str(fact.payment),
+        fact.pcn,
+        fact.original_reference,
+        fact.reason_codes,
+        fact.line_level,
+        fact.flags,
+        fact.charge,
+        None if responsibility is None else str(responsibility),
+        None if dates is None else [dates[0].isoformat(), dates[1].isoformat()],
+        fact.frequency_code,
+        fact.patient,
+    ]
 
 
 def claim_from_row(row: list) -> ClaimFact:
