@@ -193,3 +193,18 @@ def test_a_claim_fact_with_every_field_set_round_trips_through_its_stored_row() 
     assert claim_from_row(row) == fact
     with pytest.raises(InvalidRemittance, match="stored claim is malformed"):
         claim_from_row(row[:-1])
+
+
+def test_a_restored_or_rederived_ledger_holds_one_object_per_unchanged_takeback() -> None:
+    """Memory: the derived takeback equal to the published one replaces it, keeping the published revision."""
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    apply_remittance(ledger, REVERSAL)
+    apply_remittance(ledger, OTHER)  # sorts before REVERSAL: the ledger re-derives, nothing changes
+    assert all(ledger.state().takebacks[e] is t for e, t in ledger.emitted.items())
+    store.write(ledger)
+
+    loaded = store.load()
+    state = loaded.state()
+    assert loaded.emitted and all(state.takebacks[e] is t for e, t in loaded.emitted.items())
+    assert loaded.emitted == ledger.emitted

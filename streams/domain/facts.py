@@ -10,8 +10,10 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -171,22 +173,31 @@ def claim_row(fact: ClaimFact) -> list[object]:
 def claim_from_row(row: list) -> ClaimFact:
     """The ClaimFact `claim_row` stored (InvalidRemittance when the array does not have its shape)."""
     try:
-        fields = dict(zip(CLAIM_ROW_FIELDS, row, strict=True))
-        fields["status_code"] = sys.intern(fields["status_code"])
-        fields["payment"] = Decimal(fields["payment"])
-        fields["reason_codes"] = _shared(tuple(sys.intern(code) for code in fields["reason_codes"]))
-        fields["flags"] = tuple(fields["flags"])
-        if fields["patient_responsibility"] is not None:
-            fields["patient_responsibility"] = Decimal(fields["patient_responsibility"])
-        if fields["service_dates"] is not None:
-            fields["service_dates"] = _period(*fields["service_dates"])
-        if fields["frequency_code"] is not None:
-            fields["frequency_code"] = sys.intern(fields["frequency_code"])
-        if fields["patient"] is not None:
-            fields["patient"] = tuple(fields["patient"])
-        return ClaimFact(**fields)
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        values = zip(CLAIM_ROW_FIELDS, row, strict=True)
+        return ClaimFact(**{name: _ROW_DECODERS.get(name, _as_is)(value) for name, value in values})
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise InvalidRemittance(f"a stored claim is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _unless_none(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else decode(value)
+
+
+# JSON value -> field value, sharing what the event's decoding shares (a field not named here is stored as it is)
+_ROW_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "status_code": sys.intern,
+    "payment": Decimal,
+    "reason_codes": lambda codes: _shared(tuple(sys.intern(code) for code in codes)),
+    "flags": tuple,
+    "patient_responsibility": _unless_none(Decimal),
+    "service_dates": _unless_none(lambda days: _period(*days)),
+    "frequency_code": _unless_none(sys.intern),
+    "patient": _unless_none(tuple),
+}
 
 
 def _claim_fact(c: dict) -> ClaimFact:
