@@ -2,7 +2,10 @@
 
 Applies an `era_mix` stream to ProviderLedgers (no broker, no Faust) and prints the
 bytes of live Python objects per claim of state (tracemalloc), then the lines that
-allocate most of it. The worker's RSS with 1M claims is in `bench/pipeline_bench.py`.
+allocate most of it; then the bytes of the ledgers' stored records per claim (what the
+table holds, and the memory store keeps in memory), and the live objects per claim of
+the same ledgers restored from those records (what a restarted worker holds).
+The worker's RSS with 1M claims is in `bench/pipeline_bench.py`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import gc
 import tracemalloc
 
 from streams.domain.ledger import ProviderLedger, apply_remittance, facts_from_json
+from streams.domain.ledger_records import is_facts_key, ledger_from_records, records_to_write
 from streams.domain.x12 import read_835
 from tests.support.era_mix import era_stream
 
@@ -43,6 +47,19 @@ def main() -> None:
     print(f"{claims:,} claims in {len(ledgers)} ledgers: {live / claims:,.0f} bytes of live objects per claim")
     for stat in tracemalloc.take_snapshot().statistics("lineno")[:8]:
         print(f"  {stat.size / claims:6,.0f} B/claim  {stat.traceback[0]}")
+    tracemalloc.stop()
+
+    store = {key: value for ledger in ledgers.values() for key, value in records_to_write(ledger)}
+    print(f"stored records: {sum(len(v) for v in store.values()) / claims:,.0f} bytes per claim")
+    del ledgers
+    gc.collect()
+    tracemalloc.start()
+    restored = [ledger_from_records(value, store.get) for key, value in store.items() if not is_facts_key(key)]
+    for ledger in restored:
+        ledger.state()
+    gc.collect()
+    live, _ = tracemalloc.get_traced_memory()
+    print(f"restored from them: {live / claims:,.0f} bytes of live objects per claim")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ class PipelineRun:
     latencies: list[tuple[float, float]]  # (seconds since the first publish, latency in seconds) per input
     peak_rss_mb: list[float]
     cores: dict[str, float]  # CPU used during the run, in cores: workers, broker, this benchmark's clients
+    worker_cpu_per_claim: float  # workers' CPU seconds over claims: on a shared machine, steadier than the rate
 
     def cpu_line(self) -> str:
         used = " + ".join(f"{who} {cores:.2f}" for who, cores in self.cores.items())
@@ -251,14 +252,15 @@ def run_pipeline(
         bench_before = time.process_time()
         sent, (first, last, done_at) = asyncio.run(go())
         wall = time.perf_counter() - wall_before
-        cores = {who: (cpu_seconds(ps) - cpu_before[who]) / wall for who, ps in pids.items()}
+        used = {who: cpu_seconds(ps) - cpu_before[who] for who, ps in pids.items()}
+        cores = {who: seconds / wall for who, seconds in used.items()}
         cores["benchmark clients"] = (time.process_time() - bench_before) / wall
         started = min(sent.values())
         latencies = [(sent[s] - started, done_at[s] - sent[s]) for s in sent if s in done_at]
         rss = [peak_rss_mb(p.pid) for p in procs]
         if keep:
             rss = [rss_mb(p.pid) for p in procs]
-        return PipelineRun(claims / max(last - first, 1e-9), latencies, rss, cores)
+        return PipelineRun(claims / max(last - first, 1e-9), latencies, rss, cores, used["workers"] / claims)
     finally:
         for proc in procs:
             proc.stop()
@@ -377,6 +379,7 @@ def measure(args: argparse.Namespace) -> int:
             )
             say(f"worker RSS with {args.state_claims:,} claims of state (RocksDB)", f"{max(big.peak_rss_mb):.0f} MB")
             say("  the same run's rate, 1 worker", f"{big.claims_per_s:,.0f} claims/s")
+            say("  CPU used", big.cpu_line())
     if args.backfill_claims:
         in_order, shuffled, backfill = backfill_walls(args.backfill_claims)
         say(f"takeback replay, {backfill:,} claims in time order", f"{in_order:.1f} s")
@@ -391,6 +394,7 @@ def measure(args: argparse.Namespace) -> int:
     say("load average (1, 5, 15 min) at the end", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.state_claims:
         print(f"state/fresh = {big.claims_per_s / one.claims_per_s:.2f}")
+        print(f"state/fresh, by worker CPU per claim = {one.worker_cpu_per_claim / big.worker_cpu_per_claim:.2f}")
     if domain.late_state_claims:
         print(f"late/in-order = {domain.late_ms / domain.in_order_ms:.2f} ({domain.late_in_place})")
     print(f"domain shuffled/in-order = {domain.apply_shuffled / domain.apply_in_order:.2f}")

@@ -178,9 +178,10 @@ MESSAGES: tuple[Message, ...] = (
     Message(
         "ledgerRecord",
         "Ledger table record (internal)",
-        "A changelog record of the workers' ledger table: a provider's header, or one remittance's facts "
-        "(streams/domain/ledger_records.py). Internal: its format may change in any release.",
-        "The provider id, or `<provider id>\\x1f<remittance id>` for facts.",
+        "A changelog record of the workers' ledger table: a provider's header, or one remittance's facts and the "
+        "takeback revisions it published (streams/domain/ledger_records.py). Internal: its format may change in any "
+        "release.",
+        "The provider id, or `<provider id>\\x1f<position>` for the remittance applied at that position.",
         content_type="application/json",
         payload={"type": "string", "description": "Internal JSON; not a contract."},
     ),

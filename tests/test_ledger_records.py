@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 
 from schemas import DateRef, Patient
+from streams.domain.facts import CLAIM_ROW_FIELDS, ClaimFact, InvalidRemittance, claim_from_row, claim_row
 from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import (
-    MissingFacts,
+    UnreadableLedger,
     facts_key,
     is_facts_key,
     ledger_from_records,
@@ -51,8 +53,22 @@ def test_a_write_stores_only_the_new_remittances_facts_then_the_header() -> None
     second = store.write(ledger)
 
     assert [is_facts_key(k) for k in first] == [True, True, False]
-    assert second == [facts_key(PROVIDER, REVERSAL.remittance_id), PROVIDER.encode()]  # not the earlier two again
+    assert second == [facts_key(PROVIDER, 2), PROVIDER.encode()]  # not the earlier two again
     assert store.write(ledger) == [PROVIDER.encode()]  # nothing new: the header alone
+
+
+def test_the_header_does_not_grow_with_history() -> None:
+    """Its size is the same after one remittance and after many, takebacks included (they travel in the records)."""
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    store.write(ledger)
+    first = store[PROVIDER.encode()]
+    for day in range(11, 20):
+        apply_remittance(ledger, remittance(f"CHK{day}", f"2026-01-{day}", [claim(f"P{day}", "1", "10.00")]))
+    apply_remittance(ledger, REVERSAL)
+    store.write(ledger)
+    assert ledger.emitted
+    assert len(store[PROVIDER.encode()]) <= len(first) + 1  # the count may gain a digit
 
 
 def test_a_loaded_ledger_matches_and_counts_like_the_one_that_was_stored() -> None:
@@ -112,7 +128,7 @@ def test_facts_left_by_a_crash_before_the_header_count_for_nothing_and_are_rewri
     assert REVERSAL.remittance_id not in restarted.remittances  # not counted
     update = apply_remittance(restarted, REVERSAL)  # the re-delivery applies it, once
     assert update.outcome == "applied" and len(update.takebacks) == 1
-    assert facts_key(PROVIDER, REVERSAL.remittance_id) in store.write(restarted)
+    assert facts_key(PROVIDER, 1) in store.write(restarted)
     assert list(store.load().remittances) == [ORIGINAL.remittance_id, REVERSAL.remittance_id]
 
 
@@ -120,19 +136,75 @@ def test_a_header_naming_facts_that_are_not_stored_is_a_clear_error() -> None:
     store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
     apply_remittance(ledger, ORIGINAL)
     store.write(ledger)
-    del store[facts_key(PROVIDER, ORIGINAL.remittance_id)]
-    with pytest.raises(MissingFacts, match="names remittance"):
+    good = store.pop(facts_key(PROVIDER, 0))
+    with pytest.raises(UnreadableLedger, match="store is damaged"):
+        store.load()
+    store[facts_key(PROVIDER, 0)] = good.replace(b'"claims":[[', b'"claims":[[1,')
+    with pytest.raises(UnreadableLedger, match="record is malformed"):
         store.load()
 
 
-def test_a_value_in_the_earlier_one_value_form_is_read_and_split_on_the_next_write() -> None:
+def test_a_value_in_an_earlier_format_is_refused_with_a_clear_error() -> None:
     ledger = ProviderLedger(provider_id=PROVIDER)
     apply_remittance(ledger, ORIGINAL)
-    store = Store({PROVIDER.encode(): ledger.model_dump_json().encode()})  # how a ledger was stored before
+    one_value = ledger.model_dump_json().encode()  # how a ledger was stored first
+    listed = b'{"provider_id": "%s", "remittance_ids": ["R1"], "emitted": {}}' % PROVIDER.encode()  # then
+    for earlier in (one_value, listed):
+        with pytest.raises(UnreadableLedger, match="not in the format this version writes"):
+            Store({PROVIDER.encode(): earlier}).load()
+
+
+def test_a_takeback_revised_by_a_later_write_is_loaded_at_its_latest_revision() -> None:
+    """Each record carries the revisions its remittance published; read in order, the later one wins."""
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    reversal_only = remittance("EFT200", "2026-02-01", [claim("PCN1", "22", "-100.00", charge="-150", pcn="ICN1")])
+    (reversal,) = apply_remittance(ledger, reversal_only).takebacks
+    store.write(ledger)
+    correction = remittance("EFT300", "2026-02-05", [claim("PCN1", "1", "80.00", charge="150", pcn="ICN1")])
+    (revised,) = apply_remittance(ledger, correction).takebacks
+    store.write(ledger)
+
+    assert (revised.event_id, revised.revision) == (reversal.event_id, 2)
+    loaded = store.load()
+    assert loaded.emitted == ledger.emitted
+    assert loaded.emitted[reversal.event_id].revision == 2
+    assert apply_remittance(loaded, reversal_only).takebacks == [ledger.emitted[reversal.event_id]]  # a duplicate
+
+
+def test_a_claim_fact_with_every_field_set_round_trips_through_its_stored_row() -> None:
+    fact = ClaimFact(
+        claim_id="PCN1",
+        status_code="22",
+        payment=Decimal("-80.50"),
+        pcn="ICN1",
+        original_reference="ICN0",
+        reason_codes=("CO-45", "MA04"),
+        line_level=True,
+        flags=("some_flag",),
+        charge="-120.00",
+        patient_responsibility=Decimal("12.5"),
+        service_dates=(dt.date(2026, 1, 2), dt.date(2026, 1, 4)),
+        frequency_code="8",
+        patient=("DOE, JANE", "M1"),
+    )
+    row = json.loads(json.dumps(claim_row(fact)))
+    assert len(row) == len(CLAIM_ROW_FIELDS)
+    assert claim_from_row(row) == fact
+    with pytest.raises(InvalidRemittance, match="stored claim is malformed"):
+        claim_from_row(row[:-1])
+
+
+def test_a_restored_or_rederived_ledger_holds_one_object_per_unchanged_takeback() -> None:
+    """Memory: the derived takeback equal to the published one replaces it, keeping the published revision."""
+    store, ledger = Store(), ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, ORIGINAL)
+    apply_remittance(ledger, REVERSAL)
+    apply_remittance(ledger, OTHER)  # sorts before REVERSAL: the ledger re-derives, nothing changes
+    assert all(ledger.state().takebacks[e] is t for e, t in ledger.emitted.items())
+    store.write(ledger)
 
     loaded = store.load()
-    assert list(loaded.remittances) == [ORIGINAL.remittance_id]
-    apply_remittance(loaded, REVERSAL)
-    written = store.write(loaded)
-    assert facts_key(PROVIDER, ORIGINAL.remittance_id) in written  # the old facts move to their own key
-    assert len(store.load().emitted) == 1
+    state = loaded.state()
+    assert loaded.emitted and all(state.takebacks[e] is t for e, t in loaded.emitted.items())
+    assert loaded.emitted == ledger.emitted

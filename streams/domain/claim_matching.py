@@ -109,7 +109,7 @@ class ClaimMatcher:
         if not waiting:
             return False
         event_id = min(waiting, key=lambda e: awaiting[e].sequence)  # the earliest reversal first
-        pending = awaiting.pop(event_id)
+        pending = self._stop_awaiting(state.takebacks[event_id])
         state.put(_corrected(state.takebacks[event_id], claim, pending))
         return True
 
@@ -242,13 +242,23 @@ class ClaimMatcher:
     def _await_correction(self, takeback: Takeback, pending: PendingReversal) -> None:
         state = self.state
         state.awaiting_correction[takeback.event_id] = pending
-        keys = [("pcn", takeback.payer_claim_control_number), ("claim", takeback.claim_id)]
-        for kind, value in keys:
-            if value:
-                state.awaiting_by_key.setdefault((takeback.payer_id, kind, value), []).append(takeback.event_id)
+        for key in _awaiting_keys(takeback):
+            state.awaiting_by_key.setdefault(key, []).append(takeback.event_id)
         if takeback.amount > ZERO and takeback.takeback_date:
             entry = (takeback.takeback_date.isoformat(), *pending.sequence, takeback.event_id)
             heapq.heappush(state.overdue_heap, entry)
+
+    def _stop_awaiting(self, takeback: Takeback) -> PendingReversal:
+        """A reversal got its correction. It stays in `awaiting_by_key` (lookups skip it): a late remittance's reach
+        includes every reversal its keys found, corrected or not (streams/domain/late_arrival.py)."""
+        state = self.state
+        return state.awaiting_correction.pop(takeback.event_id)
+
+
+def _awaiting_keys(takeback: Takeback) -> list[tuple[str, str, str]]:
+    """The keys a correction can find a waiting reversal by: its CLP07 and its CLP01, under its payer."""
+    keys = [("pcn", takeback.payer_claim_control_number), ("claim", takeback.claim_id)]
+    return [(takeback.payer_id, kind, value) for kind, value in keys if value]
 
 
 def _last_reversal_of(claims: list[ClaimFact]) -> dict[str | None, int]:

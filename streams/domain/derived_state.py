@@ -9,14 +9,34 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from schemas import Takeback
+from pydantic import BaseModel
+
+from schemas import Settlement, Takeback
 from streams.domain.canonical_order import OrderKey
 from streams.domain.cash import CashTotals
 from streams.domain.claim_index import ClaimIndex
 from streams.domain.facts import RemittanceFacts
+
+
+def share_fields_set(takeback: Takeback) -> None:
+    """Give a takeback (and its settlements) the one shared set of all their field names as pydantic's fields-set.
+
+    Each model otherwise keeps its own set of the field names it was given, the largest part of a takeback held
+    in state. Nothing reads a takeback's fields-set (no `exclude_unset`), and pydantic only ever adds field names
+    to it, which the shared set already holds (as the reader's builders do: streams/domain/x12/builders.py).
+    """
+    object.__setattr__(takeback, "__pydantic_fields_set__", _all_fields(Takeback))
+    for settlement in takeback.settled_by:
+        object.__setattr__(settlement, "__pydantic_fields_set__", _all_fields(Settlement))
+
+
+@functools.cache
+def _all_fields(model: type[BaseModel]) -> set[str]:
+    return set(model.model_fields)
 
 
 @dataclass
@@ -82,6 +102,7 @@ class DerivedState:
 
     def put(self, takeback: Takeback) -> None:
         """A new takeback, or a new version of one (takebacks are never changed in place)."""
+        share_fields_set(takeback)
         self.takebacks[takeback.event_id] = takeback
         self.touched.add(takeback.event_id)
 

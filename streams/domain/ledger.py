@@ -120,12 +120,11 @@ class ProviderLedger(BaseModel):
         unsaved, self._unsaved = self._unsaved, []
         return unsaved
 
-    def mark_all_unsaved(self) -> None:
-        self._unsaved = list(self.remittances)
-
     def state(self, policy: MatchPolicy | None = None) -> DerivedState:
         if self._state is None:
             self._state = _derive(self, policy or MatchPolicy())
+            for takeback in self._state.takebacks.values():  # a restored ledger: one object per takeback, not two
+                _same_as_published(self, takeback)
         return self._state
 
     def _own(self, facts: RemittanceFacts) -> None:
@@ -255,9 +254,9 @@ def _publishable_changes(ledger: ProviderLedger, state: DerivedState, touched: s
     changed: list[Takeback] = []
     for event_id in candidates:
         takeback = state.takebacks[event_id]
-        previous = ledger.emitted.get(event_id)
-        if previous is not None and _same_content(previous, takeback):
+        if _same_as_published(ledger, takeback):
             continue
+        previous = ledger.emitted.get(event_id)
         # The derived state's takeback is published as it is, not copied: takebacks are never changed in
         # place (a change is a new object), and a copy per takeback cost much of a ledger's memory.
         takeback.revision = previous.revision + 1 if previous else 1
@@ -271,6 +270,19 @@ def _publishable_changes(ledger: ProviderLedger, state: DerivedState, touched: s
                 ledger.emitted[event_id] = withdrawn
                 changed.append(withdrawn)
     return changed
+
+
+def _same_as_published(ledger: ProviderLedger, takeback: Takeback) -> bool:
+    """Whether a derived takeback is what was last published; if so, it takes the published one's place.
+
+    After a re-derive or a restore the two are equal objects: keeping both doubled the takebacks' memory.
+    """
+    previous = ledger.emitted.get(takeback.event_id)
+    if previous is None or not _same_content(previous, takeback):
+        return False
+    takeback.revision = previous.revision
+    ledger.emitted[takeback.event_id] = takeback
+    return True
 
 
 def _same_content(a: Takeback, b: Takeback) -> bool:
