@@ -11,6 +11,7 @@ keeps the newest combined row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TypeVar
@@ -18,7 +19,7 @@ from typing import TypeVar
 from schemas import NetCashRow, PayerCash
 from streams.domain.cash import AGE_BUCKETS, BUCKETS
 
-__all__ = ["combine_shares", "latest_share"]
+__all__ = ["add_share", "combine_shares", "latest_share", "shares_from_json"]
 
 T = TypeVar("T")
 _AGE_ORDER = {label: position for position, (label, _, _) in enumerate(AGE_BUCKETS)}
@@ -27,6 +28,28 @@ _AGE_ORDER = {label: position for position, (label, _, _) in enumerate(AGE_BUCKE
 def latest_share(current: NetCashRow | None, share: NetCashRow) -> NetCashRow:
     """Of two shares of one ledger, the one to keep: the higher revision (a redelivered older one changes nothing)."""
     return share if current is None or share.revision >= current.revision else current
+
+
+def shares_from_json(stored: bytes | None) -> dict[str, NetCashRow]:
+    """An NPI's shares as the cash agent stores them: {ledger key: share} in JSON."""
+    if not stored:
+        return {}
+    return {key: NetCashRow.model_validate(share) for key, share in json.loads(stored).items()}
+
+
+def add_share(stored: bytes | None, share: NetCashRow) -> tuple[bytes | None, NetCashRow]:
+    """Take one share into an NPI's stored shares: what to store (None when it changes nothing: a redelivered or
+    older share) and the row they combine to."""
+    shares = shares_from_json(stored)
+    key = share.ledger_key or share.provider_id  # a row from before ledger keys: the NPI's own ledger
+    kept = latest_share(shares.get(key), share)
+    changed = kept is share and shares.get(key) != share
+    shares[key] = kept
+    combined = combine_shares(shares.values())
+    if not changed:
+        return None, combined
+    encoded = {k: shares[k].model_dump(mode="json") for k in sorted(shares)}
+    return json.dumps(encoded, separators=(",", ":")).encode(), combined
 
 
 def combine_shares(shares: Iterable[NetCashRow]) -> NetCashRow:
