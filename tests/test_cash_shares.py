@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,11 +14,16 @@ from hypothesis import strategies as st
 
 from schemas import NetCashRow, PayerCash
 from streams.domain.cash import AGE_BUCKETS, BUCKETS, EXPLAINS, invariant_holds
-from streams.domain.cash_shares import combine_shares, latest_share
+from streams.domain.cash_shares import add_share, combine_shares, latest_share, shares_from_json
 from streams.domain.offline import apply_all, read_files
+from streams.kafka_io import read_topic
+from streams.runner import feed_and_collect, isolated, running_pipeline
 from streams.samples import CORPUS_DIR
+from streams.settings import Settings
 
 NEVADA = "edi835parser_835_5010_nevada_medicaid_3st_plb_ct_cs_unpadded_isa.txt"
+SCENARIO_49 = Path(__file__).resolve().parent / "scenarios" / "49_npi_under_two_tins_and_none"
+NPI_49 = "1000004901"
 AGES = [label for label, _, _ in AGE_BUCKETS]
 
 amounts = st.decimals(min_value=-10_000, max_value=10_000, places=2, allow_nan=False, allow_infinity=False)
@@ -113,3 +121,48 @@ def test_shares_that_cannot_be_combined_say_why() -> None:
         combine_shares([NetCashRow(provider_id="1", ledger_key="a"), NetCashRow(provider_id="2", ledger_key="b")])
     with pytest.raises(ValueError, match="one ledger"):
         combine_shares([NetCashRow(provider_id="1", ledger_key="a"), NetCashRow(provider_id="1", ledger_key="a")])
+
+
+def test_a_share_delivered_again_stores_nothing_and_gives_the_same_row() -> None:
+    """The cash agent's redelivery case: the stored shares do not change and the row combines to the same JSON."""
+    first = NetCashRow(provider_id="1", ledger_key="tin-a", revision=2, net_cash=Decimal("5"), claim_payments=5)
+    other = NetCashRow(provider_id="1", ledger_key="1", revision=1, net_cash=Decimal("3"), claim_payments=3)
+    stored, _ = add_share(None, first)
+    stored, row = add_share(stored, other)
+    assert stored is not None and (row.net_cash, row.revision, row.ledger_key) == (Decimal("8"), 3, "tin-a")
+    again, same = add_share(stored, other)
+    assert again is None and same.model_dump_json() == row.model_dump_json()
+    stale, kept = add_share(stored, first.model_copy(update={"revision": 1, "net_cash": Decimal("0")}))
+    assert stale is None and kept.net_cash == Decimal("8")
+    assert set(shares_from_json(stored)) == {"tin-a", "1"}
+
+
+# --------------------------------------------------------------------------- through the broker
+
+
+def latest_rows(settings: Settings) -> dict[str, NetCashRow]:
+    rows: dict[str, NetCashRow] = {}
+    for value in asyncio.run(read_topic(settings, settings.topic_names.net_cash, idle_seconds=0)):
+        row = NetCashRow.model_validate_json(value)
+        if row.provider_id not in rows or rows[row.provider_id].revision < row.revision:
+            rows[row.provider_id] = row
+    return rows
+
+
+@pytest.mark.broker
+def test_the_cash_agent_publishes_the_sum_that_replay_writes(broker, tmp_path: Path) -> None:
+    """Scenario 49 through a worker: the row on `net-cash` (the cash agent's) is the sum of the NPI's three ledgers,
+    the same JSON as replay's, which sums the shares itself."""
+    files = sorted(SCENARIO_49.glob("*.835"), reverse=True)  # the reversal first: its ledger re-derives
+    live = isolated(Settings(broker=broker.url, session_timeout=2.0)).with_overrides(data_dir=tmp_path)
+    with running_pipeline(live, live.broker, tmp_path) as pipeline:
+        results = asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
+        replayed = results.net_cash[NPI_49]
+        assert (replayed.net_cash, replayed.revision) == (Decimal("700.00"), 4)
+        assert len(results.shares[NPI_49]) == 3
+        deadline = time.monotonic() + 60
+        while (row := latest_rows(live).get(NPI_49)) is None or row.revision < replayed.revision:
+            assert time.monotonic() < deadline, f"no combined row on net-cash: last {row}"
+            time.sleep(0.5)
+    assert row.model_dump_json() == replayed.model_dump_json()
+    assert invariant_holds(row)
