@@ -149,7 +149,9 @@ class ResultCollector:
     that applied its remittance and that ledger's revision, and a batch publishes every NPI's share of a ledger
     it touched at the ledger's revision, so each (NPI, ledger) named by a receipt is complete once its share
     reaches the highest revision any receipt gave the ledger. The rows are then the shares summed with
-    `combine_shares`, as the cash agent sums them.
+    `combine_shares`, as the cash agent sums them. The collector also waits for the cash agent to publish each of
+    those rows on `net-cash` (a revision at least the sum of the shares' revisions), so that once `replay` is done
+    the public topic holds what its files hold (the sink reads it).
     """
 
     def __init__(
@@ -167,6 +169,7 @@ class ResultCollector:
         self._wanted_revisions: dict[str, int] = {}
         self._wanted_ledger: dict[str, int] = {}  # ledger key -> highest revision a receipt announced
         self._npis_of_ledger: dict[str, set[str]] = {}  # ledger key -> NPIs whose receipts named it
+        self._published: dict[str, int] = {}  # NPI -> highest revision of its row on net-cash
         self._dead_letters_expected = 0
         self._dead_letter_ids: set[str] = set()
 
@@ -179,9 +182,15 @@ class ResultCollector:
             return False
         if any(_older(r.takebacks.get(e), rev) for e, rev in self._wanted_revisions.items()):
             return False
-        if self._missing_shares():
+        if self._missing_shares() or self._missing_rows():
             return False
         return len(r.dead_letters) >= self._dead_letters_expected
+
+    def _missing_rows(self) -> int:
+        """NPIs whose row on net-cash is older than the sum of the shares read (the row the cash agent will send)."""
+        npis = set().union(*self._npis_of_ledger.values())
+        shares = self.results.shares
+        return sum(self._published.get(npi, -1) < sum(s.revision for s in shares.get(npi, {}).values()) for npi in npis)
 
     def _missing_shares(self) -> int:
         shares = self.results.shares
@@ -229,6 +238,9 @@ class ResultCollector:
             shares = r.shares.setdefault(share.provider_id, {})
             key = share.ledger_key or share.provider_id
             shares[key] = latest_share(shares.get(key), share)
+        elif topic == names.net_cash:
+            row = NetCashRow.model_validate_json(value)
+            self._published[row.provider_id] = max(row.revision, self._published.get(row.provider_id, -1))
         elif topic == names.dead_letters:
             dead = DeadLetter.model_validate_json(value)
             if dead.source.source_id in self.sources and dead.dead_letter_id not in self._dead_letter_ids:
@@ -237,7 +249,8 @@ class ResultCollector:
 
     async def collect(self, timeout: float) -> PipelineResults:
         names = self.settings.topic_names
-        topics = [names.receipts, names.reversals, names.recoupments, names.net_cash_shares, names.dead_letters]
+        topics = [names.receipts, names.reversals, names.recoupments, names.net_cash_shares, names.net_cash]
+        topics.append(names.dead_letters)
         consumer = consumer_for(self.settings)
         await consumer.start()
         try:
@@ -266,11 +279,12 @@ class ResultCollector:
         r = self.results
         expected = sum(x.remittances for x in r.ingested.values())
         missing_takebacks = sum(_older(r.takebacks.get(e), v) for e, v in self._wanted_revisions.items())
-        missing_shares = self._missing_shares()
+        missing_shares, missing_rows = self._missing_shares(), self._missing_rows()
         return (
             f"the pipeline did not finish within {timeout:.0f} s: {len(r.ingested)}/{len(self.sources)} inputs "
             f"ingested, {len(r.processed)}/{expected} remittances processed, {missing_takebacks} takeback "
-            f"revisions and {missing_shares} cash shares announced but not seen, "
+            f"revisions and {missing_shares} cash shares announced but not seen, {missing_rows} net cash rows not "
+            f"published yet, "
             f"{len(r.dead_letters)}/{self._dead_letters_expected} dead letters"
         )
 
