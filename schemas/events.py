@@ -342,7 +342,11 @@ class NetCashRow(Event):
         description="The ledger that holds this provider's remittances: `tin-` and a hash of the payee's TIN when its "
         "ERAs give one (the NPIs of one TIN share a ledger, rules §5), else the provider id.",
     )
-    revision: int = Field(0, description="Number of remittances applied to the provider's ledger.")
+    revision: int = Field(
+        0,
+        description="Number of remittances applied to the provider's ledgers: an NPI paid under several TINs, or "
+        "with and without one, has a ledger each (rules §5), and its row is the sum of their shares.",
+    )
     net_cash: Money = ZERO
     claim_payments: Money = ZERO
     reversed: Money = ZERO
@@ -393,7 +397,14 @@ class Receipt(Event):
     outcome: Literal["applied", "duplicate", "dead_letter"] | None = None
     takeback_events: int = 0
     takeback_revisions: dict[str, int] = Field({}, description="event_id -> revision of each takeback published.")
-    cash_revision: int | None = None
+    cash_revision: int | None = Field(
+        None, description="The revision of the provider's share of its cash row in the ledger that applied it."
+    )
+    ledger_key: str | None = Field(
+        None,
+        description="The ledger that applied the remittance (as `net_cash_row.ledger_key`); with `provider_id` and "
+        "`cash_revision` it names the cash share `replay` waits for.",
+    )
 
 
 # --------------------------------------------------------------------------- deposits (rules §10)

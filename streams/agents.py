@@ -3,9 +3,10 @@
 * ``ingest``:  era.raw (one message per 835 file, or per piece of one) -> remittances (keyed by ledger key: the
                payee's hashed TIN, else its NPI, so the NPIs of one TIN share a partition) + dead letters
                (decided by streams/ingest.py)
-* ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash rows,
-               with the ledger of the payee's TIN as table state (decided by streams/match_batch.py)
-* ``cash``:    net-cash rows -> the net-cash table that the HTTP API reads
+* ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash.shares (each ledger's share of
+               its NPIs' rows), with the ledger of the payee's TIN as table state (decided by streams/match_batch.py)
+* ``cash``:    net-cash.shares -> an NPI's shares summed (streams/domain/cash_shares.py) -> net-cash, and the
+               net-cash table that the HTTP API reads
 
 Ingest and match also hand ERA facts and takebacks to reassociation (streams/deposit_agents.py, rules §10).
 
@@ -24,8 +25,9 @@ from pydantic import ValidationError
 from schemas import NetCashRow, SourceRef, Takeback
 from streams.container import TakebackApp
 from streams.deposit_agents import ReassociationSender
+from streams.domain.cash_shares import add_share
 from streams.domain.ids import ledger_key
-from streams.domain.ledger import MatchPolicy, row_precedence
+from streams.domain.ledger import MatchPolicy
 from streams.ingest import ingest_input
 from streams.match_batch import MatchBatch
 from streams.publishing import EventPublisher
@@ -99,24 +101,26 @@ def register_agents(tb: TakebackApp) -> None:
 
     # ------------------------------------------------------------------ cash
 
-    @app.agent(topics.net_cash, name="cash")
+    @app.agent(topics.net_cash_shares, name="cash")
     async def cash(stream):
+        # Rules §5, §8: an NPI paid under two TINs, or with and without one, has a share in each ledger; its row
+        # is their sum. Crash-safe order: the share, then the combined row published, then stored; a redelivered
+        # share finds the stored row older than its shares' sum and publishes it again (same revision, same row).
         async for event in stream.events():
             try:
-                row = NetCashRow.model_validate_json(event.value)
+                share = NetCashRow.model_validate_json(event.value)
             except ValidationError:
-                log.warning("skipping a net-cash row that does not match the schema at offset %s", event.message.offset)
+                log.warning("skipping a cash share that does not match the schema at offset %s", event.message.offset)
                 continue
-            key = row.provider_id.encode()
+            key = share.provider_id.encode()
+            stored, combined = add_share(tb.cash_shares.get(key), share)
+            if stored is not None:
+                tb.cash_shares[key] = stored
             current = tb.net_cash.get(key)
-            known = None if current is None else NetCashRow.model_validate_json(current)
-            if known is not None and known.ledger_key and row.ledger_key and known.ledger_key != row.ledger_key:
-                # README, Known problems: an NPI paid under two TINs (or with and without one) has two ledgers,
-                # whose rows replace each other here
-                log.warning("provider %s has rows from two ledgers; its cash row is one ledger's", row.provider_id)
-            if known is None or row_precedence(known) <= row_precedence(row):
-                tb.net_cash[key] = event.value
-                tb.metrics.cash_row(row)
+            if current is None or NetCashRow.model_validate_json(current).revision < combined.revision:
+                await send_json(topics.net_cash, combined.provider_id, combined)
+                tb.net_cash[key] = combined.model_dump_json().encode()
+                tb.metrics.cash_row(combined)
 
     # ------------------------------------------------------------------ ops
 

@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> TakebackApp:
         recoupments=_raw_topic(app, names.recoupments, settings),
         dead_letters=_raw_topic(app, names.dead_letters, settings),
         net_cash=_raw_topic(app, names.net_cash, settings),
+        net_cash_shares=_raw_topic(app, names.net_cash_shares, settings),
         receipts=_raw_topic(app, names.receipts, settings),
         bank_raw=_raw_topic(app, names.bank_raw, settings),
         reassociation_in=_raw_topic(app, names.reassociation_in, settings),
@@ -108,6 +109,10 @@ def create_app(settings: Settings) -> TakebackApp:
     net_cash = app.Table(
         "net-cash", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
     )
+    # Keyed by NPI like net-cash (the message key of net-cash.shares): the latest share of each of its ledgers.
+    cash_shares = app.Table(
+        "net-cash-shares", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
+    )
     # Keyed by trace (the message key of reassociation.in), plus one clock key written in each partition.
     reassociation = app.Table(
         "reassociation", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
@@ -119,6 +124,7 @@ def create_app(settings: Settings) -> TakebackApp:
         topics=topics,
         ledgers=ledgers,
         net_cash=net_cash,
+        cash_shares=cash_shares,
         metrics=metrics,
         reassociation=reassociation,
     )

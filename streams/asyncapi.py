@@ -116,7 +116,18 @@ MESSAGES: tuple[Message, ...] = (
         "netCashRow",
         "Net cash row",
         "Where a provider stands (cash invariant, rules §8), with a per-payer breakdown. Keep the highest "
-        "`revision` per `provider_id`.",
+        "`revision` per `provider_id`. An NPI paid under several TINs, or with and without one, has a ledger each "
+        "(rules §5): its row is the sum of their shares, and `ledger_key` names the one with the most remittances.",
+        "The provider id (`provider_id`).",
+        event="net_cash_row",
+    ),
+    Message(
+        "netCashShare",
+        "Net cash share (internal)",
+        "One ledger's share of a provider's net cash row (rules §5, §8): a net cash row whose `ledger_key` is that "
+        "ledger and whose `revision` is that ledger's remittance count. Keep the highest `revision` per "
+        "(`provider_id`, `ledger_key`); the provider's row is the sum of its shares (`combine_shares`). Internal: "
+        "read `net-cash` instead.",
         "The provider id (`provider_id`).",
         event="net_cash_row",
     ),
@@ -132,7 +143,8 @@ MESSAGES: tuple[Message, ...] = (
         "receipt",
         "Receipt",
         "Progress of one input: `ingested` (one per input) and `processed` (one per remittance), with the takeback "
-        "revisions and cash revision it produced. `replay` and operations follow them to know when work is done.",
+        "revisions and the cash share (`ledger_key`, `cash_revision`) it produced. `replay` and operations follow "
+        "them to know when work is done.",
         "The id of the input (`source_id`).",
         event="receipt",
     ),
@@ -182,6 +194,15 @@ MESSAGES: tuple[Message, ...] = (
         "takeback revisions it published (streams/domain/ledger_records.py). Internal: its format may change in any "
         "release.",
         "The provider id, or `<provider id>\\x1f<position>` for the remittance applied at that position.",
+        content_type="application/json",
+        payload={"type": "string", "description": "Internal JSON; not a contract."},
+    ),
+    Message(
+        "cashSharesRecord",
+        "Cash shares table record (internal)",
+        "A changelog record of the workers' table of cash shares: a provider's latest share of each ledger, "
+        "`{ledger key: net cash row}` (streams/domain/cash_shares.py). Internal: its format may change in any release.",
+        "The provider id.",
         content_type="application/json",
         payload={"type": "string", "description": "Internal JSON; not a contract."},
     ),
@@ -248,9 +269,25 @@ CHANNELS: tuple[Channel, ...] = (
         "Each provider's net cash row, after every remittance that changed it.",
         ("netCashRow",),
         (
-            Operation("sendNetCash", "send", "The match agent publishes a provider's row after each change."),
-            Operation("cash", "receive", "The cash agent keeps the table the HTTP API serves.", WORKER_GROUP),
+            Operation("sendNetCash", "send", "The cash agent publishes a provider's row after each change."),
             Operation("sinkNetCash", "receive", "`takeback sink` keeps the current row in PostgreSQL.", SINK_GROUP),
+        ),
+    ),
+    Channel(
+        "netCashShares",
+        "net_cash_shares",
+        "Internal: each ledger's share of its providers' net cash rows, after every batch that touched the ledger.",
+        ("netCashShare",),
+        (
+            Operation("sendNetCashShares", "send", "The match agent publishes every share of a ledger it changed."),
+            Operation(
+                "cash",
+                "receive",
+                "The cash agent sums a provider's shares into its row, publishes it on `net-cash` and keeps the "
+                "table the HTTP API serves.",
+                WORKER_GROUP,
+            ),
+            Operation("replayNetCash", "receive", "`takeback replay` sums the shares its receipts announced."),
         ),
     ),
     Channel(
@@ -320,6 +357,16 @@ CHANNELS: tuple[Channel, ...] = (
         "Internal: the changelog of the workers' net cash table (Faust). Values are net cash rows.",
         ("netCashRow",),
         (Operation("storeNetCash", "send", "The cash agent writes a provider's newest row."),),
+        partitioning="Co-partitioned with `net-cash`.",
+        internal=True,
+        compacted=True,
+    ),
+    Channel(
+        "netCashSharesChangelog",
+        "-net-cash-shares-changelog",
+        "Internal: the changelog of the workers' table of cash shares (Faust): a provider's latest share per ledger.",
+        ("cashSharesRecord",),
+        (Operation("storeCashShares", "send", "The cash agent writes a provider's shares when one changes."),),
         partitioning="Co-partitioned with `net-cash`.",
         internal=True,
         compacted=True,
@@ -541,6 +588,7 @@ EXAMPLE_NAMES = {
     "reversals": "reversal",
     "recoupments": "recoupment",
     "net_cash": "net_cash_row",
+    "net_cash_shares": "net_cash_share",
     "dead_letters": "dead_letter",
     "reassociations": "reassociation",
 }

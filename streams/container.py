@@ -23,6 +23,7 @@ class Topics:
     recoupments: faust.TopicT
     dead_letters: faust.TopicT
     net_cash: faust.TopicT
+    net_cash_shares: faust.TopicT
     receipts: faust.TopicT
     bank_raw: faust.TopicT
     reassociation_in: faust.TopicT
@@ -35,6 +36,7 @@ class TakebackApp:
     settings: Settings
     topics: Topics
     ledgers: LedgerTable  # provider_id -> ProviderLedger
-    net_cash: faust.Table  # provider_id (bytes) -> NetCashRow JSON (bytes)
+    net_cash: faust.Table  # provider_id (bytes) -> NetCashRow JSON (bytes): its shares combined
+    cash_shares: faust.Table  # provider_id (bytes) -> {ledger key: its share, NetCashRow JSON} JSON (bytes)
     metrics: WorkerMetrics
     reassociation: faust.Table  # trace (bytes) -> RouteState JSON; clock_key(partition) -> PartitionClock JSON

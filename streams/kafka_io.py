@@ -20,8 +20,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from schemas import DeadLetter, NetCashRow, Reassociation, Receipt, Takeback
 from streams.domain.bank.detect import bank_file_format
 from streams.domain.bank.matcher import ReassociationInput
+from streams.domain.cash_shares import combine_shares, latest_share
 from streams.domain.chunking import payee_id, split_input
-from streams.domain.ledger import row_precedence
 from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
@@ -42,6 +42,7 @@ def topic_list(settings: Settings) -> list[str]:
         names.recoupments,
         names.dead_letters,
         names.net_cash,
+        names.net_cash_shares,
         names.receipts,
         names.bank_raw,
         names.reassociation_in,
@@ -123,7 +124,8 @@ class PipelineResults:
     """What the pipeline produced for a set of inputs, once every input is fully processed."""
 
     takebacks: dict[str, Takeback] = field(default_factory=dict)  # event_id -> latest revision
-    net_cash: dict[str, NetCashRow] = field(default_factory=dict)  # provider_id -> latest row
+    net_cash: dict[str, NetCashRow] = field(default_factory=dict)  # provider_id -> its latest shares combined
+    shares: dict[str, dict[str, NetCashRow]] = field(default_factory=dict)  # provider_id -> ledger key -> latest
     dead_letters: list[DeadLetter] = field(default_factory=list)
     ingested: dict[str, Receipt] = field(default_factory=dict)  # source_id -> ingested receipt
     processed: dict[tuple[str, int], Receipt] = field(default_factory=dict)
@@ -139,9 +141,17 @@ class ResultCollector:
     """Reads receipts and outputs until every published input is accounted for.
 
     Done means: an `ingested` receipt for every input, a `processed` receipt for
-    every remittance it produced, and every takeback revision and cash row those
+    every remittance it produced, and every takeback revision and cash share those
     receipts announced has been read.  Counts come from receipts, never from
     partition end offsets (which Tansu under-reports).
+
+    Cash is read from the ledgers' shares (`net-cash.shares`), not from `net-cash`: a receipt names the ledger
+    that applied its remittance and that ledger's revision, and a batch publishes every NPI's share of a ledger
+    it touched at the ledger's revision, so each (NPI, ledger) named by a receipt is complete once its share
+    reaches the highest revision any receipt gave the ledger. The rows are then the shares summed with
+    `combine_shares`, as the cash agent sums them. The collector also waits for the cash agent to publish each of
+    those rows on `net-cash` (a revision at least the sum of the shares' revisions), so that once `replay` is done
+    the public topic holds what its files hold (the sink reads it).
     """
 
     def __init__(
@@ -157,7 +167,9 @@ class ResultCollector:
         self.results = PipelineResults()
         self.progress = progress
         self._wanted_revisions: dict[str, int] = {}
-        self._wanted_cash: dict[str, int] = {}
+        self._wanted_ledger: dict[str, int] = {}  # ledger key -> highest revision a receipt announced
+        self._npis_of_ledger: dict[str, set[str]] = {}  # ledger key -> NPIs whose receipts named it
+        self._published: dict[str, int] = {}  # NPI -> highest revision of its row on net-cash
         self._dead_letters_expected = 0
         self._dead_letter_ids: set[str] = set()
 
@@ -170,9 +182,23 @@ class ResultCollector:
             return False
         if any(_older(r.takebacks.get(e), rev) for e, rev in self._wanted_revisions.items()):
             return False
-        if any(_older(r.net_cash.get(p), rev) for p, rev in self._wanted_cash.items()):
+        if self._missing_shares() or self._missing_rows():
             return False
         return len(r.dead_letters) >= self._dead_letters_expected
+
+    def _missing_rows(self) -> int:
+        """NPIs whose row on net-cash is older than the sum of the shares read (the row the cash agent will send)."""
+        npis = set().union(*self._npis_of_ledger.values())
+        shares = self.results.shares
+        return sum(self._published.get(npi, -1) < sum(s.revision for s in shares.get(npi, {}).values()) for npi in npis)
+
+    def _missing_shares(self) -> int:
+        shares = self.results.shares
+        return sum(
+            _older(shares.get(npi, {}).get(key), revision)
+            for key, revision in self._wanted_ledger.items()
+            for npi in self._npis_of_ledger[key]
+        )
 
     def _take(self, topic: str, value: bytes) -> None:
         names = self.settings.topic_names
@@ -197,8 +223,9 @@ class ResultCollector:
                 for event_id, revision in receipt.takeback_revisions.items():
                     self._wanted_revisions[event_id] = max(revision, self._wanted_revisions.get(event_id, 0))
                 if receipt.cash_revision is not None and receipt.provider_id:
-                    previous = self._wanted_cash.get(receipt.provider_id, 0)
-                    self._wanted_cash[receipt.provider_id] = max(previous, receipt.cash_revision)
+                    ledger = receipt.ledger_key or receipt.provider_id  # from before ledger keys: the NPI's
+                    self._wanted_ledger[ledger] = max(receipt.cash_revision, self._wanted_ledger.get(ledger, 0))
+                    self._npis_of_ledger.setdefault(ledger, set()).add(receipt.provider_id)
             if self.progress:
                 self.progress.update(len(r.ingested), len(self.sources))
         elif topic in (names.reversals, names.recoupments):
@@ -206,11 +233,14 @@ class ResultCollector:
             current = r.takebacks.get(takeback.event_id)
             if current is None or takeback.revision >= current.revision:
                 r.takebacks[takeback.event_id] = takeback
+        elif topic == names.net_cash_shares:
+            share = NetCashRow.model_validate_json(value)
+            shares = r.shares.setdefault(share.provider_id, {})
+            key = share.ledger_key or share.provider_id
+            shares[key] = latest_share(shares.get(key), share)
         elif topic == names.net_cash:
             row = NetCashRow.model_validate_json(value)
-            current = r.net_cash.get(row.provider_id)
-            if current is None or row_precedence(row) >= row_precedence(current):
-                r.net_cash[row.provider_id] = row
+            self._published[row.provider_id] = max(row.revision, self._published.get(row.provider_id, -1))
         elif topic == names.dead_letters:
             dead = DeadLetter.model_validate_json(value)
             if dead.source.source_id in self.sources and dead.dead_letter_id not in self._dead_letter_ids:
@@ -219,7 +249,8 @@ class ResultCollector:
 
     async def collect(self, timeout: float) -> PipelineResults:
         names = self.settings.topic_names
-        topics = [names.receipts, names.reversals, names.recoupments, names.net_cash, names.dead_letters]
+        topics = [names.receipts, names.reversals, names.recoupments, names.net_cash_shares, names.net_cash]
+        topics.append(names.dead_letters)
         consumer = consumer_for(self.settings)
         await consumer.start()
         try:
@@ -240,17 +271,20 @@ class ResultCollector:
                         self._take(tp.topic, message.value)
         finally:
             await consumer.stop()
-        return self.results
+        results = self.results
+        results.net_cash = {npi: combine_shares(shares.values()) for npi, shares in sorted(results.shares.items())}
+        return results
 
     def _stall_reason(self, timeout: float) -> str:
         r = self.results
         expected = sum(x.remittances for x in r.ingested.values())
         missing_takebacks = sum(_older(r.takebacks.get(e), v) for e, v in self._wanted_revisions.items())
-        missing_rows = sum(_older(r.net_cash.get(p), v) for p, v in self._wanted_cash.items())
+        missing_shares, missing_rows = self._missing_shares(), self._missing_rows()
         return (
             f"the pipeline did not finish within {timeout:.0f} s: {len(r.ingested)}/{len(self.sources)} inputs "
             f"ingested, {len(r.processed)}/{expected} remittances processed, {missing_takebacks} takeback "
-            f"revisions and {missing_rows} cash rows announced but not seen, "
+            f"revisions and {missing_shares} cash shares announced but not seen, {missing_rows} net cash rows not "
+            f"published yet, "
             f"{len(r.dead_letters)}/{self._dead_letters_expected} dead letters"
         )
 

@@ -4,8 +4,9 @@ Plain Python, no Faust: the match agent takes events, hands each to a MatchBatch
 sends the outbox. Faust's cost is per table write, so a batch writes each ledger once, however many of its
 remittances it holds, and settles remittances that arrived out of order once per ledger (rules §5). A ledger holds
 the NPIs of one TIN (its key: `streams.domain.ids.ledger_key`); at the end of the batch, every NPI row of every
-ledger the batch touched goes out, keyed by the NPI, with the ledger's revision: a sibling's remittance can change
-an NPI's row, and a consumer keeping the highest revision must never keep a stale one.
+ledger the batch touched goes out as the ledger's *share* of the NPI's row, keyed by the NPI, with the ledger's
+revision: a sibling's remittance can change an NPI's share. The cash agent sums an NPI's shares (an NPI paid under
+two TINs, or with and without one, has a share in each ledger) into the row it publishes on `net-cash`.
 
 Every remittance gets a Receipt announcing the takeback revisions and cash row it produced. Settling at the end of
 the batch can add to the provider's last receipt, so receipts are kept aside and join the outbox only once the
@@ -45,7 +46,7 @@ class Destination(StrEnum):
 
     reversals = "reversals"
     recoupments = "recoupments"
-    net_cash = "net_cash"
+    net_cash_shares = "net_cash_shares"
     receipts = "receipts"
     dead_letters = "dead_letters"
 
@@ -104,6 +105,7 @@ class MatchBatch:
             sequence=document.get("sequence"),
             remittance_id=facts.remittance_id,
             provider_id=provider_id,
+            ledger_key=key,
         )
         ledger = self._ledger(key)
         try:
@@ -134,10 +136,10 @@ class MatchBatch:
             receipt = self._last_receipt[key]  # still kept aside: it joins the outbox below
             receipt.takeback_revisions.update({t.event_id: t.revision for t in update.takebacks})
             receipt.takeback_events = len(receipt.takeback_revisions)
-            receipt.cash_revision = len(ledger.remittances)  # the revision of the ledger's rows below
+            receipt.cash_revision = len(ledger.remittances)  # the revision of the ledger's shares below
         for ledger in self._touched.values():
-            for row in cash_rows(ledger):
-                self._outputs.append(Outgoing(Destination.net_cash, row.provider_id, row))
+            for share in cash_rows(ledger):
+                self._outputs.append(Outgoing(Destination.net_cash_shares, share.provider_id, share))
         receipts = [Outgoing(Destination.receipts, r.source_id, r) for r in self._receipts]
         return BatchResult(changed=dict(self._changed), outbox=[*self._outputs, *receipts])
 

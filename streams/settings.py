@@ -27,6 +27,7 @@ class TopicNames:
     recoupments: str = "takebacks.recoupment"
     dead_letters: str = "remittances.dead-letter"
     net_cash: str = "net-cash"
+    net_cash_shares: str = "net-cash.shares"  # internal: each ledger's share of an NPI's row, keyed by NPI
     receipts: str = "takeback.receipts"
     bank_raw: str = "bank.raw"  # bank deposit files (NACHA, BAI2), one message per file
     reassociation_in: str = "reassociation.in"  # internal: facts keyed by trace, and clock ticks (rules §10)

@@ -14,7 +14,7 @@ from streams.domain.claim_matching import classify
 from streams.domain.disbursement import moves_money, signed_amount, takeback_date, zero_payment_allowed
 from streams.domain.facts import ClaimFact, PlbFact, RemittanceFacts, facts_of
 from streams.domain.ids import ledger_key, stable_id
-from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row, row_precedence
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_row
 from streams.domain.ledger_records import ledger_from_records, records_to_write
 from streams.domain.npi import is_valid_npi
 from streams.domain.offline import apply_all
@@ -289,10 +289,11 @@ def test_siblings_paid_under_one_trace_number_are_two_payments_not_a_reissue() -
         assert (row.net_cash, row.flags) == (Decimal("100"), {}), npi
 
 
-def test_an_npi_under_two_tins_resolves_to_the_same_row_in_any_order() -> None:
-    """README, Known problems: two ledgers publish a row for the NPI; every consumer keeps the same one."""
+def test_an_npi_under_two_tins_has_the_sum_of_both_ledgers_in_any_order() -> None:
+    """Rules §5, §8: each TIN's ledger has a share of the NPI's row; the row is their sum, in any arrival order."""
     first = remittance("T1", "2026-01-05", [claim("A", "1", "100")], provider=NORTH, tin=TIN)
     second = remittance("T2", "2026-01-06", [claim("B", "1", "70")], provider=NORTH, tin="920000043")
     rows = [apply_all(order).net_cash[NORTH] for order in ([first, second], [second, first])]
     keys = {ledger_key(NORTH, TIN), ledger_key(NORTH, "920000043")}
-    assert rows[0] == rows[1] and row_precedence(rows[0]) == (1, max(keys))
+    assert rows[0] == rows[1]
+    assert (rows[0].net_cash, rows[0].revision, rows[0].ledger_key) == (Decimal("170"), 2, min(keys))

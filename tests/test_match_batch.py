@@ -45,13 +45,13 @@ def check_receipts_are_last_and_announce_what_was_sent(result: BatchResult) -> N
     latest = {}
     for t in takebacks(result):
         latest[t.event_id] = max(latest.get(t.event_id, 0), t.revision)
-    cash = {row.provider_id: row.revision for row in sent(result, Destination.net_cash)}
+    cash = {(row.provider_id, row.ledger_key): row.revision for row in sent(result, Destination.net_cash_shares)}
     for receipt in sent(result, Destination.receipts):
         for event_id, revision in receipt.takeback_revisions.items():
             assert latest[event_id] >= revision
         assert receipt.takeback_events == len(receipt.takeback_revisions)
         if receipt.cash_revision is not None:
-            assert cash[receipt.provider_id] >= receipt.cash_revision
+            assert cash[(receipt.provider_id, receipt.ledger_key)] >= receipt.cash_revision  # the share it names
 
 
 def test_destinations_are_the_topics_of_the_container() -> None:
@@ -82,7 +82,7 @@ def test_an_out_of_order_batch_is_settled_and_announced_on_the_providers_last_re
     assert final.original_trace_number == "CHK100"  # linked once the original arrived
     last = sent(result, Destination.receipts)[-1]
     assert last.source_id == "CHK100" and last.takeback_revisions[final.event_id] == final.revision
-    last_cash: NetCashRow = sent(result, Destination.net_cash)[-1]
+    last_cash: NetCashRow = sent(result, Destination.net_cash_shares)[-1]
     assert last.cash_revision == last_cash.revision
     check_receipts_are_last_and_announce_what_was_sent(result)
 
@@ -136,7 +136,7 @@ def test_sibling_npis_share_a_ledger_and_each_gets_its_row_once_per_batch() -> N
     result = run(paid, offset, more, ledgers=ledgers)  # EFT2 arrives late: the ledger re-derives at the end
     (key,) = result.changed
     assert key.startswith("tin-") and tin not in key
-    rows = sent(result, Destination.net_cash)
+    rows = sent(result, Destination.net_cash_shares)
     assert sorted(r.provider_id for r in rows) == [north, south]
     assert {(r.revision, r.ledger_key) for r in rows} == {(3, key)}
     (wo,) = [t for t in takebacks(result) if t.plb_reason_code == "WO"]

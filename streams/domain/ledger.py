@@ -54,7 +54,6 @@ __all__ = [
     "cash_rows",
     "facts_from_json",
     "remittances_of",
-    "row_precedence",
     "settle",
     "takebacks_of",
 ]
@@ -289,13 +288,6 @@ def _same_content(a: Takeback, b: Takeback) -> bool:
     return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
 
 
-def row_precedence(row: NetCashRow) -> tuple[int, str]:
-    """Which of two rows of one NPI a consumer keeps: the higher revision, and on a tie the higher ledger key, so
-    rows that two ledgers publish for one NPI (README, Known problems) resolve the same in any arrival order. The
-    sink applies the same rule in SQL (streams/sink/store.py)."""
-    return (row.revision, row.ledger_key or "")
-
-
 def takebacks_of(ledger: ProviderLedger, npi: str) -> dict[str, Takeback]:
     """An NPI's published takebacks (latest revisions, withdrawn ones included): those that recovered its claims
     (``provider_id``) and those netted from its payments (``payee_provider_id``); the same for both in a ledger
@@ -318,7 +310,8 @@ def cash_row(ledger: ProviderLedger, npi: str | None = None) -> NetCashRow:
 
 
 def cash_rows(ledger: ProviderLedger, npis: list[str] | None = None) -> list[NetCashRow]:
-    """The net cash rows of payee NPIs of the ledger (rules §8), in the order given; all of them by default.
+    """The ledger's shares of its payee NPIs' net cash rows (rules §8), in the order given; all of them by default.
+    An NPI's row is the sum of its shares in every ledger that paid it (streams/domain/cash_shares.py).
 
     A row counts the takebacks its NPI was paid less for (``payee_provider_id``), like its ``recouped`` column.
     Every row's revision is the number of remittances the ledger applied: a sibling's remittance can change an

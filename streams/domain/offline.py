@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas import DeadLetter, NetCashRow, Remittance, Takeback
+from streams.domain.cash_shares import combine_shares, latest_share
 from streams.domain.ids import ledger_key
-from streams.domain.ledger import ProviderLedger, apply_remittance, cash_rows, row_precedence
+from streams.domain.ledger import ProviderLedger, apply_remittance, cash_rows
 from streams.domain.x12 import read_835
 
 
 @dataclass
 class OfflineResult:
     takebacks: dict[str, Takeback] = field(default_factory=dict)  # event_id -> latest revision
-    net_cash: dict[str, NetCashRow] = field(default_factory=dict)  # provider_id -> latest row
+    net_cash: dict[str, NetCashRow] = field(default_factory=dict)  # provider_id -> its shares combined
+    shares: dict[str, dict[str, NetCashRow]] = field(default_factory=dict)  # provider_id -> ledger key -> share
     dead_letters: list[DeadLetter] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -67,11 +69,14 @@ def apply_all(
         result.outcomes[update.outcome] = result.outcomes.get(update.outcome, 0) + 1
         for takeback in update.takebacks:
             result.takebacks[takeback.event_id] = takeback
-    for ledger in touched.values():  # every NPI row of a ledger changed, as the match batch publishes them
-        for row in cash_rows(ledger):
-            current = result.net_cash.get(row.provider_id)
-            if current is None or row_precedence(current) <= row_precedence(row):
-                result.net_cash[row.provider_id] = row
+    changed: set[str] = set()
+    for ledger in touched.values():  # every NPI share of a ledger changed, as the match batch publishes them
+        for share in cash_rows(ledger):
+            shares = result.shares.setdefault(share.provider_id, {})
+            shares[ledger.provider_id] = latest_share(shares.get(ledger.provider_id), share)
+            changed.add(share.provider_id)
+    for npi in changed:  # rules §5, §8: an NPI paid in several ledgers has the sum of its shares, as the cash agent
+        result.net_cash[npi] = combine_shares(result.shares[npi].values())
     return result
 
 

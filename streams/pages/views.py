@@ -107,7 +107,7 @@ class Pages:
         raw_row = self.tb.net_cash.get(provider_id.encode())
         if raw_row is not None:
             row: NetCashRow | None = NetCashRow.model_validate_json(raw_row)
-        else:  # the row is on another worker: the ledger gives the same row
+        else:  # the row is on another worker: the ledger's share is the row, unless the NPI has several (README)
             row = cash_row(ledger, provider_id) if remittances else None
         data = ProviderData(provider_id, row, takebacks, remittances)
         # the stored header changes whenever the ledger does; bytes cache their hash

@@ -1,11 +1,10 @@
 """Batched, idempotent writes of the takeback topics' events into PostgreSQL (tables: streams/sink/migrations.py).
 
 Every write converges under redelivery, restarts and out-of-order revisions: a revision is inserted once
-(takeback_revisions), the current row of a takeback is replaced only by a newer revision and a provider's by one
-that takes precedence (`streams.domain.ledger.row_precedence`: two ledgers can publish a row for one NPI), a dead
-letter
-is inserted once by its id. A batch is one transaction; a record the database refuses (e.g. a NUL character, which
-PostgreSQL text cannot hold) is kept in rejected_events with the reason instead of failing the batch.
+(takeback_revisions), the current row of a takeback or provider is replaced only by a newer revision (a provider's
+row on `net-cash` is the sum of its ledgers' shares, whose revision only grows: streams/domain/cash_shares.py), a
+dead letter is inserted once by its id. A batch is one transaction; a record the database refuses (e.g. a NUL
+character, which PostgreSQL text cannot hold) is kept in rejected_events with the reason instead of failing the batch.
 """
 
 from __future__ import annotations
@@ -81,9 +80,7 @@ UPSERT_CASH = (
     f"INSERT INTO net_cash ({', '.join(_CASH_FIELDS)}, document) VALUES ({_CASH_VALUES}) "
     "ON CONFLICT (provider_id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in (*_CASH_FIELDS[1:], "document"))
-    # row_precedence in SQL: revision, then ledger key
-    + ", updated_at = now() WHERE (net_cash.revision, coalesce(net_cash.document->>'ledger_key', '')) "
-    "<= (EXCLUDED.revision, coalesce(EXCLUDED.document->>'ledger_key', ''))"
+    + ", updated_at = now() WHERE net_cash.revision < EXCLUDED.revision"
 )
 INSERT_DEAD_LETTER = (
     "INSERT INTO dead_letters (dead_letter_id, stage, error_code, message, file, source_id, document, raw) "
