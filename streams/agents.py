@@ -104,8 +104,9 @@ def register_agents(tb: TakebackApp) -> None:
     @app.agent(topics.net_cash_shares, name="cash")
     async def cash(stream):
         # Rules §5, §8: an NPI paid under two TINs, or with and without one, has a share in each ledger; its row
-        # is their sum. Crash-safe order: the share, then the combined row published, then stored; a redelivered
-        # share finds the stored row older than its shares' sum and publishes it again (same revision, same row).
+        # is their sum. Crash-safe order: the share, then the combined row published, then stored. A share seen
+        # before means a redelivery after a crash, which may have lost the row's send but not its store: the row
+        # is published again (same revision, same row; consumers upsert by revision).
         async for event in stream.events():
             try:
                 share = NetCashRow.model_validate_json(event.value)
@@ -117,7 +118,8 @@ def register_agents(tb: TakebackApp) -> None:
             if stored is not None:
                 tb.cash_shares[key] = stored
             current = tb.net_cash.get(key)
-            if current is None or NetCashRow.model_validate_json(current).revision < combined.revision:
+            redelivered = stored is None
+            if redelivered or current is None or NetCashRow.model_validate_json(current).revision < combined.revision:
                 await send_json(topics.net_cash, combined.provider_id, combined)
                 tb.net_cash[key] = combined.model_dump_json().encode()
                 tb.metrics.cash_row(combined)
