@@ -28,6 +28,7 @@ from streams.deposit_agents import ReassociationSender
 from streams.domain.cash_shares import add_share
 from streams.domain.ids import ledger_key
 from streams.domain.ledger import MatchPolicy
+from streams.event_context import event_batches
 from streams.ingest import ingest_input
 from streams.match_batch import MatchBatch
 from streams.publishing import EventPublisher
@@ -73,14 +74,9 @@ def register_agents(tb: TakebackApp) -> None:
 
     @app.agent(topics.remittances, name="match")
     async def match(stream):
-        # Faust's cost is per message and per table write: a batch of remittances costs one header write per
-        # ledger, however many of its remittances the batch holds (plus each new remittance's facts, once).
-        if settings.match_batch_size > 1:
-            async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
-                await match_events(events)
-        else:
-            async for event in stream.events():
-                await match_events([event])
+        # a batch of remittances costs one header write per ledger, however many of its remittances it holds
+        async for events in event_batches(stream, settings):
+            await match_events(events)
 
     async def match_events(events: list[Any]) -> None:
         batch = MatchBatch(tb.ledgers, policy, tb.metrics)

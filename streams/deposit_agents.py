@@ -23,7 +23,7 @@ from streams.bank_ingest import ingest_bank_file
 from streams.container import TakebackApp
 from streams.dead_letters import dead_letter
 from streams.domain.bank.matcher import ReassociationInput
-from streams.event_context import as_current_event
+from streams.event_context import as_current_event, event_batches
 from streams.publishing import EventPublisher
 from streams.reassociate_step import ReassociationBatch
 
@@ -84,14 +84,9 @@ def register_deposit_agents(tb: TakebackApp) -> None:
 
     @app.agent(topics.reassociation_in, name="reassociate")
     async def reassociate(stream):
-        # Faust's cost is per message and per table write: a batch reads each route and partition clock once and
-        # writes each once, however many of the batch's messages touched it.
-        if settings.match_batch_size > 1:
-            async for events in stream.take_events(settings.match_batch_size, within=settings.match_batch_wait):
-                await reassociate_events(events)
-        else:
-            async for event in stream.events():
-                await reassociate_events([event])
+        # a batch reads each route and partition clock once and writes each once
+        async for events in event_batches(stream, settings):
+            await reassociate_events(events)
 
     async def reassociate_events(events: list[Any]) -> None:
         event_of = {event.message.partition: event for event in events}  # the table routes by an event's partition

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
-
 import faust
-from faust import streams as faust_streams
 
 from streams.domain.ledger import ProviderLedger
 from streams.domain.ledger_records import ledger_from_records, records_to_write
+from streams.event_context import as_current_event
 
 
 class LedgerTable:
@@ -41,15 +39,11 @@ class LedgerTable:
 
         `event`: one of the provider's remittance events. Every record goes to that event's partition, the
         provider's (the table does not hash its keys: facts keys would hash elsewhere). A batch writes after
-        its loop, and faust sets the current event only inside iteration, so the writes run in that event's
-        context (faust has no public setter for it).
+        its loop, so the writes run as if that event were being processed.
         """
         records = records_to_write(ledger)
-        token = faust_streams._current_event.set(weakref.ref(event))
-        try:
+        with as_current_event(event):
             for key, raw in records:
                 self.table[key] = raw
-        finally:
-            faust_streams._current_event.reset(token)
         header = records[-1][1]
         self._decoded[ledger.provider_id] = (len(header), hash(header), ledger)
