@@ -41,7 +41,8 @@ def register_agents(tb: TakebackApp) -> None:
     policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
     reassociation = ReassociationSender(tb)
 
-    send_json = EventPublisher(tb).send
+    publisher = EventPublisher(tb)
+    send_json = publisher.send
 
     # ------------------------------------------------------------------ ingest
 
@@ -65,9 +66,7 @@ def register_agents(tb: TakebackApp) -> None:
                 await send_json(topics.remittances, key, remittance, compact=True)
             await reassociation.send_facts(result.remittances)  # the ERA side of their deposits (rules §10)
             await reassociation.tick(result.latest_date)
-            for dead in result.dead_letters:
-                await send_json(topics.dead_letters, result.source_id, dead)
-            await send_json(topics.receipts, result.source_id, result.receipt())
+            await publisher.send_input_end(topics, result)
             log.info(result.summary())
 
     # ------------------------------------------------------------------ match

@@ -65,7 +65,8 @@ def register_deposit_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
     sender = ReassociationSender(tb)
 
-    send_event = EventPublisher(tb).send
+    publisher = EventPublisher(tb)
+    send_event = publisher.send
 
     @app.agent(topics.bank_raw, name="bank-ingest")
     async def bank_ingest(stream):
@@ -77,9 +78,7 @@ def register_deposit_agents(tb: TakebackApp) -> None:
             tb.metrics.ingested(result.dead_letters, {})
             await sender.send_facts(result.deposits)
             await sender.tick(result.latest_date)
-            for dead in result.dead_letters:
-                await send_event(topics.dead_letters, result.source_id, dead)
-            await send_event(topics.receipts, result.source_id, result.receipt())
+            await publisher.send_input_end(topics, result)
             log.info(result.summary())
 
     @app.agent(topics.reassociation_in, name="reassociate")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from schemas import DeadLetter, Receipt
 from streams.cloudevents import cloudevent_headers, event_source
 from streams.container import TakebackApp
+
+
+class IngestedOutcome(Protocol):
+    """What reading one input (an ERA or a bank file) produced, as far as publishing its end goes."""
+
+    source_id: str
+    dead_letters: list[DeadLetter]
+
+    def receipt(self) -> Receipt: ...
 
 
 class EventPublisher:
@@ -31,3 +41,9 @@ class EventPublisher:
         await self.app.producer.send(
             topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
         )
+
+    async def send_input_end(self, topics: Any, outcome: IngestedOutcome) -> None:
+        """An input's dead letters, then its `ingested` receipt: last, since `replay` counts the input read by it."""
+        for dead in outcome.dead_letters:
+            await self.send(topics.dead_letters, outcome.source_id, dead)
+        await self.send(topics.receipts, outcome.source_id, outcome.receipt())
