@@ -5,10 +5,11 @@
 
 Prints the reader rate, the domain alone on the same data (read + apply in one process, no broker; apply in time
 order and shuffled; one remittance a week late against one in order at --late-state-claims of history), the
-raw-client baseline, the pipeline with 1 and 2 workers (claims/s), latency at half of peak, worker RSS, the
+raw-client baseline, the transport floor (the plain client's CPU for the traffic a worker cannot avoid), the
+pipeline with 1 and 2 workers (claims/s), latency at half of peak (three rounds), worker RSS, the
 --state-claims leg's rate over the fresh one, `takeback replay` of a shuffled backfill against the same files in
 time order (with --backfill-claims), and the start-up of `takeback replay` on one small file, phase by phase;
-ends with `pipeline/raw = X.XX` and `pipeline/domain = X.XX`.
+ends with `pipeline/raw = X.XX`, `pipeline/domain = X.XX` and the floor's share of goal 3's framework allowance.
 Not a test: figures depend on the machine (see docs/benchmarks.md).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -37,6 +39,8 @@ from bench.startup_bench import describe as describe_startup
 from bench.startup_bench import replay_wall, startup_phases
 from schemas import Receipt
 from streams.broker import EmbeddedBroker, free_port
+from streams.domain.ledger_records import records_to_write
+from streams.domain.offline import apply_all
 from streams.domain.x12 import read_835
 from streams.kafka_io import InputMessage, ensure_topics, input_messages
 from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
@@ -97,6 +101,57 @@ async def raw_baseline(broker: str, remittance_json: list[tuple[bytes, bytes, in
     await consumer.stop()
     assert claims == total_claims
     return claims / elapsed
+
+
+async def transport_floor(
+    broker: str, inputs: list[InputMessage], remittance_json: list[tuple[bytes, bytes, int]], changelog: list
+) -> float:
+    """CPU seconds the plain aiokafka client spends on the traffic a worker cannot avoid, with no faust and no domain.
+
+    Consume the era.raw messages, produce and consume the remittance events (the `remittances` topic is a contract:
+    the report and downstream services read it), produce the ledgers' changelog records. What a worker spends
+    beyond this and the domain is faust, the tables, the outputs (takebacks, cash rows, receipts, reassociation).
+    """
+    raw, events, logged = (f"bench-floor-{uuid.uuid4().hex[:6]}-{t}" for t in ("raw", "rem", "log"))
+    await ensure_topics_for(broker, [raw, events, logged])
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5, max_request_size=17 * 1024 * 1024)
+    await producer.start()
+    for message in inputs:
+        await producer.send(raw, key=message.key, value=message.value, headers=message.headers)
+    await producer.flush()
+    gc.collect()
+    started = time.process_time()
+    await consume_all(broker, raw, len(inputs))
+    for key, value, _ in remittance_json:
+        await producer.send(events, key=key, value=value)
+    await producer.flush()
+    await consume_all(broker, events, len(remittance_json))
+    for key, value in changelog:
+        await producer.send(logged, key=key, value=value)
+    await producer.flush()
+    used = time.process_time() - started
+    await producer.stop()
+    return used
+
+
+async def consume_all(broker: str, topic: str, count: int) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False, fetch_max_wait_ms=10)
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    seen = 0
+    while seen < count:
+        for messages in (await consumer.getmany(timeout_ms=200, max_records=1_000)).values():
+            seen += len(messages)
+    await consumer.stop()
+
+
+def changelog_records(files: list[tuple[str, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The ledger records the pipeline writes for these files (each remittance's record and each ledger's header)."""
+    ledgers: dict = {}
+    apply_all([r for name, data in files for r in read_835(data, file=name).remittances], ledgers=ledgers)
+    return [record for ledger in ledgers.values() for record in records_to_write(ledger)]
 
 
 async def ensure_topics_for(broker: str, topics: list[str]) -> None:
@@ -266,6 +321,8 @@ def run_pipeline(
             proc.stop()
 
 
+LATENCY_ROUNDS = 3
+
 # Latency is counted from the second second on: a worker's first sends fetch topic metadata and its first
 # batches run cold (p99 ~170 ms over the first 0.7 s); that is start-up, printed apart, not steady state.
 WARM_UP_S = 1.0
@@ -357,6 +414,9 @@ def measure(args: argparse.Namespace) -> int:
     with EmbeddedBroker() as broker:
         raw = asyncio.run(raw_baseline(broker.bootstrap, remittance_json))
         say("raw aiokafka consume + JSON decode", f"{raw:,.0f} claims/s")
+        floor_s = asyncio.run(transport_floor(broker.bootstrap, inputs, remittance_json, changelog_records(files)))
+        floor_us, domain_us = floor_s / claims * 1e6, 1e6 / domain.read_and_apply
+        say("transport floor (plain aiokafka, CPU)", f"{floor_us:.1f} us/claim; the domain {domain_us:.1f} us/claim")
         one = run_pipeline(broker, inputs, claims, len(remittance_json), workers=1)
         say("pipeline, 1 worker", f"{one.claims_per_s:,.0f} claims/s")
         say("  CPU used", one.cpu_line())
@@ -364,12 +424,21 @@ def measure(args: argparse.Namespace) -> int:
         say("pipeline, 2 workers", f"{two.claims_per_s:,.0f} claims/s ({two.claims_per_s / one.claims_per_s:.2f}x)")
         say("  CPU used", two.cpu_line())
         per_s = one.claims_per_s / 2 / (claims / len(inputs))
-        paced = run_pipeline(broker, inputs[: max(50, int(per_s * 30))], claims, 0, workers=1, pace=per_s)
-        steady = [latency for at, latency in paced.latencies if at >= WARM_UP_S]
-        p50, p99 = (percentile(steady, q) * 1000 for q in (0.5, 0.99))
-        say(f"latency at half of peak ({per_s:.1f} inputs/s)", f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
-        first = percentile([latency for _, latency in paced.latencies], 0.99) * 1000
-        say(f"  (p99 with the first {WARM_UP_S:.0f} s of warm-up counted)", f"{first:.0f} ms")
+        # Three rounds: at half of the burst's rate a worker is ~80% busy (an input alone costs more than in a
+        # burst), so one round's p99 moves with the machine; the figure is the median round's.
+        p99s = []
+        for round_number in range(1, LATENCY_ROUNDS + 1):
+            paced = run_pipeline(broker, inputs[: max(50, int(per_s * 30))], claims, 0, workers=1, pace=per_s)
+            steady = [latency for at, latency in paced.latencies if at >= WARM_UP_S]
+            p50, p99 = (percentile(steady, q) * 1000 for q in (0.5, 0.99))
+            first = percentile([latency for _, latency in paced.latencies], 0.99) * 1000
+            p99s.append(p99)
+            say(
+                f"latency at half of peak ({per_s:.1f} inputs/s), round {round_number}",
+                f"p50 {p50:.0f} ms, p99 {p99:.0f} ms ({first:.0f} ms with the first {WARM_UP_S:.0f} s)",
+            )
+            say("  CPU used", paced.cpu_line())
+        say("latency p99 at half of peak, median round", f"{statistics.median(p99s):.0f} ms")
         say("worker peak RSS (1 worker run)", f"{max(one.peak_rss_mb):.0f} MB")
         if args.state_claims:
             # the same input fresh on the state leg's store, so the ratio shows state growth, not the store's cost
@@ -404,6 +473,8 @@ def measure(args: argparse.Namespace) -> int:
     print(f"domain shuffled/in-order = {domain.apply_shuffled / domain.apply_in_order:.2f}")
     print(f"pipeline/raw = {one.claims_per_s / raw:.2f}")
     print(f"pipeline/domain = {one.claims_per_s / domain.read_and_apply:.2f}")
+    # Goal 3 (pipeline/domain >= 0.8) leaves the framework a quarter of the domain's cost per claim
+    print(f"transport floor / goal 3's framework allowance = {floor_us / (domain_us / 4):.2f}")
     return 0
 
 
