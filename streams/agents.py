@@ -1,10 +1,13 @@
 """The agents: take messages, call the plain classes that decide, write the results. Nothing else lives here.
 
-* ``ingest``:  era.raw (one message per 835 file, or per piece of one) -> remittances (keyed by ledger key: the
-               payee's hashed TIN, else its NPI, so the NPIs of one TIN share a partition) + dead letters
-               (decided by streams/ingest.py)
-* ``match``:   remittances -> takebacks.reversal / takebacks.recoupment + net-cash.shares (each ledger's share of
-               its NPIs' rows), with the ledger of the payee's TIN as table state (decided by streams/match_batch.py)
+* ``ingest``:  era.raw (one message per 835 file, or per piece of one) -> remittances (the record of every one,
+               keyed by ledger key: the payee's hashed TIN, else its NPI, so the NPIs of one TIN share a
+               partition) + dead letters (decided by streams/ingest.py). A remittance whose ledger is in the
+               partition it was read from (streams/local_ledgers.py: feeds key era.raw by ledger key) is matched
+               right there, as `match` would; any other goes on remittances.rekeyed.
+* ``match``:   remittances.rekeyed -> takebacks.reversal / takebacks.recoupment + net-cash.shares (each ledger's
+               share of its NPIs' rows), with the ledger of the payee's TIN as table state (decided by
+               streams/match_batch.py)
 * ``cash``:    net-cash.shares -> an NPI's shares summed (streams/domain/cash_shares.py) -> net-cash, and the
                net-cash table that the HTTP API reads
 
@@ -30,6 +33,7 @@ from streams.domain.ids import ledger_key
 from streams.domain.ledger import MatchPolicy
 from streams.event_context import event_batches
 from streams.ingest import ingest_input
+from streams.local_ledgers import LocalLedgers
 from streams.match_batch import MatchBatch
 from streams.publishing import EventPublisher
 
@@ -43,6 +47,7 @@ def register_agents(tb: TakebackApp) -> None:
 
     publisher = EventPublisher(tb)
     send_json = publisher.send
+    local_ledgers = LocalLedgers(tb)
 
     # ------------------------------------------------------------------ ingest
 
@@ -60,32 +65,44 @@ def register_agents(tb: TakebackApp) -> None:
                 settings=settings,
             )
             tb.metrics.ingested(result.dead_letters, result.notice_counts)
+            here = MatchBatch(tb.ledgers, policy, tb.metrics)  # remittances whose ledger is in this partition
+            where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+            applied_here: dict[str, Any] = {}
             for remittance in result.remittances:
                 payee = remittance.payee
                 key = ledger_key(payee.id, payee.tin, payee.id_qualifier)  # rules §5: the TIN's NPIs in one ledger
-                await send_json(topics.remittances, key, remittance, compact=True)
+                value = await send_json(topics.remittances, key, remittance, compact=True)  # the record of it
+                if local_ledgers.hold(key, message.partition):
+                    here.add(value, where)
+                    applied_here[key] = event
+                else:
+                    await send_json(topics.remittances_rekeyed, key, remittance, value=value)
+                    tb.metrics.rekeyed.inc()
             await reassociation.send_facts(result.remittances)  # the ERA side of their deposits (rules §10)
             await reassociation.tick(result.latest_date)
+            await store_and_send(here, applied_here)
             await publisher.send_input_end(topics, result)
             log.info(result.summary())
 
     # ------------------------------------------------------------------ match
 
-    @app.agent(topics.remittances, name="match")
+    @app.agent(topics.remittances_rekeyed, name="match")
     async def match(stream):
         # a batch of remittances costs one header write per ledger, however many of its remittances it holds
         async for events in event_batches(stream, settings):
-            await match_events(events)
+            batch = MatchBatch(tb.ledgers, policy, tb.metrics)
+            event_of: dict[str, Any] = {}  # ledger key -> one of its events (the table write needs its partition)
+            for event in events:
+                message = event.message
+                where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+                key = batch.add(event.value, where)
+                if key is not None:
+                    event_of[key] = event
+            await store_and_send(batch, event_of)
 
-    async def match_events(events: list[Any]) -> None:
-        batch = MatchBatch(tb.ledgers, policy, tb.metrics)
-        event_of: dict[str, Any] = {}  # ledger key -> one of its events (the table write needs its partition)
-        for event in events:
-            message = event.message
-            where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
-            key = batch.add(event.value, where)
-            if key is not None:
-                event_of[key] = event
+    async def store_and_send(batch: MatchBatch, event_of: dict[str, Any]) -> None:
+        """Settle the batch, store its ledgers (each under one of its events: the table write needs its partition),
+        then publish what it produced."""
         result = batch.finish()
         for key, ledger in result.changed.items():
             tb.ledgers.put(ledger, event_of[key])  # facts, then the header that counts them; before any output

@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> TakebackApp:
     topics = Topics(
         raw=_raw_topic(app, names.raw, settings),
         remittances=_raw_topic(app, names.remittances, settings),
+        remittances_rekeyed=_raw_topic(app, names.remittances_rekeyed, settings),
         reversals=_raw_topic(app, names.reversals, settings),
         recoupments=_raw_topic(app, names.recoupments, settings),
         dead_letters=_raw_topic(app, names.dead_letters, settings),

@@ -231,10 +231,27 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         "remittances",
         "remittances",
-        "Remittances read from the inputs, between the ingest and match steps.",
+        "Every remittance read from the inputs: the record of what Takeback applied, for the billing report and "
+        "downstream services. Workers do not read it back.",
         ("remittance",),
         (
             Operation("sendRemittances", "send", "The ingest agent publishes each ST/SE it read."),
+            Operation("report", "receive", "`takeback report` reads a provider's remittances."),
+        ),
+    ),
+    Channel(
+        "remittancesRekeyed",
+        "remittances_rekeyed",
+        "Internal: the remittances of an input keyed by something other than their ledger key (a feed that does not "
+        "key era.raw as `takeback publish` does), on their way to the partition of their ledger. The ingest agent "
+        "applies every other remittance where it reads it.",
+        ("remittance",),
+        (
+            Operation(
+                "sendRekeyedRemittances",
+                "send",
+                "The ingest agent forwards a remittance whose ledger lives in another partition.",
+            ),
             Operation(
                 "match",
                 "receive",
@@ -562,7 +579,16 @@ def load_examples() -> dict[str, list[dict]]:
 # --------------------------------------------------------------------------- examples from a real run
 
 
-MESSAGE_OF_CHANNEL = {channel.topic: channel.messages[0] for channel in CHANNELS if not channel.internal}
+def _example_topics() -> dict[str, str]:
+    """The topic whose records show each message's examples: the first channel that carries it."""
+    chosen: dict[str, str] = {}
+    for channel in CHANNELS:
+        if not channel.internal and channel.messages[0] not in chosen.values():
+            chosen[channel.topic] = channel.messages[0]
+    return chosen
+
+
+MESSAGE_OF_CHANNEL = _example_topics()
 
 
 def capture_examples(corpus: Path) -> dict[str, list[dict]]:

@@ -19,6 +19,7 @@ from streams.settings import Settings
 class Topics:
     raw: faust.TopicT
     remittances: faust.TopicT
+    remittances_rekeyed: faust.TopicT
     reversals: faust.TopicT
     recoupments: faust.TopicT
     dead_letters: faust.TopicT

@@ -21,7 +21,7 @@ from schemas import DeadLetter, NetCashRow, Reassociation, Receipt, Takeback
 from streams.domain.bank.detect import bank_file_format
 from streams.domain.bank.matcher import ReassociationInput
 from streams.domain.cash_shares import combine_shares, latest_share
-from streams.domain.chunking import payee_id, split_input
+from streams.domain.chunking import ledger_key_of, split_input
 from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
@@ -38,6 +38,7 @@ def topic_list(settings: Settings) -> list[str]:
     return [
         names.raw,
         names.remittances,
+        names.remittances_rekeyed,
         names.reversals,
         names.recoupments,
         names.dead_letters,
@@ -106,7 +107,7 @@ async def publish_files(
     """Put each file on era.raw, one message per file.
 
     ``ordered`` sends every file to one partition so they are ingested in the
-    order given (replay); feeds key files by payee (see chunking.payee_id).
+    order given (replay); feeds key files by the payee's ledger (see chunking.ledger_key_of).
     """
     return await publish_payloads(settings, file_payloads(files), run_id or uuid.uuid4().hex[:12], ordered=ordered)
 
@@ -386,7 +387,7 @@ class InputMessage:
 
 
 def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> list[InputMessage]:
-    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee.
+    """The era.raw messages for one input: pieces cut by size and by payee, each keyed by its payee's ledger.
 
     A bank deposit file (told apart by content, rules §10) is one bank.raw message keyed by its id: its deposits
     are keyed by trace once read."""
@@ -402,7 +403,7 @@ def input_messages(name: str, data: bytes, source_id: str, max_bytes: int) -> li
             headers.append((CHUNK_HEADER, f"{piece.file_offset}:{piece.header_length}".encode()))
         if piece.oversize:
             headers.append((OVERSIZE_HEADER, str(piece.oversize).encode()))
-        key = (payee_id(piece.data) or source_id).encode()
+        key = (ledger_key_of(piece.data) or source_id).encode()
         messages.append(InputMessage(piece_id, key, piece.data, headers))
     return messages
 

@@ -62,6 +62,12 @@ class WorkerMetrics:
         )
         self.remittances = Counter("takeback_remittances", "Remittances handled, by outcome.", ["outcome"], registry=r)
         self.claims = Counter("takeback_claims_processed", "Claim payments (CLP) in applied remittances.", registry=r)
+        self.rekeyed = Counter(
+            "takeback_remittances_rekeyed",
+            "Remittances sent on to their ledger's partition (remittances.rekeyed), not matched where they were read: "
+            "their input was keyed by something other than their ledger key.",
+            registry=r,
+        )
         labels = ["kind", "method", "reason_category", "payer"]
         self.takebacks = Counter("takeback_takebacks", "Takebacks found (first revision).", labels, registry=r)
         self.takeback_amount = Counter(

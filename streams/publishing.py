@@ -27,20 +27,25 @@ class EventPublisher:
         self.app = tb.app
         self.source = event_source(tb.app.conf.id)
 
-    async def send(self, topic: Any, key: str, event: BaseModel, *, compact: bool = False) -> None:
-        """Publish an event as JSON. `compact` leaves out fields at their default (documented in the schema), which
-        makes a remittance smaller and faster to decode downstream.
+    async def send(
+        self, topic: Any, key: str, event: BaseModel, *, compact: bool = False, value: bytes | None = None
+    ) -> bytes:
+        """Publish an event as JSON; returns the payload. `compact` leaves out fields at their default (documented
+        in the schema), which makes a remittance smaller and faster to decode downstream. `value`: the event's
+        payload from an earlier send, to publish it again without encoding it again.
 
         Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
         sensors, callbacks) was most of a batch's time (docs/benchmarks.md). Delivery is still guaranteed before
         the input's offset is committed: faust flushes the producer before every commit.
         Every event carries CloudEvents headers (streams/cloudevents.py); the payload is the event alone.
         """
-        value = event.model_dump_json(exclude_defaults=compact).encode()
+        if value is None:
+            value = event.model_dump_json(exclude_defaults=compact).encode()
         headers = cloudevent_headers(event, self.source)
         await self.app.producer.send(
             topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
         )
+        return value
 
     async def send_input_end(self, topics: Any, outcome: IngestedOutcome) -> None:
         """An input's dead letters, then its `ingested` receipt: last, since `replay` counts the input read by it."""

@@ -23,6 +23,8 @@ def broker_url(address: str) -> str:
 class TopicNames:
     raw: str = "era.raw"
     remittances: str = "remittances"
+    # internal: remittances whose input was keyed by something other than their ledger key, on their way to it
+    remittances_rekeyed: str = "remittances.rekeyed"
     reversals: str = "takebacks.reversal"
     recoupments: str = "takebacks.recoupment"
     dead_letters: str = "remittances.dead-letter"

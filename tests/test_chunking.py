@@ -5,7 +5,8 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from streams.domain.chunking import OVERSIZE_EXCERPT, Piece, split_input
+from streams.domain.chunking import OVERSIZE_EXCERPT, Piece, ledger_key_of, split_input
+from streams.domain.ids import ledger_key
 from streams.domain.x12 import read_835
 from tests.support.era_mix import era_stream
 
@@ -55,3 +56,25 @@ def test_a_file_paying_several_payees_is_cut_where_the_payee_changes() -> None:
 def test_a_file_paying_one_payee_travels_whole(corpus: Path) -> None:
     data = many_sets((corpus / GOOD).read_bytes(), 3)
     assert list(split_input(data, 16 * 1024 * 1024)) == [Piece(data, 0, 0)]
+
+
+def every_piece(corpus: Path) -> list[bytes]:
+    """The era.raw pieces of the corpus, the scenarios and the bench's mix (a TIN on some payees, none on others)."""
+    files = [p.read_bytes() for p in sorted(corpus.iterdir()) if p.is_file() and p.suffix != ".md"]
+    files += [p.read_bytes() for p in sorted((Path(__file__).parent / "scenarios").rglob("*.835"))]
+    files += [data for _, data in era_stream(5_000, providers=20)]
+    return [piece.data for data in files for piece in split_input(data, 16 * 1024 * 1024)]
+
+
+def test_the_ledger_key_read_ahead_is_the_readers(corpus: Path) -> None:
+    """Feeds key era.raw by it: the ingest agent applies a remittance where it reads it only when they agree."""
+    checked = set()
+    for data in every_piece(corpus):
+        remittances = read_835(data).remittances
+        if not remittances:
+            continue
+        payee = remittances[0].payee
+        expected = ledger_key(payee.id, payee.tin, payee.id_qualifier)
+        assert ledger_key_of(data) == expected
+        checked.add(expected.startswith("tin-"))
+    assert checked == {True, False}, "payees with and without a TIN were both read ahead"

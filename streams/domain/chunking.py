@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from streams.domain.ids import ledger_key
 from streams.domain.x12.tokenizer import Delimiters, isa_delimiters, st_delimiters
 
 OVERSIZE_EXCERPT = 64 * 1024
@@ -113,14 +114,28 @@ _PAYEE = re.compile(rb"N1(?P<sep>[^A-Za-z0-9\s])PE(?P=sep)")
 _ID = re.compile(rb"[A-Za-z0-9_.-]*")
 
 
-def payee_id(data: bytes, within: int = 16384) -> str | None:
-    """The payee id (N1*PE N104) of the first set that names one, looked for in the first `within` bytes.
+def ledger_key_of(data: bytes, within: int = 16384) -> str | None:
+    """The ledger key (streams.domain.ids.ledger_key) of the first set that names a payee, read ahead of the reader:
+    N1*PE's N103/N104 and the REF*TJ of the payee loop, looked for in the first `within` bytes. None when it
+    cannot tell.
 
-    Feeds key era.raw by it, so one provider's ERAs are ingested in the order they were published (the ledger
-    is order independent, but in-order arrival is its cheap path). None when it cannot tell.
+    Feeds key era.raw by it, so the ingest agent finds each remittance's ledger in the partition it reads from and
+    applies it there, and one TIN's ERAs are ingested in the order they were published. A wrong guess costs speed,
+    not correctness: the ingest agent sends a remittance whose ledger lives elsewhere on to it.
     """
     match = _PAYEE.search(data, 0, within)
-    return _payee_named_at(data, match)[1].decode("latin-1") or None if match else None
+    if match is None:
+        return None
+    qualifier, ident = _payee_named_at(data, match)
+    sep = re.escape(match.group("sep"))
+    loop_end = re.compile(rb"[^A-Za-z0-9](?:LX|CLP|PLB|SE)" + sep).search(data, match.end(), match.end() + 4096)
+    stop = loop_end.start() if loop_end else match.end() + 4096
+    tin_ref = re.compile(rb"REF" + sep + rb"TJ" + sep).search(data, match.end(), stop)
+    tin = _ID.match(data, tin_ref.end()).group() if tin_ref else b""  # type: ignore[union-attr]
+    if not ident and not tin:
+        return None
+    payee = (ident or tin).decode("latin-1")  # the reader's payee id: N104, else REF*TJ
+    return ledger_key(payee, tin.decode("latin-1") or None, qualifier.decode("latin-1") if ident else None)
 
 
 def _payee_named_at(data: bytes, match: re.Match[bytes]) -> tuple[bytes, bytes]:
