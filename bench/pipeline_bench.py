@@ -6,9 +6,10 @@
 Prints the reader rate, the domain alone on the same data (read + apply in one process, no broker; apply in time
 order and shuffled; one remittance a week late against one in order at --late-state-claims of history), the
 raw-client baseline, the transport floor (the plain client's CPU for the traffic a worker cannot avoid), the
-pipeline with 1 worker (median of three rounds) and 2 workers (claims/s), latency at half of peak (three rounds), worker RSS, the
---state-claims leg's rate over the fresh one, `takeback replay` of a shuffled backfill against the same files in
-time order (with --backfill-claims), and the start-up of `takeback replay` on one small file, phase by phase;
+pipeline with 1 worker (median of three rounds) and 2 workers (claims/s), latency at half of peak (three rounds),
+worker RSS, the --state-claims leg's rate over the fresh one, `takeback replay` of a shuffled backfill against the
+same files in time order (with --backfill-claims), and the start-up of `takeback replay` on one small file, phase
+by phase;
 ends with `pipeline/raw = X.XX`, `pipeline/domain = X.XX` and the floor's share of goal 3's framework allowance.
 Not a test: figures depend on the machine (see docs/benchmarks.md).
 """
