@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import heapq
 import time
 from collections.abc import Mapping
 
@@ -125,7 +126,7 @@ class WorkerMetrics:
         self._overflow_rows: dict[str, NetCashRow] = {}
         self._reassociations: dict[str, Reassociation] = {}  # event_id -> latest record this worker published
         self._unmatched = {kind: ZERO for kind in OPEN_KINDS.values()}
-        self._open_since: collections.Counter[dt.date] = collections.Counter()  # open items by the date they started
+        self._open_since = OpenDates()  # open items by the date they started
 
     # ---- recording
 
@@ -161,14 +162,12 @@ class WorkerMetrics:
         self._unmatched[kind] += sign * open_amount(record)
         since = record.effective_date or record.deposit_date
         if since is not None:
-            self._open_since[since] += sign
-            if not self._open_since[since]:
-                del self._open_since[since]
+            self._open_since.count(since, sign)
 
     def _show_unmatched(self) -> None:
         for kind, amount in self._unmatched.items():
             self.unmatched.labels(kind).set(float(amount))
-        oldest = min(self._open_since, default=None)  # one entry per distinct date
+        oldest = self._open_since.oldest()
         midnight = dt.datetime(oldest.year, oldest.month, oldest.day, tzinfo=dt.UTC).timestamp() if oldest else 0
         self.oldest_open_item.set(midnight)
 
@@ -222,3 +221,27 @@ class WorkerMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class OpenDates:
+    """How many open items started on each date, and the oldest such date.
+
+    The oldest is read after every reassociation batch; a min over all the dates cost O(days of history) each time.
+    A heap keeps it O(log days): a date is pushed when its count leaves 0, and dropped from the top once it is 0.
+    """
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[dt.date] = collections.Counter()
+        self._heap: list[dt.date] = []
+
+    def count(self, day: dt.date, change: int) -> None:
+        if not self._counts[day]:
+            heapq.heappush(self._heap, day)
+        self._counts[day] += change
+        if not self._counts[day]:
+            del self._counts[day]
+
+    def oldest(self) -> dt.date | None:
+        while self._heap and not self._counts.get(self._heap[0]):
+            heapq.heappop(self._heap)
+        return self._heap[0] if self._heap else None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import random
 from decimal import Decimal
 
 from schemas import Deposit, SourceRef
 from streams.bank_ingest import ingest_bank_file
 from streams.domain.bank.matcher import DepositMatcher, ReassociationInput
 from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
-from streams.metrics import WorkerMetrics
+from streams.metrics import OpenDates, WorkerMetrics
 from streams.reassociate_step import CLOCK_KEY, ReassociationBatch, StepResult, clock_key
 from tests.support.bank_files import BankPayment, nacha_file
 from tests.support.builders import PAYER, claim, remittance
@@ -177,3 +179,23 @@ def test_open_money_goes_back_down_when_a_late_deposit_arrives() -> None:
     assert missing == 150
     oldest = metrics.registry.get_sample_value("takeback_deposits_oldest_open_item_timestamp_seconds")
     assert oldest == dt.datetime(2026, 1, 12, tzinfo=dt.UTC).timestamp()
+
+
+def test_the_oldest_open_date_follows_items_opening_and_closing_in_any_order() -> None:
+    """OpenDates against the plain answer (min over the dates with open items), over random opens and closes."""
+    rng = random.Random(4)
+    dates, counts, open_items = OpenDates(), collections.Counter(), []
+    for _ in range(2_000):
+        if open_items and rng.random() < 0.45:
+            day = open_items.pop(rng.randrange(len(open_items)))
+            dates.count(day, -1)
+            counts[day] -= 1
+        else:
+            day = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(60))
+            open_items.append(day)
+            dates.count(day, 1)
+            counts[day] += 1
+        assert dates.oldest() == min((d for d, n in counts.items() if n), default=None)
+    for day in open_items:
+        dates.count(day, -1)
+    assert dates.oldest() is None
