@@ -38,7 +38,7 @@ from bench.domain_bench import DomainFigures
 from bench.domain_bench import describe as describe_domain
 from bench.startup_bench import describe as describe_startup
 from bench.startup_bench import replay_wall, startup_phases
-from schemas import Receipt
+from schemas import Receipt, Remittance
 from streams.broker import EmbeddedBroker, free_port
 from streams.domain.ledger_records import records_to_write
 from streams.domain.offline import apply_all
@@ -148,10 +148,10 @@ async def consume_all(broker: str, topic: str, count: int) -> None:
     await consumer.stop()
 
 
-def changelog_records(files: list[tuple[str, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The ledger records the pipeline writes for these files (each remittance's record and each ledger's header)."""
+def changelog_records(remittances: list[Remittance]) -> list[tuple[bytes, bytes]]:
+    """The ledger records the pipeline writes for these remittances (each one's record and each ledger's header)."""
     ledgers: dict = {}
-    apply_all([r for name, data in files for r in read_835(data, file=name).remittances], ledgers=ledgers)
+    apply_all(remittances, ledgers=ledgers)
     return [record for ledger in ledgers.values() for record in records_to_write(ledger)]
 
 
@@ -395,13 +395,11 @@ def measure(args: argparse.Namespace) -> int:
     say("load average (1, 5, 15 min) at the start", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     reader = reader_rate()
     files = list(era_stream(args.claims, providers=args.providers))
-    remittance_json: list[tuple[bytes, bytes, int]] = []
-    for name, data in files:
-        for r in read_835(data, file=name).remittances:
-            # the same bytes the ingest agent puts on `remittances` (compact JSON)
-            remittance_json.append(
-                (r.provider_id.encode(), r.model_dump_json(exclude_defaults=True).encode(), len(r.claims))
-            )
+    remittances = [r for name, data in files for r in read_835(data, file=name).remittances]
+    # the same bytes the ingest agent puts on `remittances` (compact JSON)
+    remittance_json = [
+        (r.provider_id.encode(), r.model_dump_json(exclude_defaults=True).encode(), len(r.claims)) for r in remittances
+    ]
     claims = sum(c for _, _, c in remittance_json)
     inputs = as_inputs(files)
     say(
@@ -416,7 +414,8 @@ def measure(args: argparse.Namespace) -> int:
     with EmbeddedBroker() as broker:
         raw = asyncio.run(raw_baseline(broker.bootstrap, remittance_json))
         say("raw aiokafka consume + JSON decode", f"{raw:,.0f} claims/s")
-        floor_s = asyncio.run(transport_floor(broker.bootstrap, inputs, remittance_json, changelog_records(files)))
+        changelog = changelog_records(remittances)
+        floor_s = asyncio.run(transport_floor(broker.bootstrap, inputs, remittance_json, changelog))
         floor_us, domain_us = floor_s / claims * 1e6, 1e6 / domain.read_and_apply
         say("transport floor (plain aiokafka, CPU)", f"{floor_us:.1f} us/claim; the domain {domain_us:.1f} us/claim")
         # Three rounds, the median round's figures kept: on this shared machine one round's rate moved by a third

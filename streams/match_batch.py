@@ -1,12 +1,14 @@
 """One batch of remittance events through their providers' ledgers: what to store and what to publish.
 
-Plain Python, no Faust: the match agent takes events, hands each to a MatchBatch, writes the changed ledgers and
-sends the outbox. Faust's cost is per table write, so a batch writes each ledger once, however many of its
-remittances it holds, and settles remittances that arrived out of order once per ledger (rules §5). A ledger holds
-the NPIs of one TIN (its key: `streams.domain.ids.ledger_key`); at the end of the batch, every NPI row of every
-ledger the batch touched goes out as the ledger's *share* of the NPI's row, keyed by the NPI, with the ledger's
-revision: a sibling's remittance can change an NPI's share. The cash agent sums an NPI's shares (an NPI paid under
-two TINs, or with and without one, has a share in each ledger) into the row it publishes on `net-cash`.
+Plain Python, no Faust: the match agent takes events from `remittances.rekeyed`, and the ingest agent the
+remittances of one input whose ledgers live where it read them (streams/local_ledgers.py); each hands them to a
+MatchBatch, writes the changed ledgers and sends the outbox. Faust's cost is per table write, so a batch writes each
+ledger once, however many of its remittances it holds, and settles remittances that arrived out of order once per
+ledger (rules §5). A ledger holds the NPIs of one TIN (its key: `streams.domain.ids.ledger_key`); at the end of the
+batch, every NPI row of every ledger the batch touched goes out as the ledger's *share* of the NPI's row, keyed by
+the NPI, with the ledger's revision: a sibling's remittance can change an NPI's share. The cash agent sums an NPI's
+shares (an NPI paid under two TINs, or with and without one, has a share in each ledger) into the row it publishes
+on `net-cash`.
 
 Every remittance gets a Receipt announcing the takeback revisions and cash row it produced. Settling at the end of
 the batch can add to the provider's last receipt, so receipts are kept aside and join the outbox only once the
