@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker
-from streams.feeds.watch import not_an_input
+from streams.feeds.delivery import not_an_input
 from streams.inputs import expand_inputs, folder_files
 from streams.kafka_io import SOURCE_ID_HEADER, ensure_topics, read_since
 from streams.settings import Settings

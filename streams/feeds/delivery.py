@@ -28,6 +28,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
+from streams.domain.bank.detect import bank_file_format
 from streams.kafka_io import (
     SOURCE_ID_HEADER,
     end_offsets_of,
@@ -48,6 +49,16 @@ def content_hash(data: bytes) -> str:
 def input_id_for(prefix: str, key: str) -> str:
     """A feed's id of an input: its prefix and 24 hex digits of the key's hash (the content's, or a client's key)."""
     return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+def not_an_input(data: bytes) -> str | None:
+    """Why a file is neither an 835 (X12, starting with ISA) nor a bank file (NACHA, BAI2), or None. Deeper faults
+    are the reader's, reported as dead letters downstream."""
+    if not data.strip():
+        return "the file is empty"
+    if bank_file_format(data) or data.lstrip(b"\xef\xbb\xbf\r\n\t ")[:3] == b"ISA":
+        return None
+    return "neither an X12 interchange (it does not start with ISA) nor a NACHA or BAI2 bank file"
 
 
 @dataclass

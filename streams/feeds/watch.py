@@ -29,8 +29,7 @@ from pathlib import Path
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from streams.domain.bank.detect import bank_file_format
-from streams.feeds.delivery import Journal, JournalRecord, OncePublisher, content_hash, input_id_for
+from streams.feeds.delivery import Journal, JournalRecord, OncePublisher, content_hash, input_id_for, not_an_input
 from streams.inputs import folder_files
 from streams.progress import ProgressBar
 from streams.settings import Settings
@@ -278,16 +277,6 @@ class Watcher:
 
     def close(self) -> None:
         self.journal.close()
-
-
-def not_an_input(data: bytes) -> str | None:
-    """Why a file is neither an 835 (X12, starting with ISA) nor a bank file (NACHA, BAI2), or None. Deeper faults
-    are the reader's, reported as dead letters downstream."""
-    if not data.strip():
-        return "the file is empty"
-    if bank_file_format(data) or data.lstrip(b"\xef\xbb\xbf\r\n\t ")[:3] == b"ISA":
-        return None
-    return "neither an X12 interchange (it does not start with ISA) nor a NACHA or BAI2 bank file"
 
 
 def _free_name(target: Path) -> Path:
