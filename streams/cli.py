@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--state", type=Path, metavar="FILE", help="the journal (default DIR/.takeback-watch.jsonl)")
     watch.add_argument("--follow-links", action="store_true", help="also read links that point out of DIR")
     watch.add_argument(
-        "--metrics-port", type=int, default=6068, metavar="N", help="serve Prometheus metrics here (0: none)"
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics on this port (0: none; default TAKEBACK_WATCH_METRICS_PORT, 6068)",
     )
     _broker_arg(watch)
 
@@ -246,7 +249,8 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
         state=args.state,
         once=args.once,
     )
-    result = watch(live, options, metrics_port=args.metrics_port)
+    port = live.watch_metrics_port if args.metrics_port is None else args.metrics_port
+    result = watch(live, options, metrics_port=port)
     print(
         f"{result.published} published, {result.duplicates} duplicates, {result.rejected} rejected, "
         f"{len(result.waiting)} still being written",

@@ -99,6 +99,8 @@ class Settings:
     sink_dsn: str = field(default="", repr=False)
     sink_batch_size: int = 500
     sink_metrics_port: int = 6067
+    # `takeback watch`: its metrics port (0: none); --metrics-port overrides it.
+    watch_metrics_port: int = 6068
     topics: TopicNames = field(default_factory=TopicNames)
 
     @property
