@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.feeds.delivery import not_an_input
 from streams.inputs import expand_inputs, folder_files
 from streams.kafka_io import SOURCE_ID_HEADER, ensure_topics, read_since
@@ -129,23 +130,30 @@ def test_files_dropped_while_stopped_are_published_once_duplicates_reported_bad_
     aged(folder / "letter.pdf")
     (folder / "upload.835.part").write_bytes((corpus / ERA2).read_bytes())  # still being uploaded
     aged(folder / "upload.835.part")
+    # a name that is not valid UTF-8 (Latin-1 "café"), as an SFTP client on an old system writes it
+    latin1_name = Path(os.fsdecode(bytes(folder) + b"/caf\xe9.835"))
+    latin1_name.write_bytes((corpus / ERA).read_bytes().replace(b"~", b"~\r\n"))
+    aged(latin1_name)
     fresh = folder / "fresh.835"
     fresh.write_bytes((corpus / ERA2).read_bytes()[:200])  # half-written, just now
 
+    waiting = [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".part")]
+    size = sum(p.stat().st_size for p in waiting)
     err = watch_once(settings, folder, "--move")
-    assert "6 files (4,197 bytes) waiting" in err  # the backlog line: the half-written one counts, .part does not
+    assert f"7 files ({size:,} bytes) waiting" in err  # the backlog line: the half-written one counts, .part not
     assert "duplicate: payer-a/one-again.835 has the content of one.835" in err or (
         "duplicate: one.835 has the content of payer-a/one-again.835" in err
     )
     ids = published_ids(folder)
     assert sorted(ids) in (
-        ["deposits.ach", "one.835", "payer-a/two.835"],
-        ["deposits.ach", "payer-a/one-again.835", "payer-a/two.835"],
+        ["caf\udce9.835", "deposits.ach", "one.835", "payer-a/two.835"],
+        ["caf\udce9.835", "deposits.ach", "payer-a/one-again.835", "payer-a/two.835"],
     )
     assert (folder / "rejected" / "letter.pdf").exists()
     reason = (folder / "rejected" / "letter.pdf.reason.txt").read_text()
     assert "neither an X12 interchange" in reason
     assert sorted(p.relative_to(folder / "processed").as_posix() for p in (folder / "processed").rglob("*.*")) == [
+        "caf\udce9.835",
         "deposits.ach",
         "one.835",
         "payer-a/one-again.835",
@@ -161,7 +169,7 @@ def test_files_dropped_while_stopped_are_published_once_duplicates_reported_bad_
     assert "published fresh.835" in err
     assert "duplicate: upload.835 has the content of payer-a/two.835" in err
     ids = published_ids(folder)
-    assert len(ids) == 4
+    assert len(ids) == 5
     counts = raw_source_ids(settings)
     assert counts == Counter({input_id: 1 for input_id in ids.values()})  # each file once, no more
 
@@ -176,7 +184,8 @@ def test_a_running_watcher_publishes_files_as_they_arrive_and_waits_for_half_wri
 ) -> None:
     folder = tmp_path / "drop"
     folder.mkdir()
-    watcher = takeback_watch(settings, folder, "--settle", "1", "--interval", "0.2")
+    port = free_port()
+    watcher = takeback_watch(settings, folder, "--settle", "1", "--interval", "0.2", "--metrics-port", str(port))
     try:
         era = (corpus / ERA2).read_bytes()
         shutil.copy(corpus / ERA, folder / "first.835")
@@ -190,6 +199,7 @@ def test_a_running_watcher_publishes_files_as_they_arrive_and_waits_for_half_wri
             assert watcher.poll() is None, watcher.communicate()[1]
             assert time.monotonic() < deadline, "the watcher did not publish both files"
             time.sleep(0.2)
+        metrics = metric_values(f"http://127.0.0.1:{port}/metrics")
     finally:
         watcher.send_signal(signal.SIGTERM)
         _, err = watcher.communicate(timeout=30)
@@ -200,6 +210,21 @@ def test_a_running_watcher_publishes_files_as_they_arrive_and_waits_for_half_wri
     (slow,) = [r for r in journal(folder) if r["path"] == "slow.835" and r["state"] == "published"]
     assert slow["size"] == len(era)
     assert "published slow.835" in err
+    assert metrics["takeback_watch_files_published_total"] == 2
+    assert metrics["takeback_watch_published_bytes_total"] == len(era) + (corpus / ERA).stat().st_size
+    assert metrics["takeback_watch_duplicate_files_total"] == metrics["takeback_watch_files_rejected_total"] == 0
+    assert metrics["takeback_watch_files_seen_total"] == 2  # the slow file once, whatever sizes it passed
+    assert metrics["takeback_watch_oldest_unpublished_age_seconds"] == 0
+
+
+def metric_values(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("takeback_watch_") and "{" not in line
+    }
 
 
 @pytest.mark.broker

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import os
 import shutil
 import sys
 import time
@@ -34,7 +34,6 @@ from streams.inputs import folder_files
 from streams.progress import ProgressBar
 from streams.settings import Settings
 
-log = logging.getLogger("takeback.watch")
 PROCESSED, REJECTED = "processed", "rejected"
 STATE_FILE = ".takeback-watch.jsonl"
 ID_PREFIX = "watch"
@@ -105,7 +104,7 @@ class Watcher:
         self.options = options
         self.metrics = metrics or WatchMetrics()
         self.journal = Journal(options.journal_path)
-        self._seen: set[tuple[str, int, int]] = set()
+        self._seen: set[str] = set()  # paths of files counted as seen and not handled yet
 
     # ----------------------------------------------------------------------- listing
 
@@ -113,9 +112,11 @@ class Watcher:
         """Files in the folder not handled yet (in move mode: every file left in it, whatever the journal says)."""
         root = self.options.folder
         exclude = [root / PROCESSED, root / REJECTED]
+        journal = self.options.journal_path.resolve()
+        journal_files = {journal, journal.with_name(journal.name + ".tmp")}  # (--state may name a file in DIR)
         found = []
         for path in folder_files(root, recursive=True, follow_links=self.options.follow_links, exclude=exclude):
-            if path.resolve() == self.options.journal_path.resolve():
+            if path.resolve() in journal_files:
                 continue
             try:
                 stat = path.stat()
@@ -125,8 +126,8 @@ class Watcher:
             candidate = Candidate(path, relative, stat.st_size, stat.st_mtime_ns)
             if self._handled(candidate) and not self.options.move:
                 continue
-            if (relative, stat.st_size, stat.st_mtime_ns) not in self._seen:
-                self._seen.add((relative, stat.st_size, stat.st_mtime_ns))
+            if relative not in self._seen:  # a file still being written is seen once, whatever sizes it passes
+                self._seen.add(relative)
                 self.metrics.seen.inc()
             found.append(candidate)
         return found
@@ -156,12 +157,16 @@ class Watcher:
                 if since is None and not self._handled(candidate):
                     since = await publisher.raw_ends()  # once per pass: where a resume would read from
                 outcome = await self.handle(publisher, candidate, since)
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:
+                # One file must not stop the others: it waits for the next pass (its age shows in the metrics).
                 if self.options.once:
                     raise
-                log.warning("could not publish %s, will retry: %s", candidate.relative, exc)
+                what = str(exc) if isinstance(exc, (KafkaError, OSError)) else f"{type(exc).__name__}: {exc}"
+                say(f"could not publish {candidate.relative}, trying again on the next pass: {what}")
                 result.waiting.append(candidate)
                 continue
+            if outcome != "changed":
+                self._seen.discard(candidate.relative)  # a new file at this path later is a new file seen
             if outcome == "published":
                 result.published += 1
             elif outcome == "duplicate":
@@ -180,10 +185,6 @@ class Watcher:
         """Publish, report as a duplicate, or reject one complete file; in move mode, move it after. Returns
         "published", "duplicate", "rejected", "moved" (handled by an earlier run) or "changed" (written to while
         read: the next pass reads it again)."""
-        record = self.journal.files.get(candidate.relative)
-        if self._handled(candidate) and record is not None:  # move mode: an earlier run stopped before moving it
-            self._move(candidate, record)
-            return "moved"
         try:
             data = candidate.path.read_bytes()
             after = candidate.path.stat()
@@ -192,6 +193,10 @@ class Watcher:
         if (after.st_size, after.st_mtime_ns) != (candidate.size, candidate.mtime_ns) or len(data) != candidate.size:
             return "changed"
         digest = content_hash(data)
+        record = self.journal.files.get(candidate.relative)
+        if self._handled(candidate) and record is not None and record.sha256 == digest:
+            self._move(candidate, record)  # move mode: an earlier run handled it, and stopped before moving it
+            return "moved"
         problem = not_an_input(data)
         if problem:
             return self._reject(candidate, digest, problem)
@@ -199,7 +204,7 @@ class Watcher:
             input_id=input_id_for(ID_PREFIX, digest),
             state="publishing",
             sha256=digest,
-            name=candidate.path.name,
+            name=printable(candidate.path.name),
             size=candidate.size,
             path=candidate.relative,
             mtime_ns=candidate.mtime_ns,
@@ -287,6 +292,12 @@ def _free_name(target: Path) -> Path:
         candidate = target.with_name(f"{target.stem}.{number}{target.suffix}")
         number += 1
     return candidate
+
+
+def printable(name: str) -> str:
+    """A file name as text for message headers and the journal: a name that is not valid UTF-8 (bytes a POSIX file
+    name may hold) has those bytes replaced, instead of failing the encode."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def say(line: str) -> None:
