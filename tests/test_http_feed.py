@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import time
 import urllib.error
@@ -22,7 +23,7 @@ from streams.kafka_io import ensure_topics
 from streams.runner import WorkerProcess
 from streams.settings import Settings
 from tests.test_pages_browser import non_loopback_address
-from tests.test_watch import raw_source_ids
+from tests.test_watch import aged, published_ids, raw_source_ids, watch_once
 
 pytestmark = pytest.mark.broker
 
@@ -198,3 +199,13 @@ def test_off_loopback_a_post_needs_the_token(feed: Feed, corpus: Path) -> None:
     assert call("POST", f"{feed.outside}/eras", era, token="wrong")[0] == 401
     assert call("GET", f"{feed.outside}/inputs/http-{'0' * 24}", token=None)[0] == 401
     assert call("POST", f"{feed.outside}/eras", era)[0] == 202
+
+
+def test_the_status_of_a_watched_folders_input(feed: Feed, corpus: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    aged(Path(shutil.copy(corpus / ERA, folder / "watched.835")))
+    watch_once(feed.settings, folder)
+    (input_id,) = published_ids(folder).values()
+    status = status_when_done(feed, input_id)  # not published by this worker: read from the topics' start
+    assert (status["status"], status["file"], status["remittances"]) == ("ingested", "watched.835", 1)

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from schemas import Receipt
 from streams.broker import EmbeddedBroker, free_port
 from streams.feeds.delivery import not_an_input
 from streams.inputs import expand_inputs, folder_files
 from streams.kafka_io import SOURCE_ID_HEADER, ensure_topics, read_since
+from streams.runner import WorkerProcess
 from streams.settings import Settings
 from tests.support.synthetic import synthetic_835
 
@@ -278,3 +280,19 @@ def test_a_watcher_killed_mid_publish_resumes_without_sending_a_piece_twice(
     resumed = re.search(r"\((\d+) messages, (\d+) of them sent by a run that was stopped\)", err)
     assert resumed, err
     assert int(resumed[2]) >= on_broker  # (a piece in the socket when it was killed may have landed after the count)
+
+    # Downstream: a worker reads each piece once, one `ingested` receipt each.
+    worker_settings = settings.with_overrides(web_port=free_port(), data_dir=tmp_path / "worker", session_timeout=2.0)
+    with WorkerProcess(worker_settings, tmp_path / "worker.log") as worker:
+        deadline = time.monotonic() + 90
+        while (receipts := ingested_receipts(settings)) != expected:
+            assert worker.problem() is None, worker.problem()
+            assert time.monotonic() < deadline, f"receipts {receipts} != pieces published {expected}"
+            assert all(receipts[k] <= 1 for k in receipts), receipts
+            time.sleep(0.5)
+
+
+def ingested_receipts(settings: Settings) -> Counter[str]:
+    records = asyncio.run(read_since(settings, [settings.topic_names.receipts]))
+    receipts = (Receipt.model_validate_json(r.value) for r in records if b'"ingested"' in r.value)
+    return Counter(r.source_id for r in receipts if r.stage == "ingested")
