@@ -23,7 +23,7 @@ import pytest
 
 from schemas import Receipt
 from streams.broker import EmbeddedBroker, free_port
-from streams.feeds.delivery import not_an_input
+from streams.feeds.delivery import Journal, JournalInUse, JournalRecord, not_an_input
 from streams.inputs import expand_inputs, folder_files
 from streams.kafka_io import SOURCE_ID_HEADER, ensure_topics, read_since
 from streams.runner import WorkerProcess
@@ -59,6 +59,29 @@ def test_what_the_watcher_rejects_before_publishing() -> None:
     assert not_an_input(b"\xef\xbb\xbf\r\nISA*00*") is None
     assert "empty" in (not_an_input(b"  \n") or "")
     assert "neither" in (not_an_input(b"%PDF-1.4 a remittance letter") or "")
+
+
+def test_one_process_at_a_time_holds_a_journal(tmp_path: Path) -> None:
+    first = Journal(tmp_path / ".takeback-watch.jsonl")
+    with pytest.raises(JournalInUse, match="another process is using"):
+        Journal(tmp_path / ".takeback-watch.jsonl")
+    first.close()
+    Journal(tmp_path / ".takeback-watch.jsonl").close()  # free again once closed
+
+
+def test_a_torn_last_line_is_ignored_and_the_journal_compacted(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    record = JournalRecord(input_id="watch-1", state="publishing", sha256="ab", name="a.835", size=3, path="a.835")
+    journal.append(record)
+    journal.append(JournalRecord(**{**vars(record), "state": "published"}))
+    journal.close()
+    with path.open("a") as out:
+        out.write('{"input_id": "watch-2", "state": "publ')  # a crash while writing a line
+    again = Journal(path)
+    assert again.published("watch-1") is not None and "watch-2" not in again.inputs
+    again.close()
+    assert len(path.read_text().splitlines()) == 1  # one record per input and file
 
 
 # --------------------------------------------------------------------------- through the broker

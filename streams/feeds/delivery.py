@@ -18,6 +18,7 @@ with every restart.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -77,11 +78,23 @@ class JournalRecord:
     status_since: dict[str, int] = field(default_factory=dict)  # HTTP: receipts' and dead letters' ends
 
 
+class JournalInUse(OSError):
+    """Another process holds the journal: two watchers of one folder would each publish its files."""
+
+
 class Journal:
-    """What a feed published, rejected or found duplicate; see the module docstring for how it is written."""
+    """What a feed published, rejected or found duplicate; see the module docstring for how it is written. One
+    process at a time holds it (an flock on `<journal>.lock`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_path(path).open("a")
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise JournalInUse(f"another process is using {path} (a second watcher of the folder?)") from None
         self.inputs: dict[str, JournalRecord] = {}  # input id -> its publishing or published record
         self.files: dict[str, JournalRecord] = {}  # path in the folder -> the latest record about it
         self._load()
@@ -108,7 +121,6 @@ class Journal:
 
     def _compact(self) -> None:
         records = {id(r): r for r in [*self.inputs.values(), *self.files.values()]}.values()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         with temporary.open("w", encoding="utf-8") as out:
             out.writelines(json.dumps(asdict(r)) + "\n" for r in sorted(records, key=lambda r: r.at))
@@ -130,6 +142,11 @@ class Journal:
 
     def close(self) -> None:
         self._out.close()
+        self._lock.close()  # releases the flock
+
+
+def lock_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".lock")
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -29,7 +29,15 @@ from pathlib import Path
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from streams.feeds.delivery import Journal, JournalRecord, OncePublisher, content_hash, input_id_for, not_an_input
+from streams.feeds.delivery import (
+    Journal,
+    JournalRecord,
+    OncePublisher,
+    content_hash,
+    input_id_for,
+    lock_path,
+    not_an_input,
+)
 from streams.inputs import folder_files
 from streams.progress import ProgressBar
 from streams.settings import Settings
@@ -113,7 +121,7 @@ class Watcher:
         root = self.options.folder
         exclude = [root / PROCESSED, root / REJECTED]
         journal = self.options.journal_path.resolve()
-        journal_files = {journal, journal.with_name(journal.name + ".tmp")}  # (--state may name a file in DIR)
+        journal_files = {journal, journal.with_name(journal.name + ".tmp"), lock_path(journal)}  # --state in DIR
         found = []
         for path in folder_files(root, recursive=True, follow_links=self.options.follow_links, exclude=exclude):
             if path.resolve() in journal_files:
