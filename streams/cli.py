@@ -3,6 +3,8 @@
     takeback broker  [--port N]                      an embedded Kafka-compatible broker (Tansu)
     takeback worker  [--broker HOST:PORT]            one pipeline worker (agents, tables, HTTP)
     takeback publish FILE... [--canonical-order] [--broker HOST:PORT]    feeds: put 835 files on era.raw
+    takeback watch   DIR [--once] [--move] [--settle S] [--interval S] [--state FILE] [--metrics-port N]
+                     feeds: publish each ERA or bank file dropped in DIR (and its subfolders), exactly once
     takeback demo    [FILE_OR_DIR...] [--once]       broker + worker + sample ERAs, prints what it found
     takeback replay  FILE_OR_DIR... --out DIR [--broker HOST:PORT]
     takeback dead-letters list|replay [--code CODE] [--id ID] [--broker HOST:PORT]
@@ -70,6 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
         "DTM*405, else BPR16, then TRN02), not in the order given; the ledgers then apply them without re-deriving",
     )
     _broker_arg(publish)
+
+    watch = commands.add_parser(
+        "watch", help="publish each ERA or bank file dropped in a folder (and its subfolders) once it is complete"
+    )
+    watch.add_argument("folder", type=Path, metavar="DIR")
+    watch.add_argument("--once", action="store_true", help="one pass: publish what is complete, then exit (cron)")
+    watch.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="a file is complete when its size and mtime have not changed for this long (*.part and dot-files "
+        "wait until renamed)",
+    )
+    watch.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="seconds between passes")
+    watch.add_argument(
+        "--move", action="store_true", help="move published files to DIR/processed/, unreadable ones to DIR/rejected/"
+    )
+    watch.add_argument("--state", type=Path, metavar="FILE", help="the journal (default DIR/.takeback-watch.jsonl)")
+    watch.add_argument("--follow-links", action="store_true", help="also read links that point out of DIR")
+    watch.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics on this port (0: none; default TAKEBACK_WATCH_METRICS_PORT, 6068)",
+    )
+    _broker_arg(watch)
 
     demo = commands.add_parser("demo", help="broker + worker + sample ERAs; prints takebacks and net cash")
     demo.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
@@ -205,6 +234,31 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.feeds.watch import WatchOptions, watch
+    from streams.kafka_io import ensure_topics
+
+    live = settings.with_overrides(broker=_normalize(args.broker))
+    asyncio.run(ensure_topics(live))
+    options = WatchOptions(
+        folder=args.folder,
+        settle=args.settle,
+        interval=args.interval,
+        move=args.move,
+        follow_links=args.follow_links,
+        state=args.state,
+        once=args.once,
+    )
+    port = live.watch_metrics_port if args.metrics_port is None else args.metrics_port
+    result = watch(live, options, metrics_port=port)
+    print(
+        f"{result.published} published, {result.duplicates} duplicates, {result.rejected} rejected, "
+        f"{len(result.waiting)} still being written",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from streams.runner import replay
 
@@ -336,6 +390,7 @@ COMMANDS = {
     "broker": cmd_broker,
     "worker": cmd_worker,
     "publish": cmd_publish,
+    "watch": cmd_watch,
     "demo": cmd_demo,
     "replay": cmd_replay,
     "sink": cmd_sink,

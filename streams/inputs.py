@@ -1,26 +1,73 @@
 """The input files a command was given: files in the order given, a directory's files sorted by name, or put in
-canonical order for a backfill."""
+canonical order for a backfill. `folder_files` is the one place that lists a folder's inputs (`publish`, `replay`,
+the demo and `takeback watch`), so every command treats hidden files and links the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+SKIPPED_SUFFIXES = (".md", ".part")  # notes next to inputs; a `.part` file is still being written (watch)
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files in the order given; a directory's files sorted by name (hidden files and SOURCES.md skipped)."""
+    """Files in the order given; a directory's files sorted by name (hidden files, `.part` and SOURCES.md skipped,
+    links out of the directory not followed). A file named on the command line is read even when it is a link:
+    the user chose it."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(
-                p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
-            )
+            files.extend(folder_files(path, recursive=False, on_skip=_say_skipped))
         elif path.is_file():
             files.append(path)
         else:
             raise FileNotFoundError(f"no such file or directory: {path}")
     return files
+
+
+def _say_skipped(path: Path, reason: str) -> None:
+    print(f"takeback: skipped {path}: {reason}", file=sys.stderr)
+
+
+def is_candidate_name(name: str) -> bool:
+    """A name an input folder's listing takes: not hidden, not a note, not a file still being written."""
+    return not name.startswith(".") and not name.endswith(SKIPPED_SUFFIXES)
+
+
+def folder_files(
+    root: Path,
+    *,
+    recursive: bool,
+    follow_links: bool = False,
+    exclude: Iterable[Path] = (),
+    on_skip: Callable[[Path, str], None] | None = None,
+) -> list[Path]:
+    """The input files in `root` (and its subfolders when `recursive`), sorted by path.
+
+    A link whose target lies outside `root` is left out unless `follow_links`: a drop folder or a corpus folder
+    must not become a way to publish any file the process can read (a link to a system file would end in a dead
+    letter's `raw`, and so in the sink); `on_skip(path, reason)` hears of each one left out. Links to subfolders
+    are not descended (no cycles). `exclude`: subfolders not to list (the watcher's processed/ and rejected/)."""
+    top = root.resolve()
+    skipped = {p.resolve() for p in exclude}
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=follow_links):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if recursive and not d.startswith(".") and (here / d).resolve() not in skipped)
+        for name in names:
+            path = here / name
+            if not is_candidate_name(name):
+                continue
+            if path.is_symlink() and not follow_links and not path.resolve().is_relative_to(top):
+                if on_skip is not None:
+                    on_skip(path, f"a link out of {root} (not followed)")
+                continue
+            if path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def in_canonical_order(files: Sequence[Path]) -> list[Path]:

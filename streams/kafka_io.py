@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -361,18 +361,35 @@ async def publish_payloads(
     published: list[Published] = []
     try:
         for index, (name, data) in enumerate(payloads):
-            for message in input_messages(name, data, f"{run_id}-{index:06d}", settings.max_input_bytes):
-                await producer.send_and_wait(
-                    settings.topic_names.bank_raw if message.bank_file else settings.topic_names.raw,
-                    key=message.key,
-                    value=message.value,
-                    headers=[*message.headers, *headers],
-                    partition=0 if ordered else None,
-                )
-                published.append(Published(source_id=message.source_id, file=name))
+            messages = input_messages(name, data, f"{run_id}-{index:06d}", settings.max_input_bytes)
+            await send_input_messages(producer, settings, messages, headers=headers, ordered=ordered)
+            published.extend(Published(source_id=m.source_id, file=name) for m in messages)
     finally:
         await producer.stop()
     return published
+
+
+async def send_input_messages(
+    producer: AIOKafkaProducer,
+    settings: Settings,
+    messages: Iterable[InputMessage],
+    *,
+    headers: Sequence[tuple[str, bytes]] = (),
+    ordered: bool = False,
+) -> None:
+    """Send an input's messages (`input_messages`), each acknowledged by the broker before the next."""
+    for message in messages:
+        await producer.send_and_wait(
+            input_topic(settings, message),
+            key=message.key,
+            value=message.value,
+            headers=[*message.headers, *headers],
+            partition=0 if ordered else None,
+        )
+
+
+def input_topic(settings: Settings, message: InputMessage) -> str:
+    return settings.topic_names.bank_raw if message.bank_file else settings.topic_names.raw
 
 
 @dataclass
@@ -439,6 +456,48 @@ async def true_end_offsets(settings: Settings, reported: dict[TopicPartition, in
     finally:
         await consumer.stop()
     return ends
+
+
+async def end_offsets_of(settings: Settings, topics: Sequence[str]) -> dict[str, int]:
+    """The (reported) end offset of every partition of `topics`, as {"topic:partition": offset}: where a later
+    `read_since` starts. Tansu may under-report an end, which only makes that read start a little earlier."""
+    consumer = consumer_for(settings)
+    await consumer.start()
+    try:
+        partitions = await _all_partitions(consumer, topics)
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
+
+
+async def read_since(
+    settings: Settings, topics: Sequence[str], since: dict[str, int] | None = None
+) -> list[ConsumerRecord]:
+    """Every record of `topics` from the offsets in `since` (from the beginning where it names none) to the
+    topics' true ends now (`true_end_offsets`): what was written after `end_offsets_of` gave `since`."""
+    since = since or {}
+    consumer = consumer_for(settings)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        partitions = await _all_partitions(consumer, topics)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        for tp in partitions:
+            start = since.get(f"{tp.topic}:{tp.partition}")
+            if start:
+                consumer.seek(tp, start)
+        ends = await true_end_offsets(settings, await consumer.end_offsets(partitions))
+        waiting = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        while waiting:
+            batches = await consumer.getmany(*waiting, timeout_ms=200, max_records=5000)
+            for tp, messages in batches.items():
+                records.extend(m for m in messages if m.offset < ends[tp])
+            waiting = {tp for tp in waiting if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return records
 
 
 # --------------------------------------------------------------------------- reassociation results (rules §10)

@@ -71,6 +71,9 @@ class Settings:
     web_enabled: bool = True
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
+    # POST /eras and /bank-files: the largest body taken (a larger one is answered 413 unread). Above
+    # max_input_bytes, a file is cut between transaction sets as `takeback publish` cuts it.
+    feed_max_bytes: int = 64 * 1024 * 1024
     log_level: str = "info"
     # After SIGTERM or Ctrl-C a worker stops gracefully (commits, leaves its group) for at most this long, then
     # exits anyway: with its broker gone the graceful stop never ends. Under Kubernetes' 30 s before SIGKILL.
@@ -96,6 +99,8 @@ class Settings:
     sink_dsn: str = field(default="", repr=False)
     sink_batch_size: int = 500
     sink_metrics_port: int = 6067
+    # `takeback watch`: its metrics port (0: none); --metrics-port overrides it.
+    watch_metrics_port: int = 6068
     topics: TopicNames = field(default_factory=TopicNames)
 
     @property

@@ -1,5 +1,5 @@
 """The HTTP API on Faust's web server: the cash table and recent takebacks, deposits (streams/deposit_views.py),
-health, metrics, OpenAPI.
+the file feeds POST /eras, /bank-files and GET /inputs/{id} (streams/feeds/http.py), health, metrics, OpenAPI.
 
 Any worker answers for any provider: requests for one provider are routed to
 the worker that owns the provider's partition (Faust's table routing); a provider's
@@ -20,6 +20,7 @@ from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, Takeba
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
 from streams.domain.ledger import takebacks_of
+from streams.feeds.http import register_input_views
 from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
 
@@ -141,6 +142,7 @@ def register_views(tb: TakebackApp) -> None:
             return takebacks_answer(self, request, ledger_key, provider_id)
 
     register_deposit_views(tb, _other_workers)
+    register_input_views(tb)
 
 
 def _paging(request: Request) -> tuple[int, int]:
@@ -158,6 +160,46 @@ def _other_workers(tb: TakebackApp) -> list[str]:
     me = str(tb.app.conf.canonical_url).rstrip("/")
     hosts = {str(url).rstrip("/") for url in tb.app.router.tables_metadata()}
     return sorted(h for h in hosts if h != me)
+
+
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "input_id": {"type": "string"},
+        "status": {"const": "pending"},
+        "location": {"type": "string", "description": "GET it for the input's status"},
+    },
+    "required": ["input_id", "status", "location"],
+}
+INPUT_STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "input_id": {"type": "string"},
+        "status": {
+            "enum": ["pending", "ingested", "dead_lettered"],
+            "description": "pending: not read yet; ingested: read, its remittances on their way; dead_lettered: "
+            "read, and some or all of it rejected (see dead_letters; remittances says how many went on)",
+        },
+        "file": {"type": ["string", "null"]},
+        "pieces": {"type": "integer", "description": "messages the file was published as (cut by size and payee)"},
+        "pieces_ingested": {"type": "integer"},
+        "remittances": {"type": "integer"},
+        "dead_letters": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "dead_letter_id": {"type": "string"},
+                    "stage": {"type": "string"},
+                    "error_code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "byte_offset": {"type": ["integer", "null"]},
+                },
+            },
+        },
+    },
+    "required": ["input_id", "status", "pieces", "pieces_ingested", "remittances", "dead_letters"],
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -189,6 +231,42 @@ def openapi_document() -> dict[str, Any]:
 
     def ok(schema: dict[str, Any]) -> dict[str, Any]:
         return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+    def file_feed(what: str, other: str) -> dict[str, Any]:
+        return {
+            "summary": f"{what} in; published as `takeback publish` does, once per Idempotency-Key or content",
+            "description": (
+                "The body is the file. Without an Idempotency-Key the body's SHA-256 is the key: a retried request "
+                f"publishes once. A file of the other kind is a 400 (post it to {other}). Poll the Location."
+            ),
+            "parameters": [
+                {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}},
+                {
+                    "name": "name",
+                    "in": "query",
+                    "description": "the file name dead letters show",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "202": {
+                    "description": "Accepted: published (or published before under this key)",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": ACCEPTED_SCHEMA}},
+                },
+                "400": error,
+                "401": error,
+                "409": error,
+                "413": {
+                    "description": "The body is larger than TAKEBACK_FEED_MAX_BYTES; it was not read",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
+        }
 
     components = {
         "NetCashRow": NetCashRow.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
@@ -260,6 +338,15 @@ def openapi_document() -> dict[str, Any]:
                         "200": ok({"type": "object", "properties": {"items": array_of("Reassociation")}}),
                         "404": error,
                     },
+                }
+            },
+            "/eras": {"post": file_feed("An 835 file (raw X12)", "/bank-files")},
+            "/bank-files": {"post": file_feed("A bank deposit file (NACHA or BAI2)", "/eras")},
+            "/inputs/{input_id}": {
+                "get": {
+                    "summary": "What became of a posted (or watched) input: pending, ingested or dead_lettered",
+                    "parameters": [{"name": "input_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": ok(INPUT_STATUS_SCHEMA), "401": error, "404": error},
                 }
             },
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": ok({"type": "object"})}}},

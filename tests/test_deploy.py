@@ -21,6 +21,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
 from streams.cli import build_parser
+from streams.feeds.watch import WatchMetrics
 from streams.metrics import WorkerMetrics
 from streams.settings import ENV_PREFIX, Settings, TopicNames, settings_from_env
 
@@ -56,6 +57,8 @@ def exposed_names(*metrics: MetricWrapperBase) -> set[str]:
 # and alert checks; plus Prometheus' own `up`.
 WORKER_METRICS = WorkerMetrics()
 METRICS = series_names(WORKER_METRICS.registry.collect()) | {"up"}
+# ... and what `takeback watch` serves on its own port (job "takeback-watch")
+METRICS |= series_names(WatchMetrics().registry.collect())
 # Labels an alert annotation may show: identifiers of payers, providers and the pipeline, never patient data.
 ANNOTATION_LABELS = {"payer", "provider", "topic", "partition", "stage", "error_code", "instance", "job"}
 REQUIRED_ALERTS = {
@@ -64,6 +67,7 @@ REQUIRED_ALERTS = {
     "TakebackConsumerLagHigh",
     "TakebackWorkerDown",
     "TakebackForwardBalanceOutstandingTooLong",
+    "TakebackWatchFileWaiting",
 }
 DATASOURCE_UID = "prometheus"
 WEB_PORT = Settings().web_port
@@ -530,6 +534,24 @@ def test_compose_sink_writes_to_the_compose_postgres() -> None:
     (job,) = [j for j in load_yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "takeback-sink"]
     assert [(n, sd["port"]) for sd in job["dns_sd_configs"] for n in sd["names"]] == [
         ("sink", effective.sink_metrics_port)
+    ]
+
+
+def test_compose_watch_feeds_the_drop_folder_and_is_scraped() -> None:
+    watch = service("watch")
+    argv = image_command(watch["command"])
+    args = build_parser().parse_args(argv[1:])
+    assert (args.command, str(args.folder), args.move) == ("watch", "/drop", True)
+    assert watch["image"] == service("worker")["image"]
+    env = environment(watch)
+    assert unknown_settings(sorted(env)) == []
+    effective = settings_from_env(env)
+    assert effective.broker == "kafka://kafka:9092"
+    assert any(v.split(":")[1] == "/drop" for v in watch["volumes"])
+    assert str(effective.watch_metrics_port) in [str(p) for p in watch.get("expose", [])]
+    (job,) = [j for j in load_yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "takeback-watch"]
+    assert [(n, sd["port"]) for sd in job["dns_sd_configs"] for n in sd["names"]] == [
+        ("watch", effective.watch_metrics_port)
     ]
 
 
