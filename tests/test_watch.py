@@ -59,6 +59,8 @@ def test_what_the_watcher_rejects_before_publishing() -> None:
     assert not_an_input(b"\xef\xbb\xbf\r\nISA*00*") is None
     assert "empty" in (not_an_input(b"  \n") or "")
     assert "neither" in (not_an_input(b"%PDF-1.4 a remittance letter") or "")
+    assert not_an_input(b"ST*835*0001~BPR*I~") is None  # an 835 without its envelope reads, as with publish
+    assert not_an_input(b'{"remittance_id": "r1"}') is None  # a Remittance as JSON (rules §1)
 
 
 def test_one_process_at_a_time_holds_a_journal(tmp_path: Path) -> None:
@@ -176,7 +178,7 @@ def test_files_dropped_while_stopped_are_published_once_duplicates_reported_bad_
     )
     assert (folder / "rejected" / "letter.pdf").exists()
     reason = (folder / "rejected" / "letter.pdf.reason.txt").read_text()
-    assert "neither an X12 interchange" in reason
+    assert "neither an X12 835" in reason
     assert sorted(p.relative_to(folder / "processed").as_posix() for p in (folder / "processed").rglob("*.*")) == [
         "caf\udce9.835",
         "deposits.ach",

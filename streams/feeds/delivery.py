@@ -53,13 +53,15 @@ def input_id_for(prefix: str, key: str) -> str:
 
 
 def not_an_input(data: bytes) -> str | None:
-    """Why a file is neither an 835 (X12, starting with ISA) nor a bank file (NACHA, BAI2), or None. Deeper faults
-    are the reader's, reported as dead letters downstream."""
+    """Why a file is none of what `publish` takes (an 835 with or without its ISA envelope, a Remittance as JSON,
+    a NACHA or BAI2 bank file), or None. Deeper faults are the reader's, reported as dead letters downstream."""
     if not data.strip():
         return "the file is empty"
-    if bank_file_format(data) or data.lstrip(b"\xef\xbb\xbf\r\n\t ")[:3] == b"ISA":
+    start = data.lstrip(b"\xef\xbb\xbf\r\n\t ")
+    x12 = start[:3] == b"ISA" or (start[:2] == b"ST" and len(start) > 2 and not start[2:3].isalnum())
+    if bank_file_format(data) or x12 or start[:1] == b"{":
         return None
-    return "neither an X12 interchange (it does not start with ISA) nor a NACHA or BAI2 bank file"
+    return "neither an X12 835 (ISA or ST), a Remittance as JSON, nor a NACHA or BAI2 bank file"
 
 
 @dataclass
