@@ -495,7 +495,9 @@ class DepositTotals(Event):
     """Money per ERAs against money per bank (rules §10): the part a provider row and its payer rows share."""
 
     era_amount: Money = Field(ZERO, description="What the ERAs announced (payments that expect a deposit).")
-    deposit_amount: Money = Field(ZERO, description="What the bank was credited (duplicates included).")
+    deposit_amount: Money = Field(
+        ZERO, description="What the bank moved, signed (duplicates included, returned credits not)."
+    )
     missing_amount: Money = Field(ZERO, description="Announced and not arrived after the wait (era_without_deposit).")
     unposted_amount: Money = Field(ZERO, description="Arrived with no ERA after the wait (deposit_without_era).")
     mismatch_amount: Money = Field(ZERO, description="Sum of deposit - ERA over amount mismatches.")
