@@ -174,8 +174,8 @@ MESSAGES: tuple[Message, ...] = (
         "An ERA payment and its money in the bank (rules §10): `matched`, `amount_mismatch` (with the difference "
         "and the takebacks that explain it), `era_without_deposit`, `deposit_without_era`, `duplicate_deposit`, "
         "`deposit_returned` (a credit the bank returned: its ERA is open again), or `awaiting_deposit` / "
-        "`awaiting_era` until the wait is over. Amounts are signed: a debit ERA expects a bank debit. Upsert by `event_id`: a higher `revision` "
-        "replaces the previous one.",
+        "`awaiting_era` until the wait is over. Amounts are signed: a debit ERA expects a bank debit. "
+        "Upsert by `event_id`: a higher `revision` replaces the previous one.",
         "The trace (`trace_number`), or the deposit id for money without one.",
         event="reassociation",
     ),
