@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from schemas import Reassociation
-from streams.domain.bank.matcher import PartitionClock, ReassociationInput, is_internal_key, routed_facts
+from streams.domain.bank.matcher import PartitionClock, ReassociationInput, routed_facts
 from streams.domain.bank.reassociation import RouteState
 
 # A partition's clock is stored under CLOCK_KEY + its partition number. A key shared by every partition (what
@@ -34,8 +34,7 @@ def clock_key(partition: int) -> bytes:
 
 
 def is_clock_key(key: bytes) -> bool:
-    """A partition's own record (its clock, or its index of NACHA entries and returns), not a route."""
-    return is_internal_key(key)
+    return key.startswith(CLOCK_KEY)
 
 
 @dataclass
