@@ -116,7 +116,7 @@ def routed_facts(message: ReassociationInput, partition: int, store: PartitionSt
     fact = message.fact
     if isinstance(fact, Deposit) and fact.is_return:
         entry = (fact.returned_trace or "").encode()
-        returns = _RETURNS.validate_json(store.get(_index(_RETURN_INDEX, partition, entry)) or b"[]")
+        returns = _returns(store, partition, entry)
         if all(r.deposit_id != fact.deposit_id for r in returns):
             store.put(_index(_RETURN_INDEX, partition, entry), _RETURNS.dump_json([*returns, fact]))
         routes = json.loads(store.get(_index(_ENTRY_INDEX, partition, entry)) or b"[]")
@@ -126,12 +126,17 @@ def routed_facts(message: ReassociationInput, partition: int, store: PartitionSt
     facts: list[tuple[str, Fact]] = [(message.route, fact)]
     if isinstance(fact, Deposit) and fact.format == "nacha" and fact.bank_reference:
         entry = fact.bank_reference.encode()
-        routes = json.loads(store.get(_index(_ENTRY_INDEX, partition, entry)) or b"[]")
+        raw = store.get(_index(_ENTRY_INDEX, partition, entry))
+        routes = json.loads(raw) if raw else []
         if message.route not in routes:
             store.put(_index(_ENTRY_INDEX, partition, entry), json.dumps([*routes, message.route]).encode())
-        returns = _RETURNS.validate_json(store.get(_index(_RETURN_INDEX, partition, entry)) or b"[]")
-        facts += [(message.route, returned) for returned in returns]
+        facts += [(message.route, returned) for returned in _returns(store, partition, entry)]
     return facts
+
+
+def _returns(store: PartitionStore, partition: int, entry: bytes) -> list[Deposit]:
+    raw = store.get(_index(_RETURN_INDEX, partition, entry))
+    return _RETURNS.validate_json(raw) if raw else []
 
 
 def _index(prefix: bytes, partition: int, entry: bytes) -> bytes:

@@ -44,6 +44,8 @@ CREDIT_CODES = frozenset({"22", "32", "42", "52"})  # checking, savings, general
 DEBIT_CODES = frozenset({"27", "37", "47", "55"})  # the same accounts debited: a debit ERA's money (BPR03 D)
 CREDIT_RETURN_CODES = frozenset({"21", "31", "41", "51"})  # a credit returned (or its notification of change)
 DEBIT_RETURN_CODES = frozenset({"26", "36", "46", "56"})  # a debit returned
+RETURN_CODES = CREDIT_RETURN_CODES | DEBIT_RETURN_CODES
+MONEY_CODES = CREDIT_CODES | DEBIT_CODES
 PRENOTE_CODES = frozenset({"23", "28", "33", "38", "43", "48", "53"})
 PAYMENT_RELATED = "05"  # the addenda type that carries the TRN string
 RETURN_ADDENDA = "99"  # a return's addenda: R-code, and the trace number of the entry returned
@@ -280,7 +282,7 @@ class _NachaReader(BankFileReader):
             self.skipped["notifications of change (no money moved)"] += 1
             return None
         returned = _returned_entry(entry, addenda, code)
-        if returned is None and code not in CREDIT_CODES | DEBIT_CODES:
+        if returned is None and code not in MONEY_CODES:
             self.skipped[f"entries of transaction code {code} (neither a credit, a debit nor a return)"] += 1
             return None
         if cents is None:
@@ -346,7 +348,7 @@ def _returned_entry(entry: Record, addenda: list[Record], code: str) -> tuple[st
 
     RecordRejected when the entry is a return whose addenda 99 cannot say what it returns."""
     returns = [a for a in addenda if a.field(2, 3) == RETURN_ADDENDA]
-    if code not in CREDIT_RETURN_CODES | DEBIT_RETURN_CODES and not returns:
+    if code not in RETURN_CODES and not returns:
         return None
     if not returns:
         raise RecordRejected(
@@ -360,7 +362,7 @@ def _returned_entry(entry: Record, addenda: list[Record], code: str) -> tuple[st
         raise RecordRejected(
             "bad_return", f"Line {addenda.line}: the returned entry's trace number (positions 7-21) is not 15 digits."
         )
-    if code not in CREDIT_RETURN_CODES | DEBIT_RETURN_CODES:
+    if code not in RETURN_CODES:
         raise RecordRejected(
             "bad_return", f"Line {entry.line}: a return addenda under transaction code {code}, which is not a return."
         )

@@ -258,10 +258,9 @@ def derive(
             cancelled = _with_deposit(_unknown_payment(key, deposit, records), deposit)
             update = {"status": Status.deposit_returned, "return_reason": returned[deposit.deposit_id].return_reason}
             records.append(cancelled.model_copy(update=update))
-    return [
-        record.model_copy(update={"event_id": stable_id("reassociation", *key, *([n] if n else []))})
-        for n, record in enumerate(records)
-    ]
+    for number, record in enumerate(records):  # each record is a copy made here: set in place
+        record.event_id = stable_id("reassociation", *key, *([number] if number else []))
+    return records
 
 
 def _by_payer(key: MatchKey, eras: list[EraFact]) -> list[list[EraFact]]:
