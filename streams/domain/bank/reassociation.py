@@ -1,7 +1,9 @@
 """Match ERAs to the money in the bank (reassociation, rules §10).
 
 A remittance and a deposit belong together when they carry the same TRN02 (the EFT number) and TRN03
-(the payer's id); a check payment (BPR04 CHK) and a check deposit when the check number is TRN02. For
+(the payer's id); a check payment (BPR04 CHK) and a check deposit when the check number is TRN02 and the
+amounts agree (a check number is unique for one payer only: two payers' check 5001 are two payments). Money
+is signed as the provider's account moves: a debit ERA (BPR03 D) expects a bank debit, never a deposit. For
 each such payment the matcher keeps one ``Reassociation`` record, and one more per extra deposit:
 
 * ``matched``: the deposit is the ERA's BPR02; ``amount_mismatch``: it is not, with the difference
@@ -9,7 +11,9 @@ each such payment the matcher keeps one ``Reassociation`` record, and one more p
 * ``era_without_deposit`` / ``deposit_without_era``: the other side is N business days late (default 3),
   counted in stream time (the latest date the inputs have shown: a remittance's production date, a
   deposit's date), so a replay gives the same answer whenever it runs; before that, ``awaiting_*``;
-* ``duplicate_deposit``: a second bank entry for a payment already deposited.
+* ``duplicate_deposit``: a second bank entry for a payment already deposited (of several, the one of the
+  ERA's amount is the match, whatever its date);
+* ``deposit_returned``: a credit a NACHA return took back: it pays nothing, and its ERA waits again.
 
 Non-payment remittances (BPR01 H, BPR02 0: nothing moved) expect no deposit and make no record of their
 own. Remittances that are one payment re-issued (same payee, amount and BPR16, rules §2) count once;
@@ -238,26 +242,18 @@ def derive(
     live = [d for d in deposits if d.deposit_id not in returned]
     payers = _by_payer(key, eras)
     paying = [_distinct_payments(e for e in group if e.expects_deposit) for group in payers]
-    primaries = _assign(key, paying, live)
+    primaries = _assign(paying, live)
     records: list[Reassociation] = []
     for group, pays, deposit in zip(payers, paying, primaries, strict=True):
         if pays or deposit is not None:
             records.append(_payment_record(key, group, pays, deposit, takebacks, stream_time, wait))
     taken = {d.deposit_id for d in primaries if d is not None}
     for deposit in (d for d in live if d.deposit_id not in taken):
-        owner = _duplicated(key, records, deposit)
-        if owner is None:
-            since = deposit.deposit_date or dt.date.max
-            base = _unknown_payment(key, deposit, records)
-            records.append(_awaiting(base, since, Status.deposit_without_era, stream_time, wait))
-        else:
-            duplicate = _with_deposit(_without_deposit(owner), deposit)
-            records.append(duplicate.model_copy(update={"status": Status.duplicate_deposit}))
-    for deposit in deposits:
-        if deposit.deposit_id in returned:
-            cancelled = _with_deposit(_unknown_payment(key, deposit, records), deposit)
-            update = {"status": Status.deposit_returned, "return_reason": returned[deposit.deposit_id].return_reason}
-            records.append(cancelled.model_copy(update=update))
+        records.append(_leftover(key, records, deposit, stream_time, wait))
+    for deposit in (d for d in deposits if d.deposit_id in returned):
+        cancelled = _with_deposit(_unknown_payment(key, deposit, records), deposit)
+        update = {"status": Status.deposit_returned, "return_reason": returned[deposit.deposit_id].return_reason}
+        records.append(cancelled.model_copy(update=update))
     for number, record in enumerate(records):  # each record is a copy made here: set in place
         record.event_id = stable_id("reassociation", *key, *([number] if number else []))
     return records
@@ -274,7 +270,7 @@ def _by_payer(key: MatchKey, eras: list[EraFact]) -> list[list[EraFact]]:
     return [groups[payer] for payer in sorted(groups)]
 
 
-def _assign(key: MatchKey, paying: list[list[EraFact]], deposits: list[Deposit]) -> list[Deposit | None]:
+def _assign(paying: list[list[EraFact]], deposits: list[Deposit]) -> list[Deposit | None]:
     """Each payment's deposit: the earliest one of its amount (of several deposits of one trace, the one whose
     amount matches is the match). Under an ACH trace, a payment with none of its amount takes the earliest
     deposit (an amount mismatch); a check deposit is a payment's only when its amount agrees, unless the number
@@ -321,6 +317,18 @@ def _payment_record(
         expected = min(e.expected_date or dt.date.max for e in paying)
         return _awaiting(base, expected, Status.era_without_deposit, stream_time, wait)
     return _compared(_with_deposit(base, deposit), paying, takebacks, wait)
+
+
+def _leftover(
+    key: MatchKey, records: list[Reassociation], deposit: Deposit, stream_time: dt.date | None, wait: int
+) -> Reassociation:
+    """A deposit no payment took: a duplicate of the payment it repeats, else money waiting for its ERA."""
+    owner = _duplicated(key, records, deposit)
+    if owner is None:
+        base = _unknown_payment(key, deposit, records)
+        return _awaiting(base, deposit.deposit_date or dt.date.max, Status.deposit_without_era, stream_time, wait)
+    duplicate = _with_deposit(_without_deposit(owner), deposit)
+    return duplicate.model_copy(update={"status": Status.duplicate_deposit})
 
 
 def _duplicated(key: MatchKey, records: list[Reassociation], deposit: Deposit) -> Reassociation | None:
