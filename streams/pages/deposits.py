@@ -78,6 +78,11 @@ def sentence(record: Reassociation) -> str:
         if record.explained_by:
             return said.removesuffix(".") + "; the difference is the takebacks below."
         return said + " No takeback of this ERA explains it: ask the payer how the payment was made up."
+    if status == Status.era_without_deposit and (record.era_amount or ZERO) < 0:
+        return (
+            f"The ERA of {day(record.effective_date)} says the payer takes {era} from your account (a debit ERA), "
+            f"but no bank debit showed by {day(record.due_date)}: ask the bank whether it was debited."
+        )
     if status == Status.era_without_deposit:
         return (
             f"The ERA of {day(record.effective_date)} says {era} was sent, but no deposit arrived by "
