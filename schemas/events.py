@@ -421,7 +421,9 @@ class Deposit(Event):
     source: SourceRef
     format: Literal["nacha", "bai2"]
     method: Literal["ACH", "CHK"] = Field("ACH", description="ACH credit, or a check deposited at the bank.")
-    amount: Money = Field(description="Positive: what was credited to the account.")
+    amount: Money = Field(
+        description="Signed, as the account moved: positive for a credit, negative for a debit or a returned credit."
+    )
     trace_number: str | None = Field(None, description="TRN02 from the addenda: the EFT number of the ERA.")
     payer_id: str | None = Field(None, description="TRN03 from the addenda: 1 + the payer's EIN.")
     check_number: str | None = Field(None, description="For a check deposit: the check number the bank reports.")
@@ -432,6 +434,14 @@ class Deposit(Event):
     account_last4: str | None = Field(None, description="Last four characters of the credited account.")
     description: str | None = Field(None, description="NACHA company entry description, or the BAI2 type code.")
     flags: list[str] = Field([], description="e.g. 'batch_totals_mismatch', 'no_trn'.")
+    return_reason: str | None = Field(None, description="A NACHA return (addenda 99): its R-code, e.g. 'R01'.")
+    returned_trace: str | None = Field(
+        None, description="A NACHA return: the trace number of the entry it returns (that deposit's bank_reference)."
+    )
+
+    @property
+    def is_return(self) -> bool:
+        return self.returned_trace is not None
 
     @property
     def deposit_date(self) -> dt.date | None:
@@ -449,6 +459,7 @@ class ReassociationStatus(StrEnum):
     duplicate_deposit = "duplicate_deposit"  # a second bank entry for a payment already deposited
     awaiting_deposit = "awaiting_deposit"  # an ERA whose money is not due yet
     awaiting_era = "awaiting_era"  # money whose ERA is not due yet
+    deposit_returned = "deposit_returned"  # a credit the bank returned (NACHA R-code): it no longer pays the ERA
 
 
 class Reassociation(Event):
@@ -477,13 +488,16 @@ class Reassociation(Event):
     explained_by: list[str] = Field([], description="event_ids of takebacks whose amounts make up the difference.")
     deposit_source: SourceRef | None = Field(None, description="File and line of the deposit.")
     flags: list[str] = Field([], description="e.g. 'date_outside_window', 'split_era'.")
+    return_reason: str | None = Field(None, description="For deposit_returned: the return's R-code.")
 
 
 class DepositTotals(Event):
     """Money per ERAs against money per bank (rules §10): the part a provider row and its payer rows share."""
 
     era_amount: Money = Field(ZERO, description="What the ERAs announced (payments that expect a deposit).")
-    deposit_amount: Money = Field(ZERO, description="What the bank was credited (duplicates included).")
+    deposit_amount: Money = Field(
+        ZERO, description="What the bank moved, signed (duplicates included, returned credits not)."
+    )
     missing_amount: Money = Field(ZERO, description="Announced and not arrived after the wait (era_without_deposit).")
     unposted_amount: Money = Field(ZERO, description="Arrived with no ERA after the wait (deposit_without_era).")
     mismatch_amount: Money = Field(ZERO, description="Sum of deposit - ERA over amount mismatches.")

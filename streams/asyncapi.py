@@ -163,8 +163,9 @@ MESSAGES: tuple[Message, ...] = (
         "Reassociation input (internal)",
         "What the reassociate agent matches (rules §10): an ERA's payment facts, a deposit, a takeback, several of "
         "those under one trace (what one input or batch produced), a clock tick (the latest date an input showed, "
-        "sent to every partition) or a replay's marker. Internal: its format may change in any release.",
-        "The trace (TRN02, or a check number) the fact belongs under; empty for ticks and markers.",
+        "sent to every partition), a NACHA return (it names no trace: sent to every partition, where each finds "
+        "the credit it returns) or a replay's marker. Internal: its format may change in any release.",
+        "The trace (TRN02, or a check number) the fact belongs under; empty for ticks, returns and markers.",
         content_type="application/json",
         payload={"type": "string", "description": "Internal JSON; not a contract."},
     ),
@@ -172,9 +173,10 @@ MESSAGES: tuple[Message, ...] = (
         "reassociation",
         "Reassociation",
         "An ERA payment and its money in the bank (rules §10): `matched`, `amount_mismatch` (with the difference "
-        "and the takebacks that explain it), `era_without_deposit`, `deposit_without_era`, `duplicate_deposit`, or "
-        "`awaiting_deposit` / `awaiting_era` until the wait is over. Upsert by `event_id`: a higher `revision` "
-        "replaces the previous one.",
+        "and the takebacks that explain it), `era_without_deposit`, `deposit_without_era`, `duplicate_deposit`, "
+        "`deposit_returned` (a credit the bank returned: its ERA is open again), or `awaiting_deposit` / "
+        "`awaiting_era` until the wait is over. Amounts are signed: a debit ERA expects a bank debit. "
+        "Upsert by `event_id`: a higher `revision` replaces the previous one.",
         "The trace (`trace_number`), or the deposit id for money without one.",
         event="reassociation",
     ),
@@ -347,8 +349,8 @@ CHANNELS: tuple[Channel, ...] = (
             Operation("sendReassociationInputs", "send", "Ingest, bank-ingest and match hand over their facts."),
             Operation("reassociate", "receive", "The reassociate agent matches them.", WORKER_GROUP),
         ),
-        partitioning="Kafka's default partitioner (murmur2 of the trace); clock ticks and markers go to every "
-        "partition.",
+        partitioning="Kafka's default partitioner (murmur2 of the trace); clock ticks, NACHA returns and markers "
+        "go to every partition.",
     ),
     Channel(
         "reassociations",

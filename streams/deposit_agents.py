@@ -47,7 +47,11 @@ class ReassociationSender:
     async def send_facts(self, items: Iterable[Remittance | Deposit | Takeback]) -> None:
         """The items' facts, one message per route: faust's cost on the reassociate side is per message."""
         for message in ReassociationInput.grouped(ReassociationInput.of(item) for item in items):
-            await self.send(message)
+            if message.to_every_partition:  # NACHA returns: each partition's index finds their credit
+                for partition in range(self.tb.settings.partitions):
+                    await self.send(message, partition)
+            else:
+                await self.send(message)
 
     async def tick(self, date: dt.date | None) -> None:
         """Stream time: the date an input showed, to every partition, when it is later than the last one sent.

@@ -21,7 +21,7 @@ from faust.web import Request, Response, View
 
 from schemas import Reassociation
 from streams.container import TakebackApp
-from streams.domain.bank.matcher import PartitionClock
+from streams.domain.bank.matcher import PartitionClock, is_internal_key
 from streams.domain.bank.position import positions
 from streams.domain.bank.reassociation import RouteState
 from streams.reassociate_step import is_clock_key
@@ -47,6 +47,7 @@ def local_deposits(tb: TakebackApp) -> dict[str, Any]:
         if is_clock_key(key):
             clock = PartitionClock.model_validate_json(raw).stream_time
             as_of = max(filter(None, (as_of, clock)), default=None)
+        if is_internal_key(key):  # a partition's clock, or its index of NACHA entries and returns
             continue
         state = RouteState.model_validate_json(raw)
         records += [record.model_dump(mode="json") for record in state.records.values()]

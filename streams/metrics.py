@@ -107,7 +107,7 @@ class WorkerMetrics:
         self.deposits = Counter(
             "takeback_deposits",
             "Reassociation records (rules §10) reaching an outcome: matched, amount_mismatch, era_without_deposit, "
-            "deposit_without_era, duplicate_deposit, awaiting_deposit, awaiting_era.",
+            "deposit_without_era, duplicate_deposit, awaiting_deposit, awaiting_era, deposit_returned.",
             ["outcome"],
             registry=r,
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from schemas import Reassociation
-from streams.domain.bank.matcher import PartitionClock, ReassociationInput
+from streams.domain.bank.matcher import PartitionClock, ReassociationInput, routed_facts
 from streams.domain.bank.reassociation import RouteState
 
 # A partition's clock is stored under CLOCK_KEY + its partition number. A key shared by every partition (what
@@ -35,6 +35,21 @@ def clock_key(partition: int) -> bytes:
 
 def is_clock_key(key: bytes) -> bool:
     return key.startswith(CLOCK_KEY)
+
+
+@dataclass
+class _IndexStore:
+    """A partition's index keys over the table: read once, written with the batch's other writes."""
+
+    partition: int
+    read: TableReader
+    written: dict[bytes, bytes] = field(default_factory=dict)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.written[key] if key in self.written else self.read(self.partition, key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.written[key] = value
 
 
 @dataclass
@@ -55,6 +70,7 @@ class ReassociationBatch:
         self._states: dict[str, RouteState] = {}
         self._changed: dict[int, set[str]] = {}  # partition -> its routes whose state changed
         self._clock_moved: set[int] = set()
+        self._indexes: dict[int, _IndexStore] = {}
 
     def add(self, value: bytes, partition: int) -> StepResult:
         try:
@@ -75,14 +91,14 @@ class ReassociationBatch:
     def _apply(self, message: ReassociationInput, partition: int, clock: PartitionClock) -> list[Reassociation]:
         records: list[Reassociation] = []
         changed = self._changed.setdefault(partition, set())
-        fact = message.fact
-        if fact is not None and message.route is not None:
-            state = self._state(partition, message.route)
+        index = self._indexes.setdefault(partition, _IndexStore(partition, self._read))
+        for route, fact in routed_facts(message, partition, index):
+            state = self._state(partition, route)
             update = state.add(fact, clock.stream_time, self.wait)
             records += update.records
             if update.outcome == "applied":
                 clock.watch(state)
-                changed.add(message.route)
+                changed.add(route)
                 self._clock_moved.add(partition)
         for route in clock.advance(message.date):
             state = self._state(partition, route)
@@ -96,6 +112,7 @@ class ReassociationBatch:
         stored: dict[int, dict[bytes, bytes]] = {}
         for partition, routes in self._changed.items():
             records = {route.encode(): self._states[route].model_dump_json().encode() for route in sorted(routes)}
+            records.update(sorted(self._indexes[partition].written.items()) if partition in self._indexes else [])
             if partition in self._clock_moved:
                 records[clock_key(partition)] = self._clocks[partition].model_dump_json().encode()
             if records:

@@ -48,7 +48,7 @@ def check_contract(result: BankReadResult) -> None:
     assert sum(result.records.values()) == result.total_records, (dict(result.records), result.total_records)
     for deposit in result.deposits:
         assert Deposit.model_validate_json(deposit.model_dump_json()) == deposit
-        assert deposit.amount > 0 and deposit.deposit_date is not None
+        assert deposit.amount != 0 and deposit.deposit_date is not None
     for letter in result.dead_letters:
         assert DeadLetter.model_validate_json(letter.model_dump_json()) == letter
         assert letter.message and letter.error_code
@@ -134,14 +134,68 @@ def test_a_trn_addenda_makes_a_claim_payment_whatever_the_description() -> None:
     assert deposit.trace_number == "EFT7" and deposit.description == "CLAIMS PAY"
 
 
-def test_debits_and_prenotes_are_skipped_and_counted() -> None:
+def test_a_claim_payment_debit_is_a_negative_deposit_and_prenotes_are_skipped() -> None:
     lines = records(nacha_file(PAYMENTS[:2]))
-    lines[2] = "627" + lines[2][3:]  # a debit (a reversal of the EFT)
+    lines[2] = "627" + lines[2][3:]  # a debit: the money of a debit ERA (BPR03 D)
     lines[4] = "623" + lines[4][3:29] + "0" * 10 + lines[4][39:]  # a prenote
     result = read_nacha(rebuild(lines))
     check_contract(result)
-    assert result.deposits == [] and result.records["skipped"] == 4
-    assert any("debits" in n and "prenotes" in n for n in result.notices)
+    assert summary(result) == [("EFT0001", PAYER, Decimal("-1094.00"), dt.date(2026, 1, 12), dt.date(2026, 1, 13))]
+    assert result.records["skipped"] == 2 and any("prenotes" in n for n in result.notices)
+
+
+def test_debits_of_other_payments_are_still_skipped() -> None:
+    result = read_nacha(corpus("moov_ccd_debit_vendor_pay.ach"))
+    assert result.deposits == [] and result.dead_letters == []
+
+
+def test_a_return_names_the_entry_it_returns_with_its_r_code() -> None:
+    credit = BankPayment("EFT0001", PAYER, Decimal("1094.00"), dt.date(2026, 1, 12))
+    (deposit,) = read_nacha(nacha_file([credit], first_trace=41)).deposits
+    returned = BankPayment(
+        "",
+        PAYER,
+        Decimal("1094.00"),
+        dt.date(2026, 1, 15),
+        transaction_code="21",
+        return_reason="R03",
+        returned_trace=deposit.bank_reference,
+    )
+    result = read_nacha(nacha_file([returned], first_trace=7), file="returns.ach")
+    check_contract(result)
+    (back,) = result.deposits
+    assert (back.amount, back.return_reason, back.returned_trace) == (Decimal("-1094.00"), "R03", "011000010000041")
+    assert back.trace_number is None and back.flags == [] and back.is_return and not deposit.is_return
+
+
+def test_a_notification_of_change_moves_no_money() -> None:
+    lines = records(nacha_file(PAYMENTS[:1]))
+    lines[2] = "621" + lines[2][3:29] + "0" * 10 + lines[2][39:]
+    lines[3] = "798" + "C01" + lines[3][6:]
+    result = read_nacha(rebuild(lines))
+    assert result.deposits == [] and result.dead_letters == []
+    assert any("notifications of change" in n for n in result.notices)
+
+
+@pytest.mark.parametrize(
+    ("addenda", "code", "why"),
+    [
+        ("799" + "X03" + "011000010000041", "21", "not an R-code"),
+        ("799" + "R03" + "01100001000004A", "21", "not 15 digits"),
+        ("799" + "R03" + "011000010000041", "22", "which is not a return"),
+        ("705" + "TRN*1*EFT0001*1512345678\\", "21", "without its return addenda"),
+    ],
+)
+def test_a_bad_return_is_a_dead_letter_with_its_file_and_line(addenda: str, code: str, why: str) -> None:
+    lines = records(nacha_file(PAYMENTS[:2]))
+    lines[2] = "6" + code + lines[2][3:]
+    lines[3] = addenda.ljust(83) + lines[3][83:]
+    result = read_nacha(rebuild(lines), file="returns.ach")
+    check_contract(result)
+    (letter,) = result.dead_letters
+    assert (letter.error_code, letter.source.file) == ("bad_return", "returns.ach")
+    assert letter.source.line in (3, 4) and why in letter.message
+    assert [d.trace_number for d in result.deposits] == ["EFT0002"]
 
 
 # --------------------------------------------------------------------------- NACHA: bad records

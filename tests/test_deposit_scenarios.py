@@ -6,6 +6,7 @@ arrive) and ``expected.json``:
 * ``reassociations``: the records, as a multiset; each entry lists only the fields it checks.
   ``explained_by_takebacks`` lists field subsets of the takebacks the record's ``explained_by`` names.
 * ``dead_letters``: the dead letters, as a multiset of field subsets.
+* ``positions`` (optional): field subsets of the positions of the providers named by their ``provider_id``.
 
 Expectations are written from the rules, not from the program. Every arrival order must give the
 same records (revisions aside).
@@ -26,7 +27,7 @@ from streams.domain.bank.offline import ReassociationResult, reassociate_files
 from streams.domain.bank.replay_lines import deposit_lines
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios_deposits"
-MONEY_FIELDS = frozenset({"era_amount", "deposit_amount", "difference", "amount"})
+MONEY_FIELDS = frozenset({"era_amount", "deposit_amount", "difference", "amount", "missing_amount"})
 INPUT_SUFFIXES = frozenset({".835", ".ach", ".bai"})
 
 
@@ -90,7 +91,13 @@ def problems_of(scenario: Scenario, result: ReassociationResult) -> list[str]:
             problems += pair_up(f"explained_by of {record['trace_number']}", wanted, named)
     problems += pair_up("reassociations", expected, records)
     letters = [d.model_dump(mode="json") for d in result.dead_letters]
-    return problems + pair_up("dead_letters", scenario.expected.get("dead_letters", []), letters)
+    problems += pair_up("dead_letters", scenario.expected.get("dead_letters", []), letters)
+    positions = {p.provider_id: p.model_dump(mode="json") for p in result.positions}
+    for entry in scenario.expected.get("positions", []):
+        actual = positions.get(entry["provider_id"])
+        if actual is None or not matches(entry, actual):
+            problems.append(f"position {entry}: got {json.dumps(actual, default=str)}")
+    return problems
 
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=lambda s: s.name)
@@ -114,7 +121,7 @@ def test_deposit_scenario_in_every_order(scenario: Scenario) -> None:
 def test_every_outcome_has_a_scenario() -> None:
     statuses = {e["status"] for s in ALL_SCENARIOS for e in s.expected["reassociations"]}
     outcomes = {"matched", "amount_mismatch", "era_without_deposit", "deposit_without_era", "duplicate_deposit"}
-    assert outcomes <= statuses
+    assert outcomes | {"deposit_returned"} <= statuses
 
 
 def test_deposits_jsonl_is_the_same_in_every_order_and_carries_the_contract_fields() -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 
-from schemas import Deposit, SourceRef
+from schemas import Deposit, Reassociation, SourceRef
 from streams.bank_ingest import ingest_bank_file
 from streams.domain.bank.matcher import DepositMatcher, ReassociationInput
 from streams.kafka_io import SOURCE_FILE_HEADER, SOURCE_ID_HEADER
@@ -199,3 +199,46 @@ def test_the_oldest_open_date_follows_items_opening_and_closing_in_any_order() -
     for day in open_items:
         dates.count(day, -1)
     assert dates.oldest() is None
+
+
+def returned(bank_ref: str, amount: str, date: str) -> Deposit:
+    """A NACHA return of the entry `bank_ref` (it carries no TRN)."""
+    return Deposit(
+        deposit_id=f"r-{bank_ref}",
+        source=SourceRef(file="returns.ach", line=3),
+        format="nacha",
+        amount=-Decimal(amount),
+        effective_date=dt.date.fromisoformat(date),
+        return_reason="R01",
+        returned_trace=bank_ref,
+    )
+
+
+def test_a_return_reaches_its_credit_in_any_partition_before_or_after_it_and_once() -> None:
+    era = ReassociationInput.of(remittance("EFT5", "2026-01-09", [claim("P5", "1", "120")], effective="2026-01-12"))
+    credit = ReassociationInput.of(deposit("EFT5", "120", "2026-01-12").model_copy(update={"bank_reference": "T55"}))
+    back = ReassociationInput.of(returned("T55", "120", "2026-01-14"))
+    assert back.route is None and back.to_every_partition  # a return names no trace: every partition gets it
+    finals = []
+    for order in ([era, credit, back], [back, era, credit], [era, back, credit]):
+        tables: dict[int, dict[bytes, bytes]] = {0: {}, 1: {}}  # partition 0 owns EFT5; 1 sees only the return
+        published: dict[str, Reassociation] = {}
+        for number, message in enumerate([*order, back]):  # the return again: a redelivery, or a file read twice
+            before = dict(published)
+            for partition in (0, 1) if message.to_every_partition else (0,):
+                batch = ReassociationBatch(lambda p, key: tables[p].get(key), 3)  # noqa: B023 (used at once)
+                for record in batch.add(message.model_dump_json().encode(), partition).records:
+                    published[record.event_id] = record
+                for p, writes in batch.writes().items():
+                    tables[p].update(writes)
+            if number == len(order):
+                assert published == before  # seen before: the same records, the same revisions
+        statuses = sorted((r.status, r.revision) for r in published.values())
+        assert [s for s, _ in statuses] == ["awaiting_deposit", "deposit_returned"]
+        assert not any(key.startswith(b"EFT") for key in tables[1])  # partition 1 keeps the return waiting, no route
+        finals.append({i: r.model_dump(exclude={"revision"}) for i, r in published.items()})
+    assert finals[0] == finals[1] == finals[2]
+    matcher = DepositMatcher()
+    for message in (back, credit, era):
+        matcher.apply(message)
+    assert {r.event_id: r.model_dump(exclude={"revision"}) for r in matcher.current()} == finals[0]

@@ -64,6 +64,10 @@ def test_every_status_has_words_and_a_sentence_with_its_amounts(matched: Reassoc
     assert "nothing to do" in deposits.sentence(one(matched, "matched"))
     awaiting = missing.model_copy(update={"status": ReassociationStatus.awaiting_deposit})
     assert "is on its way" in deposits.sentence(awaiting)
+    returned = one(matched, "deposit_returned")
+    assert "returned it (R03)" in deposits.sentence(returned) and "$180.00" in deposits.sentence(returned)
+    debit = missing.model_copy(update={"era_amount": Decimal("-150.00")})
+    assert "takes $150.00 from your account (a debit ERA), but no bank debit" in deposits.sentence(debit)
 
 
 def test_records_are_the_providers_newest_first_filtered_with_their_takebacks(matched: ReassociationResult) -> None:

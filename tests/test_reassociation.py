@@ -354,3 +354,63 @@ def test_a_clock_hands_back_each_fallen_route_once_and_never_goes_back() -> None
     assert clock.advance(D("2026-01-16")) == ["A"]
     assert clock.advance(D("2026-01-10")) == [] and clock.stream_time == D("2026-01-16")
     assert PartitionClock.model_validate_json(clock.model_dump_json()) == clock
+
+
+OTHER_PAYER = "1512345678"
+
+
+def edge_facts() -> list[object]:
+    """Issue 21: sums that change as ERAs arrive, two payers' check 5001, a debit ERA, a returned credit."""
+    one = era("EFT1", "300", "2026-01-09", effective="2026-01-12")
+    split = era("EFT1", "100", "2026-01-09", effective="2026-01-12", provider="1000000103")
+    check_a = era("5001", "150", "2026-01-09", effective="2026-01-12")
+    check_b = era("5001", "275", "2026-01-09", effective="2026-01-12", payer=OTHER_PAYER)
+    for check in (check_a, check_b):
+        check.payment.method = "CHK"
+    debit = era("EFT4", "-150", "2026-01-09", effective="2026-01-12")
+    debit.payment = debit.payment.model_copy(update={"amount": Decimal(150), "credit_debit": "D", "handling_code": "I"})
+    returned = deposit(None, "-180.00", "2026-01-15", bank_ref="R9", returned_trace="T5", return_reason="R01")
+    return [
+        one,
+        split,
+        deposit("EFT1", "300.00", "2026-01-12"),
+        deposit("EFT1", "400.00", "2026-01-13", bank_ref="B2"),
+        check_a,
+        check_b,
+        *[
+            deposit(None, amount, date, bank_ref=ref, method="CHK", check_number="5001", payer_id=None)
+            for amount, date, ref in (("275.00", "2026-01-12", "C1"), ("150.00", "2026-01-13", "C2"))
+        ],
+        deposit(None, "150.00", "2026-01-14", bank_ref="C3", method="CHK", check_number="5001", payer_id=None),
+        debit,
+        deposit("EFT4", "-150.00", "2026-01-12"),
+        era("EFT5", "180", "2026-01-09", effective="2026-01-12"),
+        deposit("EFT5", "180.00", "2026-01-12", bank_ref="T5"),
+        returned,
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_edges_of_issue_21_give_the_same_records_in_any_order(seed: int) -> None:
+    baseline = run(edge_facts())
+    rng = random.Random(seed)
+    items = edge_facts() + rng.sample(edge_facts(), 4)
+    rng.shuffle(items)
+    assert run(items) == baseline
+
+
+def test_the_edges_of_issue_21_give_what_the_rules_give() -> None:
+    found = sorted(
+        (r["trace_number"], str(r["payer_id"]), r["status"], str(r["era_amount"]), str(r["deposit_amount"]))
+        for r in run(edge_facts()).values()
+    )
+    assert found == [
+        ("5001", OTHER_PAYER, "matched", "275", "275.00"),  # check 5001 of each payer, matched by its amount
+        ("5001", PAYER, "duplicate_deposit", "150", "150.00"),  # payer PAYER's check deposited a second time
+        ("5001", PAYER, "matched", "150", "150.00"),
+        ("EFT1", PAYER, "duplicate_deposit", "400", "300.00"),  # 400.00 is the split ERA's sum: the match
+        ("EFT1", PAYER, "matched", "400", "400.00"),
+        ("EFT4", PAYER, "matched", "-150", "-150.00"),  # a debit ERA and its bank debit
+        ("EFT5", PAYER, "awaiting_deposit", "180", "None"),  # the credit was returned: the ERA is open again
+        ("EFT5", PAYER, "deposit_returned", "180", "180.00"),
+    ]

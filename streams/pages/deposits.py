@@ -28,6 +28,7 @@ STATUS_WORDS = {
     "duplicate_deposit": "paid twice",
     "awaiting_deposit": "money not due yet",
     "awaiting_era": "ERA not due yet",
+    "deposit_returned": "returned by the bank",
 }
 # The domain's age buckets (rules §8a) as the takeback tables show them: "0–30 days" ... "over 120 days".
 AGE_LABELS = {name: f"{shown} days" for (name, _, _), (shown, _, _) in zip(AGE_BUCKETS, SHOWN_AGE_BUCKETS, strict=True)}
@@ -77,6 +78,11 @@ def sentence(record: Reassociation) -> str:
         if record.explained_by:
             return said.removesuffix(".") + "; the difference is the takebacks below."
         return said + " No takeback of this ERA explains it: ask the payer how the payment was made up."
+    if status == Status.era_without_deposit and (record.era_amount or ZERO) < 0:
+        return (
+            f"The ERA of {day(record.effective_date)} says the payer takes {era} from your account (a debit ERA), "
+            f"but no bank debit showed by {day(record.due_date)}: ask the bank whether it was debited."
+        )
     if status == Status.era_without_deposit:
         return (
             f"The ERA of {day(record.effective_date)} says {era} was sent, but no deposit arrived by "
@@ -91,6 +97,12 @@ def sentence(record: Reassociation) -> str:
         return (
             f"The bank received {bank} a second time for a payment already deposited: ask the bank whether it "
             "was credited twice, and return it if so."
+        )
+    if status == Status.deposit_returned:
+        return (
+            f"The bank received {bank} on {day(record.deposit_date)} and returned it "
+            f"({record.return_reason or 'no reason code'}): the ERA is unpaid again; ask the payer to send it again "
+            "and give them the right bank account if that was the reason."
         )
     if status == Status.awaiting_deposit:
         return f"The ERA says {era} is on its way; the money is not late until {day(record.due_date)}."

@@ -34,6 +34,14 @@ class BankPayment:
     receiver_name: str = "SCENARIO CLINIC"
     check_number: str | None = None  # BAI2 only: a check deposit instead of an ACH credit
     description: str = "HCCLAIMPMT"
+    transaction_code: str = "22"  # NACHA: 22 checking credit, 27 checking debit, 21 / 26 their returns
+    return_reason: str | None = None  # NACHA return (addenda 99): the R-code
+    returned_trace: str | None = None  # NACHA return: the trace number of the entry it returns
+
+    @property
+    def is_debit(self) -> bool:
+        """NACHA totals count codes ending 6-9 as debits, 1-4 (returns of credits too) as credits."""
+        return self.transaction_code[1] in "6789"
 
 
 def cents(amount: Decimal) -> int:
@@ -52,7 +60,9 @@ def nacha_file(
     line_ending: str = "\n",
     blocking: bool = True,
     with_addenda: bool = True,
+    first_trace: int = 1,
 ) -> bytes:
+    """Entries of code 2x; a payment with `return_reason` is a return entry with its addenda 99."""
     records = [
         "1"
         + "01"
@@ -71,8 +81,8 @@ def nacha_file(
     batches = 0
     entries_and_addenda = 0
     file_hash = 0
-    file_credit = 0
-    trace_sequence = 0
+    file_credit = file_debit = 0
+    trace_sequence = first_trace - 1
     ordered = sorted(payments, key=lambda p: (p.payer_id, p.effective_date, p.description))
     for (payer_id, effective, description), group in groupby(
         ordered, key=lambda p: (p.payer_id, p.effective_date, p.description)
@@ -96,13 +106,13 @@ def nacha_file(
             + ODFI
             + _field(batches, 7, numeric=True)
         )
-        batch_count = batch_hash = batch_credit = 0
+        batch_count = batch_hash = batch_credit = batch_debit = 0
         for payment in group:
             trace_sequence += 1
             amount = cents(payment.amount)
             records.append(
                 "6"
-                + "22"
+                + payment.transaction_code
                 + RECEIVING_DFI
                 + "4"
                 + _field(ACCOUNT, 17)
@@ -115,18 +125,34 @@ def nacha_file(
                 + _field(trace_sequence, 7, numeric=True)
             )
             batch_count += 1
-            if with_addenda:
+            if payment.return_reason:
+                records.append(
+                    "7"
+                    + "99"
+                    + _field(payment.return_reason, 3)
+                    + _field(payment.returned_trace or "", 15)
+                    + _field("", 6)
+                    + RECEIVING_DFI
+                    + _field("", 44)
+                    + ODFI
+                    + _field(trace_sequence, 7, numeric=True)
+                )
+                batch_count += 1
+            elif with_addenda:
                 trn = f"TRN*1*{payment.trace_number}*{payment.payer_id}\\"
                 records.append("7" + "05" + _field(trn, 80) + "0001" + _field(trace_sequence, 7, numeric=True))
                 batch_count += 1
             batch_hash += int(RECEIVING_DFI)
-            batch_credit += amount
+            if payment.is_debit:
+                batch_debit += amount
+            else:
+                batch_credit += amount
         records.append(
             "8"
             + "220"
             + _field(batch_count, 6, numeric=True)
             + _field(batch_hash % 10**10, 10, numeric=True)
-            + _field(0, 12, numeric=True)
+            + _field(batch_debit, 12, numeric=True)
             + _field(batch_credit, 12, numeric=True)
             + _field(payer_id, 10)
             + _field("", 19)
@@ -137,6 +163,7 @@ def nacha_file(
         entries_and_addenda += batch_count
         file_hash += batch_hash
         file_credit += batch_credit
+        file_debit += batch_debit
     blocks = -(-(len(records) + 1) // 10)
     records.append(
         "9"
@@ -144,7 +171,7 @@ def nacha_file(
         + _field(blocks, 6, numeric=True)
         + _field(entries_and_addenda, 8, numeric=True)
         + _field(file_hash % 10**10, 10, numeric=True)
-        + _field(0, 12, numeric=True)
+        + _field(file_debit, 12, numeric=True)
         + _field(file_credit, 12, numeric=True)
         + _field("", 39)
     )

@@ -7,7 +7,8 @@ its 88 continuations; banks put the ACH addenda there, so the ERA's TRN string i
 (rules §10). A continuation joins its record without a separator when the record did not end with
 ``/`` (the text goes on mid-word: a TRN may be cut anywhere), and as a new field when it did.
 
-Deposits are credit details (type codes 100-399) whose text carries a TRN, ACH credits described
+Deposits are credit details (type codes 100-399) whose text carries a TRN, debit details (400-699) with a
+TRN (negative: a debit ERA's money), ACH credits described
 HCCLAIMPMT without one, and check deposits (lockbox and commercial deposits) whose customer reference
 is the check number. Other details are skipped and counted in a notice. ``read_bai2`` never raises
 (except MemoryError); one bad record becomes a dead letter with its line and the rest flows.
@@ -35,6 +36,7 @@ from streams.domain.bank.trn import BadTrace, find_trace
 from streams.domain.ids import stable_id
 
 CREDIT_TYPES = range(100, 400)
+DEBIT_TYPES = range(400, 700)
 ACH_CREDIT_TYPES = frozenset({142, 143, 165, 166, 169, 174, 195, 196, 208})
 CHECK_DEPOSIT_TYPES = frozenset({115, 116, 175, 301})  # lockbox deposit and item, check deposit package, commercial
 HEALTHCARE_DESCRIPTION = "HCCLAIMPMT"
@@ -214,14 +216,19 @@ class _Bai2Reader(BankFileReader):
         bank_reference = rest[0] if rest else ""
         customer_reference = rest[1].removesuffix("/") if len(rest) > 1 else ""
         text = ",".join(rest[2:]).removesuffix("/")
-        if type_code not in CREDIT_TYPES:
-            self.skipped["debits"] += 1
+        debit = type_code in DEBIT_TYPES
+        if not debit and type_code not in CREDIT_TYPES:
+            self.skipped["other details"] += 1
             return None
         try:
             trace = find_trace(text)
         except BadTrace as bad:
             raise RecordRejected("bad_trn", f"Line {line}: {bad}") from None
+        if debit and trace is None:
+            self.skipped["debits"] += 1  # only a debit with a TRN is a payer's (a debit ERA's money)
+            return None
         check_number = customer_reference.strip() if type_code in CHECK_DEPOSIT_TYPES else ""
+        # signed as the account moved: a debit with a TRN is the money of a debit ERA (BPR03 D)
         healthcare = HEALTHCARE_DESCRIPTION in text.upper() and type_code in ACH_CREDIT_TYPES
         if trace is None and not check_number and not healthcare:
             reason = "check deposits without a check number" if type_code in CHECK_DEPOSIT_TYPES else "other credits"
@@ -232,7 +239,7 @@ class _Bai2Reader(BankFileReader):
             raise RecordRejected(
                 "bad_date", f"Line {line}: its group (line {self.group_line}) has no valid as-of date to date it by."
             )
-        amount = Decimal(cents).scaleb(-2)
+        amount = Decimal(cents).scaleb(-2) * (-1 if debit else 1)
         method = "CHK" if trace is None and check_number else "ACH"
         bank_reference = bank_reference.strip()
         return Deposit(

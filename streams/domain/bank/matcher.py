@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
 from collections.abc import Iterable
+from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from schemas import Deposit, Reassociation, Remittance, Takeback
 from streams.domain.bank.reassociation import (
@@ -62,7 +64,13 @@ class ReassociationInput(BaseModel):
         if isinstance(fact, Deposit):
             date = fact.deposit_date
         slot = {EraFact: "era", Deposit: "deposit", TakebackFact: "takeback"}[type(fact)]
-        return cls(route=route_of(fact), date=date, **{slot: fact})
+        route = None if isinstance(fact, Deposit) and fact.is_return else route_of(fact)  # returns: every partition
+        return cls(route=route, date=date, **{slot: fact})
+
+    @property
+    def to_every_partition(self) -> bool:
+        """A clock tick, or a NACHA return (it finds its credit through each partition's index)."""
+        return self.route is None
 
     @classmethod
     def tick(cls, date: dt.date) -> ReassociationInput:
@@ -76,6 +84,63 @@ class ReassociationInput(BaseModel):
     @property
     def fact(self) -> Fact | None:
         return self.era or self.deposit or self.takeback
+
+
+# Keys of a partition's own records next to its routes (routes are traces: they never start with NUL).
+INTERNAL_PREFIX = b"\x00"
+_ENTRY_INDEX = b"\x00entry\x00"  # + partition + entry trace: the routes holding a NACHA deposit of that entry
+_RETURN_INDEX = b"\x00return\x00"  # + partition + entry trace: the returns of that entry this partition saw
+_RETURNS = TypeAdapter(list[Deposit])
+
+
+class PartitionStore(Protocol):
+    """A partition's key-value state (a dict in memory, the table in the stream)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+
+def is_internal_key(key: bytes) -> bool:
+    """A partition's clock or index, not a route."""
+    return key.startswith(INTERNAL_PREFIX)
+
+
+def routed_facts(message: ReassociationInput, partition: int, store: PartitionStore) -> list[tuple[str, Fact]]:
+    """The facts one input brings, each under the route it belongs to.
+
+    A NACHA return carries no TRN, only the trace number of the entry it returns: it goes to every partition
+    (``ReassociationInput.of`` gives it no route), and each partition keeps it under that entry and hands it to
+    the routes holding a deposit of that entry, now or when one arrives. So a return may come before or after
+    its credit, and a fact seen again adds nothing to the index."""
+    fact = message.fact
+    if isinstance(fact, Deposit) and fact.is_return:
+        entry = (fact.returned_trace or "").encode()
+        returns = _returns(store, partition, entry)
+        if all(r.deposit_id != fact.deposit_id for r in returns):
+            store.put(_index(_RETURN_INDEX, partition, entry), _RETURNS.dump_json([*returns, fact]))
+        routes = json.loads(store.get(_index(_ENTRY_INDEX, partition, entry)) or b"[]")
+        return [(route, fact) for route in routes]
+    if fact is None or message.route is None:
+        return []
+    facts: list[tuple[str, Fact]] = [(message.route, fact)]
+    if isinstance(fact, Deposit) and fact.format == "nacha" and fact.bank_reference:
+        entry = fact.bank_reference.encode()
+        raw = store.get(_index(_ENTRY_INDEX, partition, entry))
+        routes = json.loads(raw) if raw else []
+        if message.route not in routes:
+            store.put(_index(_ENTRY_INDEX, partition, entry), json.dumps([*routes, message.route]).encode())
+        facts += [(message.route, returned) for returned in _returns(store, partition, entry)]
+    return facts
+
+
+def _returns(store: PartitionStore, partition: int, entry: bytes) -> list[Deposit]:
+    raw = store.get(_index(_RETURN_INDEX, partition, entry))
+    return _RETURNS.validate_json(raw) if raw else []
+
+
+def _index(prefix: bytes, partition: int, entry: bytes) -> bytes:
+    return prefix + b"%d\x00" % partition + entry
 
 
 class PartitionClock(BaseModel):
@@ -105,6 +170,7 @@ class DepositMatcher:
         self.wait = wait_business_days
         self.routes: dict[str, RouteState] = {}
         self.clock = PartitionClock()
+        self.index = _DictStore()
 
     @property
     def stream_time(self) -> dt.date | None:
@@ -131,12 +197,13 @@ class DepositMatcher:
             outcome = "applied" if any(u.outcome == "applied" for u in updates) else "duplicate"
             return MatchUpdate(outcome, [record for u in updates for record in u.records])
         update = MatchUpdate("applied", [])
-        fact = message.fact
-        if fact is not None and message.route is not None:
-            state = self.routes.setdefault(message.route, RouteState(route=message.route))
-            update = state.add(fact, self.clock.stream_time, self.wait)
-            if update.outcome == "duplicate":
-                return update
+        facts = routed_facts(message, 0, self.index)
+        for route, fact in facts:
+            state = self.routes.setdefault(route, RouteState(route=route))
+            added = state.add(fact, self.clock.stream_time, self.wait)
+            if added.outcome == "duplicate" and fact is message.fact and message.route is not None:
+                return added
+            update.records += added.records
             self.clock.watch(state)
         for route in self.clock.advance(message.date):
             state = self.routes[route]
@@ -146,3 +213,8 @@ class DepositMatcher:
 
     def current(self) -> list[Reassociation]:
         return [record for state in self.routes.values() for record in state.records.values()]
+
+
+class _DictStore(dict[bytes, bytes]):
+    def put(self, key: bytes, value: bytes) -> None:
+        self[key] = value

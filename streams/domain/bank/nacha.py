@@ -6,8 +6,13 @@ A healthcare EFT is a CCD credit whose batch says ``HCCLAIMPMT`` and whose adden
 TRN segment (rules §10). Files come with CRLF, LF or no line breaks at all, and sometimes with short
 records (trailing spaces trimmed by a mail system); all of these are read.
 
+Amounts are signed as the provider's account moved: a credit is positive, a debit (the money of a debit ERA,
+BPR03 D) negative. A return entry (addenda 99 with an R-code) is read as a deposit that names the entry it
+returns (``returned_trace``): a returned credit is negative, and matching cancels the credit with it.
+
 One bad record becomes a dead letter with its line; the rest of the file still flows. Entries that are
-not claim payments (payroll, vendor payments, debits, prenotes) are skipped and counted in a notice.
+not claim payments (payroll, vendor payments, prenotes, notifications of change) are skipped and counted
+in a notice.
 ``read_nacha`` never raises (except MemoryError).
 """
 
@@ -36,8 +41,15 @@ from streams.domain.ids import stable_id
 RECORD_LENGTH = 94
 HEALTHCARE_DESCRIPTION = "HCCLAIMPMT"
 CREDIT_CODES = frozenset({"22", "32", "42", "52"})  # checking, savings, general ledger, loan credits
+DEBIT_CODES = frozenset({"27", "37", "47", "55"})  # the same accounts debited: a debit ERA's money (BPR03 D)
+CREDIT_RETURN_CODES = frozenset({"21", "31", "41", "51"})  # a credit returned (or its notification of change)
+DEBIT_RETURN_CODES = frozenset({"26", "36", "46", "56"})  # a debit returned
+RETURN_CODES = CREDIT_RETURN_CODES | DEBIT_RETURN_CODES
+MONEY_CODES = CREDIT_CODES | DEBIT_CODES
 PRENOTE_CODES = frozenset({"23", "28", "33", "38", "43", "48", "53"})
 PAYMENT_RELATED = "05"  # the addenda type that carries the TRN string
+RETURN_ADDENDA = "99"  # a return's addenda: R-code, and the trace number of the entry returned
+CHANGE_ADDENDA = "98"  # a notification of change (C-code): no money moves
 
 
 @dataclass(frozen=True)
@@ -266,8 +278,12 @@ class _NachaReader(BankFileReader):
         if code in PRENOTE_CODES:
             self.skipped["prenotes (zero-dollar test entries)"] += 1
             return None
-        if code not in CREDIT_CODES:
-            self.skipped["debits or returns (money taken from the account)"] += 1
+        if any(a.field(2, 3) == CHANGE_ADDENDA for a in addenda):
+            self.skipped["notifications of change (no money moved)"] += 1
+            return None
+        returned = _returned_entry(entry, addenda, code)
+        if returned is None and code not in MONEY_CODES:
+            self.skipped[f"entries of transaction code {code} (neither a credit, a debit nor a return)"] += 1
             return None
         if cents is None:
             raise RecordRejected("bad_amount", f"Line {entry.line}: the amount (positions 30-39) is not ten digits.")
@@ -278,12 +294,14 @@ class _NachaReader(BankFileReader):
                 f"Line {entry.line}: its batch (line {batch.header.line}) has no valid effective entry date "
                 "and the file no creation date, so the deposit cannot be dated.",
             )
-        flags = [] if trace else ["no_trn"]
+        flags = [] if trace or returned else ["no_trn"]  # a return names its entry, not a TRN
         if entry.field(79, 79) == "1" and not addenda:
             flags.append("addenda_missing")  # the entry says an addenda follows; the file ends or moves on
         if batch.sec_code != "CCD":
             flags.append("not_ccd")
         amount = Decimal(cents).scaleb(-2)
+        if code in DEBIT_CODES or code in CREDIT_RETURN_CODES:
+            amount = -amount  # money out of the account: a debit, or a credit taken back
         bank_trace = entry.field(80, 94).strip()
         account = entry.field(13, 29).strip()
         return Deposit(
@@ -309,6 +327,8 @@ class _NachaReader(BankFileReader):
             account_last4=account[-4:] or None,
             description=batch.description or None,
             flags=flags,
+            return_reason=returned[0] if returned else None,
+            returned_trace=returned[1] if returned else None,
         )
 
     # ---- dead letters
@@ -321,6 +341,32 @@ class _NachaReader(BankFileReader):
         first = records[0]
         self.result.dead_letters.append(self._dead_letter(code, message, first.line, first.text[0], raw))
         self.result.records[DEAD_LETTER] += len(records)
+
+
+def _returned_entry(entry: Record, addenda: list[Record], code: str) -> tuple[str, str] | None:
+    """(R-code, trace number of the returned entry) of a return entry; None for any other entry.
+
+    RecordRejected when the entry is a return whose addenda 99 cannot say what it returns."""
+    returns = [a for a in addenda if a.field(2, 3) == RETURN_ADDENDA]
+    if code not in RETURN_CODES and not returns:
+        return None
+    if not returns:
+        raise RecordRejected(
+            "bad_return", f"Line {entry.line}: a return entry (code {code}) without its return addenda (type 99)."
+        )
+    addenda = returns[0]
+    reason, original = addenda.field(4, 6).strip(), addenda.field(7, 21).strip()
+    if not (len(reason) == 3 and reason[0] == "R" and reason[1:].isdigit()):
+        raise RecordRejected("bad_return", f"Line {addenda.line}: the return reason {reason!r} is not an R-code.")
+    if not (len(original) == 15 and original.isdigit()):
+        raise RecordRejected(
+            "bad_return", f"Line {addenda.line}: the returned entry's trace number (positions 7-21) is not 15 digits."
+        )
+    if code not in RETURN_CODES:
+        raise RecordRejected(
+            "bad_return", f"Line {entry.line}: a return addenda under transaction code {code}, which is not a return."
+        )
+    return reason, original
 
 
 def _digits(text: str) -> int | None:

@@ -24,10 +24,10 @@ OPEN = frozenset(
 def open_amount(record: Reassociation) -> Decimal:
     """What is at stake in an open item: the missing, unposted or extra money, or the size of the gap."""
     if record.status == Status.era_without_deposit:
-        return record.era_amount or ZERO
+        return abs(record.era_amount or ZERO)  # a debit ERA's missing debit is at stake as much as a credit
     if record.status == Status.amount_mismatch:
         return abs(record.difference or ZERO)
-    return record.deposit_amount or ZERO
+    return abs(record.deposit_amount or ZERO)
 
 
 def started(record: Reassociation) -> dt.date | None:
@@ -40,10 +40,12 @@ def totals(records: list[Reassociation]) -> dict[str, object]:
     def total(status: Status | None, amount: str) -> Decimal:
         return sum((getattr(r, amount) or ZERO for r in records if status is None or r.status == status), ZERO)
 
-    primaries = [r for r in records if r.status != Status.duplicate_deposit]
+    # a duplicate names its payment's ERA again; a returned deposit is money the bank took back
+    primaries = [r for r in records if r.status not in (Status.duplicate_deposit, Status.deposit_returned)]
+    kept = [r for r in records if r.status != Status.deposit_returned]
     return {
         "era_amount": sum((r.era_amount or ZERO for r in primaries), ZERO),
-        "deposit_amount": total(None, "deposit_amount"),
+        "deposit_amount": sum((r.deposit_amount or ZERO for r in kept), ZERO),
         "missing_amount": total(Status.era_without_deposit, "era_amount"),
         "unposted_amount": total(Status.deposit_without_era, "deposit_amount"),
         "mismatch_amount": total(Status.amount_mismatch, "difference"),

@@ -1,7 +1,9 @@
 """Match ERAs to the money in the bank (reassociation, rules §10).
 
 A remittance and a deposit belong together when they carry the same TRN02 (the EFT number) and TRN03
-(the payer's id); a check payment (BPR04 CHK) and a check deposit when the check number is TRN02. For
+(the payer's id); a check payment (BPR04 CHK) and a check deposit when the check number is TRN02 and the
+amounts agree (a check number is unique for one payer only: two payers' check 5001 are two payments). Money
+is signed as the provider's account moves: a debit ERA (BPR03 D) expects a bank debit, never a deposit. For
 each such payment the matcher keeps one ``Reassociation`` record, and one more per extra deposit:
 
 * ``matched``: the deposit is the ERA's BPR02; ``amount_mismatch``: it is not, with the difference
@@ -9,7 +11,9 @@ each such payment the matcher keeps one ``Reassociation`` record, and one more p
 * ``era_without_deposit`` / ``deposit_without_era``: the other side is N business days late (default 3),
   counted in stream time (the latest date the inputs have shown: a remittance's production date, a
   deposit's date), so a replay gives the same answer whenever it runs; before that, ``awaiting_*``;
-* ``duplicate_deposit``: a second bank entry for a payment already deposited.
+* ``duplicate_deposit``: a second bank entry for a payment already deposited (of several, the one of the
+  ERA's amount is the match, whatever its date);
+* ``deposit_returned``: a credit a NACHA return took back: it pays nothing, and its ERA waits again.
 
 Non-payment remittances (BPR01 H, BPR02 0: nothing moved) expect no deposit and make no record of their
 own. Remittances that are one payment re-issued (same payee, amount and BPR16, rules §2) count once;
@@ -33,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas import ZERO, Deposit, Reassociation, ReassociationStatus, Remittance, Takeback
 from streams.domain.bank.business_days import add_business_days, business_days_between
-from streams.domain.disbursement import moves_money
+from streams.domain.disbursement import moves_money, signed_amount
 from streams.domain.ids import stable_id
 
 DEFAULT_WAIT_BUSINESS_DAYS = 3  # CAQH CORE: ERA and EFT within three business days of each other
@@ -52,7 +56,7 @@ class EraFact(BaseModel):
     provider_id: str
     payer_id: str
     trace_number: str
-    amount: Decimal
+    amount: Decimal  # signed: negative for a debit ERA (BPR03 D)
     moved_money: bool
     method: Literal["ACH", "CHK"]
     effective_date: dt.date | None
@@ -65,7 +69,7 @@ class EraFact(BaseModel):
             provider_id=remittance.provider_id,
             payer_id=remittance.payer.id.strip(),
             trace_number=remittance.trace_number.strip(),
-            amount=remittance.payment.amount,
+            amount=signed_amount(remittance.payment.amount, remittance.payment.credit_debit),
             moved_money=moves_money(remittance.payment.handling_code, remittance.payment.amount),
             method="CHK" if (remittance.payment.method or "").upper() == "CHK" else "ACH",
             effective_date=remittance.payment.effective_date,
@@ -78,9 +82,10 @@ class EraFact(BaseModel):
 
     @property
     def expects_deposit(self) -> bool:
-        """Money moved (BPR01 C, D, U; I or X with an amount): a deposit should follow. A zero amount
-        (non-compliant with C, rules §7) has nothing to deposit."""
-        return self.moved_money and self.amount > ZERO
+        """Money moved (BPR01 C, D, U; I or X with an amount): a bank entry of `amount` should follow, a
+        credit, or a debit for a debit ERA (BPR03 D, negative). A zero amount (non-compliant with C, rules §7)
+        has nothing to deposit."""
+        return self.moved_money and self.amount != ZERO
 
     @property
     def expected_date(self) -> dt.date | None:
@@ -152,6 +157,7 @@ class RouteState(BaseModel):
     route: str
     eras: dict[str, EraFact] = {}  # remittance id -> fact
     deposits: dict[str, Deposit] = {}  # deposit id -> deposit
+    returns: dict[str, Deposit] = {}  # deposit id -> a NACHA return of an entry deposited under this route
     takebacks: dict[str, TakebackFact] = {}  # event id -> latest revision
     records: dict[str, Reassociation] = {}  # event id -> latest revision
 
@@ -167,9 +173,10 @@ class RouteState(BaseModel):
                 return False
             self.eras[fact.remittance_id] = fact
         elif isinstance(fact, Deposit):
-            if fact.deposit_id in self.deposits:
+            kept = self.returns if fact.is_return else self.deposits
+            if fact.deposit_id in kept:
                 return False
-            self.deposits[fact.deposit_id] = fact
+            kept[fact.deposit_id] = fact
         else:
             known = self.takebacks.get(fact.event_id)
             if known is not None and known.revision >= fact.revision:
@@ -189,6 +196,7 @@ class RouteState(BaseModel):
             takebacks.setdefault(takeback.remittance_id, {})[takeback.event_id] = takeback
         changed = []
         for key in sorted(by_key):
+            by_key[key].returns = self.returns
             for record in derive(key, by_key[key], takebacks, stream_time, wait):
                 old = self.records.get(record.event_id)
                 if old is not None and old.model_dump(exclude={"revision"}) == record.model_dump(exclude={"revision"}):
@@ -210,6 +218,7 @@ class _Payment:
 
     eras: dict[str, EraFact] = field(default_factory=dict)
     deposits: dict[str, Deposit] = field(default_factory=dict)
+    returns: dict[str, Deposit] = field(default_factory=dict)  # the route's NACHA returns (they carry no TRN)
 
 
 # --------------------------------------------------------------------------- derivation (pure)
@@ -222,48 +231,156 @@ def derive(
     stream_time: dt.date | None,
     wait: int,
 ) -> list[Reassociation]:
-    """Every record of one payment key, from all its facts (revision left at 1)."""
+    """Every record of one payment key, from all its facts (revision left at 1).
+
+    Records are numbered in a fixed order (ERA payments, then deposits no payment takes, duplicates, returned
+    deposits): the first gets the key's own event id, the n-th one made of the key and n. Their count never
+    shrinks as facts arrive, so every arrival order ends with the same event ids and no record left over."""
     eras = sorted(payment.eras.values(), key=lambda e: (e.production_date or dt.date.min, e.remittance_id))
-    paying = _distinct_payments(e for e in eras if e.expects_deposit)
     deposits = sorted(payment.deposits.values(), key=lambda d: (d.deposit_date or dt.date.min, d.deposit_id))
-    if not deposits and not paying:
-        return []  # nothing moved and nothing arrived: no deposit expected
-    method, payer_id, trace = key
-    first = (paying or eras)[0] if eras else None
+    returned = {d.deposit_id: r for d in deposits for r in payment.returns.values() if _cancels(r, d)}
+    live = [d for d in deposits if d.deposit_id not in returned]
+    payers = _by_payer(key, eras)
+    paying = [_distinct_payments(e for e in group if e.expects_deposit) for group in payers]
+    primaries = _assign(paying, live)
+    records: list[Reassociation] = []
+    for group, pays, deposit in zip(payers, paying, primaries, strict=True):
+        if pays or deposit is not None:
+            records.append(_payment_record(key, group, pays, deposit, takebacks, stream_time, wait))
+    taken = {d.deposit_id for d in primaries if d is not None}
+    for deposit in (d for d in live if d.deposit_id not in taken):
+        records.append(_leftover(key, records, deposit, stream_time, wait))
+    for deposit in (d for d in deposits if d.deposit_id in returned):
+        cancelled = _with_deposit(_unknown_payment(key, deposit, records), deposit)
+        update = {"status": Status.deposit_returned, "return_reason": returned[deposit.deposit_id].return_reason}
+        records.append(cancelled.model_copy(update=update))
+    for number, record in enumerate(records):  # each record is a copy made here: set in place
+        record.event_id = stable_id("reassociation", *key, *([number] if number else []))
+    return records
+
+
+def _by_payer(key: MatchKey, eras: list[EraFact]) -> list[list[EraFact]]:
+    """The key's ERAs as payments: one under an ACH trace (its payer is part of the key); under a check number,
+    one per payer, since check numbers are unique per payer only (two payers' check 5001 are two payments)."""
+    if key[0] != "CHK":
+        return [eras] if eras else []
+    groups: dict[str, list[EraFact]] = {}
+    for era in eras:
+        groups.setdefault(era.payer_id, []).append(era)
+    return [groups[payer] for payer in sorted(groups)]
+
+
+def _assign(paying: list[list[EraFact]], deposits: list[Deposit]) -> list[Deposit | None]:
+    """Each payment's deposit: the earliest one of its amount (of several deposits of one trace, the one whose
+    amount matches is the match). Under an ACH trace, a payment with none of its amount takes the earliest
+    deposit (an amount mismatch); a check deposit is a payment's only when its amount agrees, unless the number
+    names one payment alone."""
+    free = list(deposits)
+    chosen: list[Deposit | None] = []
+    for pays in paying:
+        amount = sum((e.amount for e in pays), ZERO)
+        deposit = next((d for d in free if pays and d.amount == amount), None)
+        if deposit is not None:
+            free.remove(deposit)
+        chosen.append(deposit)
+    if len(chosen) == 1 and chosen[0] is None and free:
+        chosen[0] = free.pop(0)
+    return chosen
+
+
+def _payment_record(
+    key: MatchKey,
+    eras: list[EraFact],
+    paying: list[EraFact],
+    deposit: Deposit | None,
+    takebacks: dict[str, dict[str, TakebackFact]],
+    stream_time: dt.date | None,
+    wait: int,
+) -> Reassociation:
+    method, _, trace = key
+    first = (paying or eras)[0]
     base = Reassociation(
-        event_id=stable_id("reassociation", *key),
+        event_id="",
         status=Status.awaiting_deposit,
         payment_method="CHK" if method == "CHK" else "ACH",
-        provider_id=first.provider_id if first else None,
-        payer_id=(first.payer_id if first else payer_id) or None,
-        trace_number=trace if method != "NOTRN" else None,
-        remittance_id=first.remittance_id if first else None,
+        provider_id=first.provider_id,
+        payer_id=first.payer_id or None,
+        trace_number=trace,
+        remittance_id=first.remittance_id,
         remittance_ids=[e.remittance_id for e in eras],
-        era_amount=sum((e.amount for e in paying), ZERO) if eras else None,
-        effective_date=first.effective_date if first else None,
+        era_amount=sum((e.amount for e in paying), ZERO),
+        effective_date=first.effective_date,
     )
     if len(paying) > 1:
         base = _with_flags(base, "split_era")
-    if not deposits:
+    if deposit is None:
         expected = min(e.expected_date or dt.date.max for e in paying)
-        return [_awaiting(base, expected, Status.era_without_deposit, stream_time, wait)]
-    primary, *extra = deposits
-    record = _with_deposit(base, primary)
-    if not eras:
-        record = _awaiting(record, primary.deposit_date or dt.date.max, Status.deposit_without_era, stream_time, wait)
-    else:
-        record = _compared(record, paying, takebacks, wait)
-    duplicates = [
-        _with_deposit(base, deposit).model_copy(
-            update={
-                "event_id": stable_id("reassociation-duplicate", *key, deposit.deposit_id),
-                "status": Status.duplicate_deposit,
-                "difference": None,
-            }
-        )
-        for deposit in extra
-    ]
-    return [record, *duplicates]
+        return _awaiting(base, expected, Status.era_without_deposit, stream_time, wait)
+    return _compared(_with_deposit(base, deposit), paying, takebacks, wait)
+
+
+def _leftover(
+    key: MatchKey, records: list[Reassociation], deposit: Deposit, stream_time: dt.date | None, wait: int
+) -> Reassociation:
+    """A deposit no payment took: a duplicate of the payment it repeats, else money waiting for its ERA."""
+    owner = _duplicated(key, records, deposit)
+    if owner is None:
+        base = _unknown_payment(key, deposit, records)
+        return _awaiting(base, deposit.deposit_date or dt.date.max, Status.deposit_without_era, stream_time, wait)
+    duplicate = _with_deposit(_without_deposit(owner), deposit)
+    return duplicate.model_copy(update={"status": Status.duplicate_deposit})
+
+
+def _duplicated(key: MatchKey, records: list[Reassociation], deposit: Deposit) -> Reassociation | None:
+    """The payment record a deposit no payment took duplicates: under an ACH trace, its payment's (the first
+    record); under a check number, a deposited payment of the same amount; else None (money of no known ERA)."""
+    deposited = [r for r in records if r.deposit_id is not None]
+    if key[0] != "CHK":
+        return deposited[0] if deposited else None
+    return next((r for r in deposited if r.deposit_amount == deposit.amount), None)
+
+
+def _unknown_payment(key: MatchKey, deposit: Deposit, records: list[Reassociation]) -> Reassociation:
+    """A record for a deposit without its payment: under an ACH trace it still names the trace's ERA, if known."""
+    method, payer_id, trace = key
+    known = records[0] if method == "ACH" and records and records[0].remittance_id else None
+    if known is not None:
+        return _without_deposit(known).model_copy(update={"status": Status.awaiting_era})
+    return _with_deposit(
+        Reassociation(
+            event_id="",
+            status=Status.awaiting_era,
+            payment_method="CHK" if method == "CHK" else "ACH",
+            payer_id=payer_id or None,
+            trace_number=trace if method != "NOTRN" else None,
+        ),
+        deposit,
+    )
+
+
+def _without_deposit(record: Reassociation) -> Reassociation:
+    """A payment record's ERA side alone."""
+    return record.model_copy(
+        update={
+            "deposit_id": None,
+            "deposit_amount": None,
+            "deposit_date": None,
+            "deposit_source": None,
+            "difference": None,
+            "due_date": None,
+            "explained_by": [],
+            "flags": [f for f in record.flags if f == "split_era"],
+        }
+    )
+
+
+def _cancels(returned: Deposit, deposit: Deposit) -> bool:
+    """A NACHA return takes back the entry it names, for that entry's amount."""
+    return (
+        deposit.format == "nacha"
+        and deposit.bank_reference == returned.returned_trace
+        and (deposit.amount == -returned.amount)
+    )
 
 
 def _distinct_payments(eras: Iterable[EraFact]) -> list[EraFact]:
