@@ -33,7 +33,16 @@ def internals(ledger: ProviderLedger) -> dict:
     return {
         "awaiting": sorted((p.sequence, e) for e, p in state.awaiting_correction.items()),
         "carried": [
-            (b.payer_id, b.reason_code, sorted(b.tokens), b.outstanding, sorted(b.claims), b.takeback_id)
+            (
+                b.payer_id,
+                b.reason_code,
+                sorted(b.tokens),
+                b.outstanding,
+                b.opened,
+                b.text,
+                sorted(b.claims),
+                b.takeback_ids,
+            )
             for b in state.carried
         ],
         "overdue": sorted(state.overdue_heap),

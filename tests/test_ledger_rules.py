@@ -198,9 +198,13 @@ def test_a_medicare_fcn_names_the_claim_of_its_icn_and_short_tokens_name_none() 
     paid = [claim("P1", "1", "100", pcn="2126005001230"), claim("P2", "1", "50", pcn="77")]
     apply_remittance(ledger, remittance("CHK1", "2026-01-05", paid))
     state, payer = ledger.state(), remittance("X", "2026-01-05").payer.id
-    assert claims_named_by(state, payer, reference_tokens("502126005001230")) == {"P1"}
-    assert claims_named_by(state, payer, reference_tokens("AB77")) == frozenset()
-    assert claims_named_by(state, payer, reference_tokens("LETTER1 P2")) == {"P2"}
+
+    def named(reference: str) -> set[str]:
+        return {ref[1] for ref in claims_named_by(state, payer, reference_tokens(reference))}
+
+    assert named("502126005001230") == {"P1"}
+    assert named("AB77") == set()
+    assert named("LETTER1 P2") == {"P2"}
 
 
 @pytest.mark.parametrize("with_patients", [False, True])

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from streams.domain.facts import ClaimFact, RemittanceFacts
 
+# One claim (rules §4): the NPI paid (CLP01s of different NPIs collide, rules §5), CLP01, CLP03 and the member id
+# (kept only with patient data): a CLP01 reused for another visit or patient is another claim.
+ClaimRef = tuple[str, str, str, str]
+
 
 @dataclass(slots=True)
 class PaymentRecord:
