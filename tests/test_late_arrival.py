@@ -45,6 +45,7 @@ def internals(ledger: ProviderLedger) -> dict:
             )
             for b in state.carried
         ],
+        "roots": sorted((k, r.remittance.remittance_id, r.position) for k, r in state.claim_roots.items()),
         "overdue": sorted(state.overdue_heap),
         "order": [f.remittance_id for f in state.applied],
         "cash": state.cash,  # per payee NPI: totals, per payer, flags, last day

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from streams.domain.facts import ClaimFact, RemittanceFacts
 
-# One claim (rules §4): the NPI paid (CLP01s of different NPIs collide, rules §5), CLP01, CLP03 and the member id
-# (kept only with patient data): a CLP01 reused for another visit or patient is another claim.
+# One claim (rules §4), named by its first payment: (NPI, CLP01, that payment's remittance id, its position there).
+# Payments of one claim share it (same CLP07, REF*F8, a correction); a CLP01 reused for another visit does not.
 ClaimRef = tuple[str, str, str, str]
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from schemas import Settlement, Takeback
 from streams.domain.canonical_order import OrderKey
 from streams.domain.cash import CashTotals
-from streams.domain.claim_index import ClaimIndex, ClaimRef
+from streams.domain.claim_index import ClaimIndex, ClaimRef, PaymentRecord
 from streams.domain.facts import RemittanceFacts
 
 
@@ -73,6 +73,8 @@ class DerivedState:
     payments_by_pcn: ClaimIndex = field(default_factory=ClaimIndex)
     payments_by_claim_id: ClaimIndex = field(default_factory=ClaimIndex)
     payments_by_f8: ClaimIndex = field(default_factory=ClaimIndex)  # REF*F8 of the few claims that carry one
+    # (remittance id, position) of a correction -> the payment its reversal took back: one claim (rules §3, §4)
+    claim_roots: dict[tuple[str, int], PaymentRecord] = field(default_factory=dict)
     takebacks_by_claim: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (payer, CLP01) -> ids
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)

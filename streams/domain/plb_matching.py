@@ -13,6 +13,7 @@ import datetime as dt
 from decimal import Decimal
 
 from schemas import REVERSAL_STATUS, ZERO, Settlement, Takeback, TakebackKind, TakebackMethod
+from streams.domain.claim_index import ClaimRef
 from streams.domain.derived_state import CarriedBalance, DerivedState
 from streams.domain.facts import PlbFact, RemittanceFacts
 from streams.domain.ids import stable_id
@@ -29,12 +30,13 @@ from streams.domain.plb_pairing import pair_adjustments
 from streams.domain.reasons import reason_of
 from streams.domain.references import (
     ResolvedReference,
+    claim_ref,
     claims_named_by,
+    original_of,
     record_named_by,
     reference_text,
     reference_tokens,
     resolve,
-    takeback_claim_ref,
 )
 from streams.domain.takeback_status import carry, revised, settle, settled_in, with_status
 from streams.domain.work_fields import recovery_fields
@@ -192,7 +194,7 @@ class AdjustmentMatcher:
             for event_id in state.takebacks_by_claim.get((facts.payer_id, ref[1]), ())
             if state.takebacks[event_id].amount > ZERO
             and state.takebacks[event_id].payee_provider_id == facts.payee_id
-            and takeback_claim_ref(state.takebacks[event_id]) == ref
+            and self._claim_of(state.takebacks[event_id]) == ref
         ]
         if found:
             return [max(found, key=lambda e: state.takebacks[e].takeback_date or dt.date.min)]
@@ -202,6 +204,11 @@ class AdjustmentMatcher:
             if claim.status_code == REVERSAL_STATUS and claim.payment < ZERO
         ]
         return [e for e in dict.fromkeys([*here, *self._netted]) if e in state.takebacks]
+
+    def _claim_of(self, takeback: Takeback) -> ClaimRef | None:
+        """The claim a reversal took back (rules §4); an orphan's is not known."""
+        original = original_of(self.state, takeback)
+        return None if original is None else claim_ref(self.state, original)
 
     def _settle(
         self,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the resolution reads the ledger's indexes; the tokens need nothing
@@ -79,23 +78,51 @@ def claims_named_by(
 ) -> frozenset[ClaimRef]:
     """The claim a reference resolves to (none or one): two references naming one claim are one (rules §4)."""
     record = record_named_by(state, payer_id, tokens, prefer)
-    return frozenset() if record is None else frozenset({claim_ref(record)})
+    return frozenset() if record is None else frozenset({claim_ref(state, record)})
 
 
-def claim_ref(record: PaymentRecord) -> ClaimRef:
-    claim = record.claim
-    member = claim.patient[1] if claim.patient else None
-    return (record.remittance.payee_id, claim.claim_id, _money_key(claim.claim_charge()), member or "")
+_MAX_LINKS = 16  # a claim's payments chain through corrections; a bound keeps a malformed chain from looping
 
 
-def takeback_claim_ref(takeback: Takeback) -> ClaimRef:
-    """The claim a takeback takes back, in the form `claim_ref` gives (its charge is the original's)."""
-    claim_id = takeback.claim_id or ""
-    return (takeback.provider_id, claim_id, _money_key(takeback.claim_charge), takeback.member_id or "")
+def claim_ref(state: DerivedState, record: PaymentRecord) -> ClaimRef:
+    """The claim a payment belongs to, named by its first payment (rules §4).
+
+    A later payment is of the same claim when it has the same CLP07, names an earlier one's CLP07 in REF*F8, or
+    is the correction of a reversal of it (rules §3); a CLP01 alone makes no link, since account numbers are reused
+    for other visits and patients.
+    """
+    for _ in range(_MAX_LINKS):
+        earlier = state.claim_roots.get((record.remittance.remittance_id, record.position))
+        if earlier is None:
+            earlier = _first_under(state, record, record.claim.pcn) or _first_under(
+                state, record, record.claim.original_reference
+            )
+        if earlier is None or earlier is record:
+            break
+        record = earlier
+    return (record.remittance.payee_id, record.claim.claim_id, record.remittance.remittance_id, str(record.position))
 
 
-def _money_key(amount: Decimal | None) -> str:
-    return "" if amount is None else f"{amount:.2f}"
+def _first_under(state: DerivedState, record: PaymentRecord, pcn: str | None) -> PaymentRecord | None:
+    """The first payment of the record's NPI with CLP07 `pcn`, when it came before the record."""
+    if not pcn:
+        return None
+    for found in state.payments_by_pcn.get((record.remittance.payer_id, pcn)):
+        if found is record:
+            return None
+        if found.remittance.payee_id == record.remittance.payee_id:
+            return found
+    return None
+
+
+def original_of(state: DerivedState, takeback: Takeback) -> PaymentRecord | None:
+    """The payment a claim reversal took back (rules §3), found by the link the reversal left on it."""
+    if takeback.claim_id is None or takeback.original_remittance_id is None:
+        return None
+    for record in state.payments_by_claim_id.get((takeback.payer_id, takeback.claim_id)):
+        if record.reversed_by == takeback.event_id:
+            return record
+    return None
 
 
 def keys_read_by(tokens: frozenset[str]) -> set[str]:
