@@ -74,7 +74,8 @@ class AdjustmentMatcher:
         self._references: list[ResolvedReference] = []
         self._netted: list[str] = []  # takebacks PLB amounts of the current remittance netted from its payment
         self._settled: list[str] = []  # takebacks the last `_settle` settled (part of)
-        self._closed_fb: list[dt.date] = []  # when the FB balances the current remittance closed were first carried
+        # FB balances the current remittance closed: when first carried, and the takebacks they carried
+        self._closed_fb: list[tuple[dt.date, frozenset[str]]] = []
         self._opened_fb: list[CarriedBalance] = []  # FB balances the current remittance opened
 
     def apply(self, facts: RemittanceFacts) -> None:
@@ -108,10 +109,18 @@ class AdjustmentMatcher:
                 if code == AUTHORIZED_RETURN:  # rules §4: a refund check with no WO/FB it pays back
                     flags = ["unpaired_authorized_return"]
                     self.state.count_flags(facts, flags)
-        if self._closed_fb:  # rules §8a: a serial FB re-carries a balance: its age counts from the first carry
-            first = min(self._closed_fb)
-            for balance in self._opened_fb:
-                balance.opened = min(first, balance.opened) if balance.opened else first
+        if self._closed_fb:
+            self._keep_first_carry_dates()
+
+    def _keep_first_carry_dates(self) -> None:
+        """Rules §8a: a serial FB closes a balance and carries the same money on under a new reference (RFI 2051):
+        its age counts from the first carry. The same money: a takeback both carry, or, for balances that carry no
+        takeback, the other balances without one."""
+        for balance in self._opened_fb:
+            carried = frozenset(balance.takeback_ids)
+            dates = [opened for opened, ids in self._closed_fb if (ids & carried) or not (ids or carried)]
+            if dates and balance.opened:
+                balance.opened = min(min(dates), balance.opened)
 
     def _resolve(self, facts: RemittanceFacts, adj: PlbFact) -> ResolvedReference:
         """Rules §4: the claim a reference names (PLB01's, then the payee's, then the latest), for the codes that
@@ -245,7 +254,7 @@ class AdjustmentMatcher:
             left -= used
             state.note_carried_change(facts.payer_id, facts.order_key())
             if balance.reason_code == "FB" and paid.by.reason_code == "FB" and balance.opened:
-                self._closed_fb.append(balance.opened)
+                self._closed_fb.append((balance.opened, frozenset(balance.takeback_ids)))
             self._settle_balance(facts, balance, used, paid)
         state.carried = [b for b in state.carried if b.outstanding > ZERO]
         return left
