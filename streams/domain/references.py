@@ -117,11 +117,15 @@ def _first_under(state: DerivedState, record: PaymentRecord, pcn: str | None) ->
 
 def original_of(state: DerivedState, takeback: Takeback) -> PaymentRecord | None:
     """The payment a claim reversal took back (rules §3), found by the link the reversal left on it."""
-    if takeback.claim_id is None or takeback.original_remittance_id is None:
+    if takeback.original_remittance_id is None:
         return None
-    for record in state.payments_by_claim_id.get((takeback.payer_id, takeback.claim_id)):
-        if record.reversed_by == takeback.event_id:
-            return record
+    for index, key in (
+        (state.payments_by_pcn, takeback.payer_claim_control_number),
+        (state.payments_by_claim_id, takeback.claim_id),
+    ):
+        for record in index.get((takeback.payer_id, key)) if key else ():
+            if record.reversed_by == takeback.event_id:
+                return record
     return None
 
 
