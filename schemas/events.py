@@ -288,6 +288,10 @@ class Takeback(Event):
     status: TakebackStatus | None = Field(None, description="Kept current by revisions (rules §8a).")
     remaining: Money | None = Field(None, description="Still owed, while the status is open.")
     settled_by: list[Settlement] = Field([], description="What settled it, oldest first.")
+    refund_excess: Money | None = Field(
+        None,
+        description="What a 72/B2 paired with it paid beyond it (flag refund_exceeds_recovery): never a refund of it.",
+    )
     original_payment_amount: Money | None = Field(None, description="CLP04 of the original payment.")
     days_to_takeback: int | None = Field(None, description="Days from the original payment's date to takeback_date.")
     service_date_from: dt.date | None = None

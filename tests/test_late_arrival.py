@@ -33,9 +33,19 @@ def internals(ledger: ProviderLedger) -> dict:
     return {
         "awaiting": sorted((p.sequence, e) for e, p in state.awaiting_correction.items()),
         "carried": [
-            (b.payer_id, b.reason_code, sorted(b.tokens), b.outstanding, sorted(b.claims), b.takeback_id)
+            (
+                b.payer_id,
+                b.reason_code,
+                sorted(b.tokens),
+                b.outstanding,
+                b.opened,
+                b.text,
+                sorted(b.claims),
+                b.takeback_ids,
+            )
             for b in state.carried
         ],
+        "roots": sorted((k, r.remittance.remittance_id, r.position) for k, r in state.claim_roots.items()),
         "overdue": sorted(state.overdue_heap),
         "order": [f.remittance_id for f in state.applied],
         "cash": state.cash,  # per payee NPI: totals, per payer, flags, last day

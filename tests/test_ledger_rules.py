@@ -192,15 +192,39 @@ def test_a_claim_corrected_then_reversed_again_in_one_remittance_links_each_corr
     assert links == [(Decimal("80"), "EFT2", Decimal("90")), (Decimal("100"), "CHK1", Decimal("80"))]
 
 
+def test_one_claim_is_its_payments_linked_by_clp07_or_correction_not_its_account_number() -> None:
+    """Rules §4: the correction of a reversal (a new CLP07) is a payment of the same claim; a later payment that only
+    reuses the CLP01 (another patient, past the correction wait) is another claim, even with the same charge."""
+    ledger = ProviderLedger(provider_id=PROVIDER)
+    apply_remittance(ledger, remittance("EFT1", "2026-01-05", [claim("A1", "1", "100", charge="150", pcn="I1")]))
+    reversed_and_corrected = [
+        claim("A1", "22", "-100", charge="-150", pcn="I1"),
+        claim("A1", "1", "80", charge="150", pcn="I1B"),
+    ]
+    apply_remittance(ledger, remittance("EFT2", "2026-02-02", reversed_and_corrected))
+    apply_remittance(ledger, remittance("EFT3", "2026-04-06", [claim("A1", "1", "100", charge="150", pcn="I9")]))
+    state, payer = ledger.state(), remittance("X", "2026-01-05").payer.id
+
+    def named(reference: str) -> frozenset:
+        return claims_named_by(state, payer, reference_tokens(reference))
+
+    assert named("I1B") == named("I1") != frozenset()
+    assert named("I9").isdisjoint(named("I1")) and named("I9")
+
+
 def test_a_medicare_fcn_names_the_claim_of_its_icn_and_short_tokens_name_none() -> None:
     """Rules §4: an FCN is the ICN with a two-character prefix; a short token stripped names no claim by chance."""
     ledger = ProviderLedger(provider_id=PROVIDER)
     paid = [claim("P1", "1", "100", pcn="2126005001230"), claim("P2", "1", "50", pcn="77")]
     apply_remittance(ledger, remittance("CHK1", "2026-01-05", paid))
     state, payer = ledger.state(), remittance("X", "2026-01-05").payer.id
-    assert claims_named_by(state, payer, reference_tokens("502126005001230")) == {"P1"}
-    assert claims_named_by(state, payer, reference_tokens("AB77")) == frozenset()
-    assert claims_named_by(state, payer, reference_tokens("LETTER1 P2")) == {"P2"}
+
+    def named(reference: str) -> set[str]:
+        return {ref[1] for ref in claims_named_by(state, payer, reference_tokens(reference))}
+
+    assert named("502126005001230") == {"P1"}
+    assert named("AB77") == set()
+    assert named("LETTER1 P2") == {"P2"}
 
 
 @pytest.mark.parametrize("with_patients", [False, True])

@@ -64,6 +64,7 @@ MONEY_FIELDS = frozenset(
         "not_moved",
         "unexplained",
         "remaining",
+        "refund_excess",
         "original_payment_amount",
         "claim_charge",
         "patient_responsibility_change",

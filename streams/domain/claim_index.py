@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from streams.domain.facts import ClaimFact, RemittanceFacts
 
+# One claim (rules §4), named by its first payment: (NPI, CLP01, that payment's remittance id, its position there).
+# Payments of one claim share it (same CLP07, REF*F8, a correction); a CLP01 reused for another visit does not.
+ClaimRef = tuple[str, str, str, str]
+
 
 @dataclass(slots=True)
 class PaymentRecord:

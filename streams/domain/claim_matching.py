@@ -21,6 +21,7 @@ from streams.domain.facts import ClaimFact, RemittanceFacts
 from streams.domain.ids import stable_id
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.reasons import PROVIDER_VOID, added_carcs, carcs, reason_of, remarks
+from streams.domain.references import original_of
 from streams.domain.takeback_status import revised, settled_in, with_status
 from streams.domain.work_fields import correction_fields, original_patient_responsibility, reversal_fields
 
@@ -82,13 +83,13 @@ class ClaimMatcher:
         if claim.original_reference:
             state.payments_by_f8.add((facts.payer_id, claim.original_reference), record)
         state.payments_by_claim_id.add((facts.payer_id, claim.claim_id), record)
-        if claim.status_code != REVERSAL_STATUS and self._link_correction(facts, claim, only_here=only_here):
+        if claim.status_code != REVERSAL_STATUS and self._link_correction(facts, record, only_here=only_here):
             self._corrections_used.add(position)
 
-    def _link_correction(self, facts: RemittanceFacts, claim: ClaimFact, *, only_here: bool) -> bool:
+    def _link_correction(self, facts: RemittanceFacts, record: PaymentRecord, *, only_here: bool) -> bool:
         """Rules §3: a claim after a reversal corrects it when it names the same claim: by CLP07 or REF*F8 in any
         later remittance; by CLP01 alone only in the same remittance, or within the wait with the same charge."""
-        state = self.state
+        state, claim = self.state, record.claim
         awaiting = state.awaiting_correction
         waiting = {
             event_id
@@ -111,6 +112,9 @@ class ClaimMatcher:
         event_id = min(waiting, key=lambda e: awaiting[e].sequence)  # the earliest reversal first
         pending = self._stop_awaiting(state.takebacks[event_id])
         state.put(_corrected(state.takebacks[event_id], claim, pending))
+        original = original_of(state, state.takebacks[event_id])
+        if original is not None:  # rules §4: the correction is a payment of the claim its reversal took back
+            state.claim_roots[(facts.remittance_id, record.position)] = original
         return True
 
     def _corrects_by_account(self, facts: RemittanceFacts, claim: ClaimFact, reversal: Takeback) -> bool:
@@ -175,6 +179,8 @@ class ClaimMatcher:
         correction = self._correction_listed_before(facts, position, claim, original)
         if correction is not None:
             takeback = _corrected(takeback, correction.claim, pending)
+            if original is not None:  # rules §4: the correction is a payment of the claim the reversal took back
+                self.state.claim_roots[(facts.remittance_id, correction.position)] = original
         else:
             self._await_correction(takeback, pending)
         self.state.put(with_status(takeback))

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from schemas import Settlement, Takeback
 from streams.domain.canonical_order import OrderKey
 from streams.domain.cash import CashTotals
-from streams.domain.claim_index import ClaimIndex
+from streams.domain.claim_index import ClaimIndex, ClaimRef, PaymentRecord
 from streams.domain.facts import RemittanceFacts
 
 
@@ -44,13 +44,14 @@ class CarriedBalance:
     """A balance the provider still owes: a negative FB, or a deferred (negative) WO."""
 
     payer_id: str
-    payee_id: str  # the NPI that carries it: settled only by that payee's later payments (rules §4, §5)
+    payee_id: str  # the NPI that carries it; a sibling NPI's payment settles it only by naming its claim (§5)
     reason_code: str
     tokens: frozenset[str]
     outstanding: Decimal
-    opened: dt.date | None
-    claims: frozenset[str] = frozenset()  # CLP01s its reference resolves to (rules §4), empty until known
-    takeback_id: str | None = None  # the takeback whose money it carries, when its claim has one
+    opened: dt.date | None  # when it was first carried: a serial FB that re-carries it keeps the date (rules §8a)
+    text: str = ""  # the reference's exact text: what a reference resolving to no claim is compared by (rules §4)
+    claims: frozenset[ClaimRef] = frozenset()  # the claim its reference resolves to (rules §4), empty until known
+    takeback_ids: list[str] = field(default_factory=list)  # the takebacks whose money it carries (rules §8a)
 
 
 @dataclass(slots=True)
@@ -72,6 +73,8 @@ class DerivedState:
     payments_by_pcn: ClaimIndex = field(default_factory=ClaimIndex)
     payments_by_claim_id: ClaimIndex = field(default_factory=ClaimIndex)
     payments_by_f8: ClaimIndex = field(default_factory=ClaimIndex)  # REF*F8 of the few claims that carry one
+    # (remittance id, position) of a correction -> the payment its reversal took back: one claim (rules §3, §4)
+    claim_roots: dict[tuple[str, int], PaymentRecord] = field(default_factory=dict)
     takebacks_by_claim: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (payer, CLP01) -> ids
     carried: list[CarriedBalance] = field(default_factory=list)
     takebacks: dict[str, Takeback] = field(default_factory=dict)
@@ -112,11 +115,12 @@ class DerivedState:
             found = self.cash[payee_id] = PayeeCash()
         return found
 
-    def book(self, facts: RemittanceFacts, bucket: str, amount: Decimal) -> None:
-        """Add an amount to a cash bucket of the remittance's payee and of its row for the payer (rules §8)."""
+    def book(self, facts: RemittanceFacts, bucket: str, amount: Decimal, payee_id: str | None = None) -> None:
+        """Add an amount to a cash bucket of the remittance's payee (or of `payee_id`, a sibling NPI of the ledger)
+        and of its row for the payer (rules §8)."""
         if not amount:
             return
-        cash = self.payee_cash(facts.payee_id)
+        cash = self.payee_cash(payee_id or facts.payee_id)
         cash.totals.add(bucket, amount)
         cash.by_payer.setdefault(facts.payer_id, CashTotals()).add(bucket, amount)
 

@@ -72,7 +72,7 @@ def can_apply_in_place(state: DerivedState, facts: RemittanceFacts, key: OrderKe
     for balance in state.carried:
         if balance.payer_id != payer:
             continue
-        if settles or not reach.isdisjoint(keys_read_by(balance.tokens) | balance.claims):
+        if settles or not reach.isdisjoint(keys_read_by(balance.tokens) | {ref[1] for ref in balance.claims}):
             return False
     return not any(later.payer_id == payer and _uses_any(later, reach) for later in state.applied_after(key))
 

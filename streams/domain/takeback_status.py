@@ -38,32 +38,54 @@ def with_status(takeback: Takeback) -> Takeback:
     return takeback
 
 
-def carry(takeback: Takeback, amount: Decimal) -> Takeback:
-    """Part of the takeback is carried forward (FB, deferred WO): its own payment offset less, and it stays open."""
-    carried = min(amount, takeback.amount - (takeback.remaining or ZERO))
+def carry(takeback: Takeback, amount: Decimal, remittance_id: str) -> Takeback:
+    """Part of the takeback is carried forward (FB, deferred WO) by the payment `remittance_id`: that payment (else
+    the takeback's own) netted that much less of it, and it stays open with that much `remaining` (rules §8a)."""
+    settled_by = list(takeback.settled_by)
+    carried = min(amount, sum((s.amount for s in settled_by), ZERO))
     if carried <= ZERO:
         return takeback
-    settled_by = list(takeback.settled_by)
-    own = next((i for i, s in enumerate(settled_by) if s.remittance_id == takeback.remittance_id), None)
-    if own is not None:
-        left = settled_by[own].amount - carried
-        if left > ZERO:
-            settled_by[own] = settled_by[own].model_copy(update={"amount": left})
-        else:
-            del settled_by[own]
-    return revised(takeback, settled_by=settled_by, remaining=(takeback.remaining or ZERO) + carried)
+    here, own = remittance_id, takeback.remittance_id
+    order = sorted(
+        range(len(settled_by)),
+        key=lambda i: (settled_by[i].remittance_id == here, settled_by[i].remittance_id == own, i),
+        reverse=True,
+    )
+    left = carried
+    for i in order:
+        cut = min(left, settled_by[i].amount)
+        settled_by[i] = settled_by[i].model_copy(update={"amount": settled_by[i].amount - cut})
+        left -= cut
+        if left <= ZERO:
+            break
+    settled_by = [s for s in settled_by if s.amount > ZERO]
+    remaining = (takeback.remaining or ZERO) + carried
+    return revised(takeback, settled_by=settled_by, remaining=remaining, method=_method(takeback, settled_by))
 
 
 def settle(takeback: Takeback, settlement: Settlement) -> Takeback:
-    """A later payment settled (part of) what the takeback carried; a refund by check makes its method refund."""
-    left = (takeback.remaining or ZERO) - settlement.amount
-    update: dict[str, object] = {
-        "settled_by": [*takeback.settled_by, settlement],
-        "remaining": left if left > ZERO else None,
-    }
-    if settlement.method == TakebackMethod.refund:
-        update["method"] = TakebackMethod.refund
-    return revised(takeback, **update)
+    """A later payment settled (part of) what the takeback carried: never more than what remains (rules §8a)."""
+    remaining = takeback.remaining or ZERO
+    amount = min(settlement.amount, remaining)
+    if amount <= ZERO:
+        return takeback
+    if amount < settlement.amount:
+        settlement = settlement.model_copy(update={"amount": amount})
+    settled_by = [*takeback.settled_by, settlement]
+    left = remaining - amount
+    return revised(
+        takeback,
+        settled_by=settled_by,
+        remaining=left if left > ZERO else None,
+        method=_method(takeback, settled_by),
+    )
+
+
+def _method(takeback: Takeback, settled_by: list[Settlement]) -> TakebackMethod:
+    """Rules §5: `refund` once a check (72, B2) paid part of it back; `settled_by` shows each part."""
+    if any(s.method == TakebackMethod.refund for s in settled_by):
+        return TakebackMethod.refund
+    return takeback.method
 
 
 def settled_in(

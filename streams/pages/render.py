@@ -28,6 +28,10 @@ FLAG_SENTENCES = {
     "another provider (NPI) named in the PLB.",
     "partly_settles_carried_balance": "Part of this recovery paid off a balance carried forward earlier; only the "
     "rest is new money taken back.",
+    "netted_for_other_provider": "The payer took money from this payee's payment to pay off a balance another "
+    "provider (NPI) of the same tax id owed for its claim; that provider no longer owes it.",
+    "refund_exceeds_recovery": "The refund check (PLB 72 or B2) was larger than the recovery it pays back: the excess "
+    "is shown apart and is not counted as a refund of this takeback; find what the rest of the check was for.",
     "reused_trace_number": "The payer used this check/EFT number before for a different remittance.",
     "claim_unbalanced": "The claim's amounts do not add up as the 835 standard requires.",
     "line_unbalanced": "A service line's amounts do not add up as the 835 standard requires.",
