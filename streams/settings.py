@@ -71,6 +71,11 @@ class Settings:
     web_enabled: bool = True
     include_patient_data: bool = False
     max_input_bytes: int = 16 * 1024 * 1024
+    # Caps per 835 transaction set (streams/domain/x12/reader.py ReaderLimits: why these numbers); a set past one is
+    # a `set_too_large` dead letter, so a hostile file cannot exhaust the reader's memory or stall its partition.
+    max_set_segments: int = 1_000_000
+    max_set_claims: int = 100_000
+    max_set_adjustments: int = 300_000
     log_level: str = "info"
     # After SIGTERM or Ctrl-C a worker stops gracefully (commits, leaves its group) for at most this long, then
     # exits anyway: with its broker gone the graceful stop never ends. Under Kubernetes' 30 s before SIGKILL.

@@ -10,9 +10,9 @@ senders declare a newline terminator and still start every segment with ``~``).
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 from streams.domain.x12.notices import BYTES_BEFORE_FIRST_SEGMENT, Notice
 
@@ -51,16 +51,20 @@ class Region:
     number0: int
     texts: list[str]
     piece_index: Sequence[int]  # texts[k] is piece number piece_index[k] of the region
-    _pieces: list[str] | None = field(default=None, repr=False)
-    _starts: list[int] | None = field(default=None, repr=False)
+    _starts: array[int] | None = field(default=None, repr=False)
 
     def _piece(self, i: int) -> tuple[int, str]:
         """Offset and original text of piece i."""
-        if self._pieces is None or self._starts is None:
-            self._pieces = self.text[self.start : self.end].split(self.delimiters.segment)
-            self._starts = [0, *accumulate(map(len, self._pieces))]
-        # earlier pieces plus one terminator after each
-        return self.start + self._starts[i] + i, self._pieces[i]
+        starts = self._starts
+        if starts is None:
+            # where each piece starts, 8 bytes a piece: a list of the pieces themselves would hold a second copy of
+            # every segment (millions of objects in a file of tiny segments)
+            starts = self._starts = array("q", [self.start])
+            terminator = re.compile(re.escape(self.delimiters.segment))
+            starts.extend(found.end() for found in terminator.finditer(self.text, self.start, self.end))
+            starts.append(self.end + 1)  # the region ends without a terminator
+        start = starts[i]
+        return start, self.text[start : starts[i + 1] - 1]
 
     def offset(self, k: int) -> int:
         """Offset of segment k's first character (after indentation) in the file."""
