@@ -3,6 +3,7 @@ canonical order for a backfill."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,9 +19,17 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
             )
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # a FIFO, a socket, a device: reading it could block forever or never end
+            raise OSError(f"not a regular file or directory: {path}")
         else:
             raise FileNotFoundError(f"no such file or directory: {path}")
     return files
+
+
+def file_label(path: Path) -> str:
+    """The file's name as text that can be written anywhere (headers, JSON, a terminal): a name that is not UTF-8
+    (Python keeps its bytes as surrogates, which no encoder accepts) shows its odd bytes as ``\\xff``."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
 
 
 def in_canonical_order(files: Sequence[Path]) -> list[Path]:

@@ -475,6 +475,26 @@ def test_broken_isa_is_a_bad_envelope_and_later_interchanges_still_read() -> Non
     assert len(result.remittances) == 1
 
 
+@pytest.mark.parametrize(
+    ("element", "component", "terminator", "named"),
+    [
+        ("A", ":", "~\n", "element separator after ISA is 'A'"),
+        ("7", ":", "~\n", "element separator after ISA is '7'"),
+        ("*", "X", "~\n", "ISA16 (the component separator) is 'X'"),
+        ("*", ":", "Q", "segment terminator after ISA16 is 'Q'"),
+    ],
+)
+def test_a_letter_or_digit_as_delimiter_says_the_delimiters_are_wrong(
+    element: str, component: str, terminator: str, named: str
+) -> None:
+    """Not "no ISA or ST": the file is X12 whose ISA declares delimiters that cannot be told from the data."""
+    data = b"\n" + x12(interchange([BODY_5010]), element, component, terminator)
+    letter = dead_letter(data)
+    assert letter.error_code == "bad_envelope"
+    assert named in letter.message and "delimiters are wrong" in letter.message
+    assert (letter.source.byte_offset, letter.source.segment_number, letter.source.segment_tag) == (1, 1, "ISA")
+
+
 def test_leading_junk_before_the_isa_is_skipped_with_a_notice() -> None:
     result = read_835(b"From: clearinghouse\n\n" + STANDARD)
     assert len(result.remittances) == 1

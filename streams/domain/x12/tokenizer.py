@@ -118,7 +118,7 @@ def isa_delimiters(text: str, pos: int) -> Delimiters | str:
     """
     element = text[pos + 3 : pos + 4]
     if not _is_separator(element) or element.isspace():
-        return "the character after ISA is not a usable element separator"
+        return f"the element separator after ISA is {element!r}; a usable delimiter is not a letter, digit or space"
     limit = min(len(text), pos + ISA_SCAN_LIMIT)
     cut = pos + 3  # the separator before ISA01
     elements = []  # ISA01..ISA15
@@ -130,8 +130,13 @@ def isa_delimiters(text: str, pos: int) -> Delimiters | str:
         cut = nxt
     component = text[cut + 1 : cut + 2]
     terminator = text[cut + 2 : cut + 3]
-    if not (_is_separator(component) and _is_separator(terminator)):
-        return "ISA16 (component separator) or the segment terminator after it is missing or invalid"
+    for name, ch in (
+        ("ISA16 (the component separator)", component),
+        ("the segment terminator after ISA16", terminator),
+    ):
+        if not _is_separator(ch):
+            shown = repr(ch) if ch else "missing"
+            return f"{name} is {shown}; a letter, digit or space cannot be a delimiter, so the delimiters are wrong"
     if len({element, component, terminator}) < 3:
         return "the ISA declares the same character for two different delimiters"
     repetition = elements[10] if elements[11] >= "00501" else None  # ISA11 is a separator from 5010 on
@@ -238,6 +243,15 @@ def tokenize(data: bytes) -> Tokenized:
     pos = len(BOM) if text.startswith(BOM) else 0
     first = _first_segment(text, pos)
     if first is None:
+        lead = _LEAD.match(text, pos).end()
+        if text.startswith("ISA", lead) and len(text) > lead + 3:  # an ISA, but not followed by a separator
+            shown = repr(text[lead + 3])
+            message = (
+                f"Interchange at byte {lead}: the element separator after ISA is {shown}; a letter, digit or space "
+                "cannot be a delimiter, so the file's delimiters are wrong."
+            )
+            out.errors.append(FileError("bad_envelope", message, lead, 1, "ISA", text[:FILE_RAW_LIMIT]))
+            return out
         message = "The file is empty." if not text[pos:].strip() else "The file holds no X12 (no ISA or ST)."
         out.errors.append(FileError("not_x12", message, pos, None, None, text[:FILE_RAW_LIMIT]))
         return out
