@@ -24,6 +24,9 @@ from streams.settings import Settings
 Headers = dict[str, bytes] | Iterable[tuple[str, bytes]] | None
 STAGE = "ingest"
 TOO_LARGE_EXCERPT_BYTES = 4096
+# A dead letter holds its input whole (for `dead-letters replay`), which may be up to TAKEBACK_MAX_INPUT_BYTES: the
+# producer takes a MiB more than that (streams/app.py); half of it is left for the rest of the event and its headers.
+DEAD_LETTER_HEADROOM = 512 * 1024
 
 
 @dataclass
@@ -124,9 +127,11 @@ def _fit_messages(result: IngestedInput, data: bytes, where: SourceRef, chunk: s
         letter = dead_letter(STAGE, "set_too_large", message, dead, data[at : at + EXCERPT_BYTES])
         result.dead_letters.append(_in_file_coordinates(letter, chunk) if chunk else letter)
     result.remittances = kept
+    room = limit + DEAD_LETTER_HEADROOM
+    excerpt = min(EXCERPT_BYTES, room // 8)  # at most six bytes of JSON a character, and room for the rest
     for index, letter in enumerate(result.dead_letters):
-        if letter.raw is not None and len(letter.raw) * 6 > limit and len(letter.model_dump_json()) > limit:
-            result.dead_letters[index] = letter.model_copy(update={"raw": letter.raw[:EXCERPT_BYTES]})
+        if letter.raw is not None and len(letter.raw) * 6 > room and len(letter.model_dump_json()) > room:
+            result.dead_letters[index] = letter.model_copy(update={"raw": letter.raw[:excerpt]})
 
 
 def header(headers: Headers, name: str) -> str | None:

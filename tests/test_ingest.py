@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.broker import EmbeddedBroker
 from streams.domain.x12 import read_835
 from streams.domain.x12.notices import NOTICE_CODES
-from streams.ingest import IngestedInput, ingest_input
+from streams.ingest import DEAD_LETTER_HEADROOM, IngestedInput, ingest_input
 from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER, ensure_topics
 from streams.metrics import WorkerMetrics
 from streams.reader_notices import OTHER, notice_code
@@ -201,3 +201,16 @@ def test_a_set_whose_remittance_event_would_not_fit_one_message_is_a_dead_letter
 def test_the_payload_is_the_compact_remittance() -> None:
     (remittance,) = (result := ingest(GOOD)).remittances
     assert result.payloads == [remittance.model_dump_json(exclude_defaults=True).encode()]
+
+
+def test_a_dead_letter_whose_raw_input_escapes_past_one_message_keeps_an_excerpt() -> None:
+    """Control characters take six bytes each in JSON: a cut-short set of them would not fit one message whole."""
+    se = GOOD.index(b"SE*")
+    data = GOOD[:se] + b"REF*ZZ*" + b"\x01" * 200_000 + b"~"  # no SE: a truncated set, kept whole as its raw input
+    settings = Settings(max_input_bytes=300_000)
+    (dead,) = ingest(data, settings=settings).dead_letters
+    assert dead.error_code == "truncated" and dead.raw is not None
+    assert dead.raw.startswith("ST*835") and len(dead.raw) == 64 * 1024
+    assert len(dead.model_dump_json()) <= 300_000 + DEAD_LETTER_HEADROOM  # what the producer takes, with headers
+    whole = ingest(data, settings=Settings(max_input_bytes=2_000_000)).dead_letters[0]  # room for all of it
+    assert whole.raw is not None and len(whole.raw) > 200_000
