@@ -77,13 +77,15 @@ class ReaderLimits:
     """Caps per transaction set, so a hostile file cannot make the reader hold millions of objects (its memory
     grows with what it builds).  A set past a cap is a ``set_too_large`` dead letter; the file's other sets are read.
 
-    Far above real ERAs: a set is one payment to one payee, and payers' largest hold a few thousand claims of a few
-    dozen segments and adjustments each.  The X12 standard itself caps CAS at 99 per claim or line (6 adjustments
-    each), which a set of many claims cannot use to bound the set as a whole."""
+    Far above real ERAs: a set is one payment to one payee; large ones hold thousands of claims of about 10-30
+    segments and 1-3 adjustments each (the bench's synthetic sets: 200 claims, ~2,000 segments).  The 835 guide
+    bounds CAS per claim and per line, not per set, so a set of many claims needs its own cap.  The caps also sit
+    near what one input can hold: a 16 MiB input of ordinary segments is about 650,000 of them.  Under them the
+    reader peaks at about 10-17 bytes per input byte even on floods of tiny segments (docs/benchmarks.md)."""
 
     segments: int = 1_000_000  # ST to SE; checked before any segment is split
-    claims: int = 100_000  # CLP
-    adjustments: int = 300_000  # CAS reason/amount pairs plus PLB adjustments
+    claims: int = 100_000  # CLP: 50 times a very large payment's claims
+    adjustments: int = 300_000  # CAS reason/amount pairs plus PLB adjustments: 3 per claim at the claims cap
 
 
 DEFAULT_LIMITS = ReaderLimits()
