@@ -68,10 +68,10 @@ def register_agents(tb: TakebackApp) -> None:
             here = MatchBatch(tb.ledgers, policy, tb.metrics)  # remittances whose ledger is in this partition
             where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
             applied_here: dict[str, Any] = {}
-            for remittance in result.remittances:
+            for remittance, payload in zip(result.remittances, result.payloads, strict=True):
                 payee = remittance.payee
                 key = ledger_key(payee.id, payee.tin, payee.id_qualifier)  # rules §5: the TIN's NPIs in one ledger
-                value = await send_json(topics.remittances, key, remittance, compact=True)  # the record of it
+                value = await send_json(topics.remittances, key, remittance, value=payload)  # the record of it
                 if local_ledgers.hold(key, message.partition):
                     here.add(value, where)
                     applied_here[key] = event

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -44,11 +45,15 @@ if TYPE_CHECKING:
 # before loading them, so they load while the worker starts (docs/benchmarks.md).
 
 EXIT_FAILURE = 1
+EMBEDDED_COMMANDS = ("demo", "replay")  # they start their own broker unless --broker names one
 EXIT_INTERRUPTED = 130
 
 
-def _broker_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", metavar="HOST:PORT", help="a running Kafka broker (default: start an embedded one)")
+def _broker_arg(parser: argparse.ArgumentParser, *, embedded: bool = False) -> None:
+    """``embedded``: the command runs its own pipeline (demo, replay), on an embedded broker unless told otherwise;
+    the others use the configured broker, which outlives them."""
+    default = "start an embedded one" if embedded else "TAKEBACK_BROKER, else 127.0.0.1:9092"
+    parser.add_argument("--broker", metavar="HOST:PORT", help=f"a running Kafka broker (default: {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="broker + worker + sample ERAs; prints takebacks and net cash")
     demo.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
     demo.add_argument("--once", action="store_true", help="exit after printing instead of serving")
-    _broker_arg(demo)
+    _broker_arg(demo, embedded=True)
 
     dead = commands.add_parser("dead-letters", help="list rejected inputs, or run them again after a fix")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True)
@@ -124,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     replay.add_argument("--out", required=True, type=Path, metavar="DIR")
     replay.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline")
-    _broker_arg(replay)
+    _broker_arg(replay, embedded=True)
 
     sink = commands.add_parser("sink", help="keep the takeback topics' history in PostgreSQL")
     sink.add_argument("--dsn", help="PostgreSQL connection string (default: TAKEBACK_SINK_DSN)")
@@ -167,14 +172,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _failure_line(exc: Exception, args: argparse.Namespace, settings: Settings) -> str:
     """The one line a failure ends with: the reason for the failures we expect, the exception's type otherwise."""
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaConnectionError, KafkaError
 
     from streams.kafka_io import PipelineStalled
 
     if isinstance(exc, (BrokerError, PipelineStalled, InsecureConfiguration, SinkError, FileNotFoundError, OSError)):
         return str(exc)
+    if isinstance(exc, KafkaConnectionError) and (args.broker or args.command not in EMBEDDED_COMMANDS):
+        # a broker the user named or configured: say which setting named it, and how to name or start another
+        if args.broker:
+            return f"no broker reachable at {args.broker} (--broker)"
+        configured = "TAKEBACK_BROKER" if os.environ.get("TAKEBACK_BROKER") else "the default; set TAKEBACK_BROKER"
+        return (
+            f"no broker reachable at {settings.bootstrap_servers} ({configured}, or pass --broker HOST:PORT; "
+            "`takeback broker` runs one)"
+        )
     if isinstance(exc, KafkaError):
-        where = args.broker or ("embedded" if args.command in ("demo", "replay") else settings.bootstrap_servers)
+        where = args.broker or ("embedded" if args.command in EMBEDDED_COMMANDS else settings.bootstrap_servers)
         return f"cannot use the broker ({where}): {exc}"
     return f"unexpected error: {type(exc).__name__}: {exc}"
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from schemas import DeadLetter, Receipt, Remittance, SourceRef
-from streams.dead_letters import dead_letter
+from streams.dead_letters import EXCERPT_BYTES, dead_letter
 from streams.domain.disbursement import takeback_date
-from streams.domain.x12 import read_835
+from streams.domain.x12 import ReaderLimits, read_835
 from streams.kafka_io import ACCEPT_HEADER, CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER
 from streams.reader_notices import describe_counts, notice_counts
 from streams.settings import Settings
@@ -24,6 +24,9 @@ from streams.settings import Settings
 Headers = dict[str, bytes] | Iterable[tuple[str, bytes]] | None
 STAGE = "ingest"
 TOO_LARGE_EXCERPT_BYTES = 4096
+# A dead letter holds its input whole (for `dead-letters replay`), which may be up to TAKEBACK_MAX_INPUT_BYTES: the
+# producer takes a MiB more than that (streams/app.py); half of it is left for the rest of the event and its headers.
+DEAD_LETTER_HEADROOM = 512 * 1024
 
 
 @dataclass
@@ -31,6 +34,7 @@ class IngestedInput:
     source_id: str
     file: str | None
     remittances: list[Remittance] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)  # each remittance as published (compact JSON)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # the reader's; never patient data
 
@@ -87,7 +91,47 @@ def ingest_input(
     for sequence, remittance in enumerate(result.remittances):
         remittance.sequence = sequence
         remittance.published_at = published_at
+    _fit_messages(result, data, where, chunk, settings.max_input_bytes)
     return result
+
+
+def encode_remittance(remittance: Remittance) -> bytes:
+    """A remittance as it goes on the remittances topic: fields at their default left out (documented in the
+    schema), which makes it smaller and faster to decode downstream."""
+    return remittance.model_dump_json(exclude_defaults=True).encode()
+
+
+def _fit_messages(result: IngestedInput, data: bytes, where: SourceRef, chunk: str | None, limit: int) -> None:
+    """Every event of the input fits one message (``limit``: the producer takes a little more, for key and headers).
+
+    A remittance event larger than that cannot be published: the producer refuses it, which crashed the ingest agent
+    and stalled its partition. It becomes a dead letter instead. A dead letter's raw input is cut to an excerpt
+    when escaping makes it too large (control characters take six bytes each in JSON)."""
+    kept: list[Remittance] = []
+    for remittance in result.remittances:
+        payload = encode_remittance(remittance)
+        if len(payload) <= limit:
+            kept.append(remittance)
+            result.payloads.append(payload)
+            continue
+        source = remittance.source
+        at = source.byte_offset or 0
+        dead = where.model_copy(
+            update={"byte_offset": at, "segment_number": source.segment_number, "segment_tag": "ST"}
+        )
+        message = (
+            f"The transaction set at segment {source.segment_number} makes a remittance event of {len(payload):,} "
+            f"bytes, larger than one message (TAKEBACK_MAX_INPUT_BYTES, {limit:,}); it was not applied. "
+            "Its first 64 KiB are kept here."
+        )
+        letter = dead_letter(STAGE, "set_too_large", message, dead, data[at : at + EXCERPT_BYTES])
+        result.dead_letters.append(_in_file_coordinates(letter, chunk) if chunk else letter)
+    result.remittances = kept
+    room = limit + DEAD_LETTER_HEADROOM
+    excerpt = min(EXCERPT_BYTES, room // 8)  # at most six bytes of JSON a character, and room for the rest
+    for index, letter in enumerate(result.dead_letters):
+        if letter.raw is not None and len(letter.raw) * 6 > room and len(letter.model_dump_json()) > room:
+            result.dead_letters[index] = letter.model_copy(update={"raw": letter.raw[:excerpt]})
 
 
 def header(headers: Headers, name: str) -> str | None:
@@ -130,8 +174,13 @@ def _read_input(
             source_id=where.source_id,
             include_patient_data=settings.include_patient_data,
             accepted_dead_letter=accepted,
+            limits=reader_limits(settings),
         )
         result.remittances, result.dead_letters, result.notices = read.remittances, read.dead_letters, read.notices
+
+
+def reader_limits(settings: Settings) -> ReaderLimits:
+    return ReaderLimits(settings.max_set_segments, settings.max_set_claims, settings.max_set_adjustments)
 
 
 def _chunk_position(chunk: str) -> tuple[int, int]:

@@ -23,6 +23,8 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
             files.extend(folder_files(path, recursive=False, on_skip=_say_skipped))
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # a FIFO, a socket, a device: reading it could block forever or never end
+            raise OSError(f"not a regular file or directory: {path}")
         else:
             raise FileNotFoundError(f"no such file or directory: {path}")
     return files
@@ -68,6 +70,17 @@ def folder_files(
             if path.is_file():
                 found.append(path)
     return sorted(found)
+
+
+def file_label(path: Path) -> str:
+    """The file's name as text that can be written anywhere (headers, JSON, a terminal): see `printable`."""
+    return printable(path.name)
+
+
+def printable(name: str) -> str:
+    """A file name (or path) as text: a name that is not UTF-8 (Python keeps its bytes as surrogates, which no
+    encoder accepts) shows its odd bytes as ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def in_canonical_order(files: Sequence[Path]) -> list[Path]:

@@ -22,6 +22,7 @@ from streams.domain.bank.detect import bank_file_format
 from streams.domain.bank.matcher import ReassociationInput
 from streams.domain.cash_shares import combine_shares, latest_share
 from streams.domain.chunking import ledger_key_of, split_input
+from streams.inputs import file_label
 from streams.progress import ProgressBar
 from streams.security import kafka_client_kwargs
 from streams.settings import Settings
@@ -114,7 +115,7 @@ async def publish_files(
 
 def file_payloads(files: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of each file, read one at a time so a backfill never holds every file in memory."""
-    return ((path.name, path.read_bytes()) for path in files)
+    return ((file_label(path), path.read_bytes()) for path in files)
 
 
 # --------------------------------------------------------------------------- reading results

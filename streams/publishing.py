@@ -27,12 +27,10 @@ class EventPublisher:
         self.app = tb.app
         self.source = event_source(tb.app.conf.id)
 
-    async def send(
-        self, topic: Any, key: str, event: BaseModel, *, compact: bool = False, value: bytes | None = None
-    ) -> bytes:
-        """Publish an event as JSON; returns the payload. `compact` leaves out fields at their default (documented
-        in the schema), which makes a remittance smaller and faster to decode downstream. `value`: the event's
-        payload from an earlier send, to publish it again without encoding it again.
+    async def send(self, topic: Any, key: str, event: BaseModel, *, value: bytes | None = None) -> bytes:
+        """Publish an event as JSON; returns the payload. `value`: the event's payload encoded already (a
+        remittance: `streams.ingest.encode_remittance`, which also checked that it fits one message), or from an
+        earlier send, to publish it again without encoding it again.
 
         Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
         sensors, callbacks) was most of a batch's time (docs/benchmarks.md). Delivery is still guaranteed before
@@ -40,7 +38,7 @@ class EventPublisher:
         Every event carries CloudEvents headers (streams/cloudevents.py); the payload is the event alone.
         """
         if value is None:
-            value = event.model_dump_json(exclude_defaults=compact).encode()
+            value = event.model_dump_json().encode()
         headers = cloudevent_headers(event, self.source)
         await self.app.producer.send(
             topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers

@@ -74,6 +74,11 @@ class Settings:
     # POST /eras and /bank-files: the largest body taken (a larger one is answered 413 unread). Above
     # max_input_bytes, a file is cut between transaction sets as `takeback publish` cuts it.
     feed_max_bytes: int = 64 * 1024 * 1024
+    # Caps per 835 transaction set (streams/domain/x12/reader.py ReaderLimits: why these numbers); a set past one is
+    # a `set_too_large` dead letter, so a hostile file cannot exhaust the reader's memory or stall its partition.
+    max_set_segments: int = 1_000_000
+    max_set_claims: int = 100_000
+    max_set_adjustments: int = 300_000
     log_level: str = "info"
     # After SIGTERM or Ctrl-C a worker stops gracefully (commits, leaves its group) for at most this long, then
     # exits anyway: with its broker gone the graceful stop never ends. Under Kubernetes' 30 s before SIGKILL.

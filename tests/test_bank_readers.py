@@ -336,7 +336,37 @@ def test_bai2_bad_records_are_dead_letters_and_the_rest_flows(line: str, code: s
 def test_bai2_detail_outside_an_account_and_orphan_continuation() -> None:
     result = read_bai2(b"88,TRN*1*X*1512345678\\\n16,165,100,0,R,,TRN*1*X*1512345678\\\n")
     check_contract(result)
-    assert [d.error_code for d in result.dead_letters] == ["orphan_continuation", "detail_outside_account"]
+    # a fragment with no trailers is also a file cut short
+    assert [d.error_code for d in result.dead_letters] == ["orphan_continuation", "detail_outside_account", "truncated"]
+
+
+def test_a_bai2_file_cut_inside_an_account_is_a_dead_letter_and_that_accounts_deposits_are_not_applied() -> None:
+    """It was accepted silently: the last detail may be cut mid-amount, and no trailer checks the account."""
+    lines = records(bai2_file(PAYMENTS))
+    cut = lines[: lines.index(next(x for x in lines if "EFT0003" in x)) + 1]  # no 49, 98, 99 after the last detail
+    result = read_bai2(rebuild(cut), file="cut.bai")
+    check_contract(result)
+    (letter,) = result.dead_letters
+    assert (letter.error_code, letter.source.file, letter.source.line, letter.source.segment_tag) == (
+        "truncated",
+        "cut.bai",
+        9,  # the account (03) the file ends in
+        "03",
+    )
+    assert "cut short" in letter.message and "1 deposits were not applied" in letter.message
+    assert "123456789" not in letter.message  # never an account number in a message
+    assert [d.trace_number for d in result.deposits] == ["EFT0001", "EFT0002"]  # the account closed by its 49
+    assert result.records["dead_letter"] == 1 and result.records["deposit"] == 2
+
+
+def test_a_bai2_file_without_its_file_trailer_is_a_dead_letter_and_checked_accounts_still_apply() -> None:
+    lines = records(bai2_file(PAYMENTS))[:-2]  # no 98 and no 99 after the last account's 49
+    result = read_bai2(rebuild(lines), file="cut.bai")
+    check_contract(result)
+    (letter,) = result.dead_letters
+    assert (letter.error_code, letter.source.line, letter.source.segment_tag) == ("truncated", 11, "49")
+    assert "without its file trailer (99)" in letter.message
+    assert len(result.deposits) == 3
 
 
 def test_bai2_group_without_as_of_date_cannot_date_its_deposits() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
+from streams.kafka_io import read_topic
+from streams.settings import Settings
 from tests.support.era_mix import era_stream
 
 pytestmark = pytest.mark.broker
@@ -55,6 +58,40 @@ def test_unreachable_broker_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("takeback: ")
+
+
+def test_publish_without_broker_uses_the_configured_one(broker: EmbeddedBroker, corpus: Path, tmp_path: Path) -> None:
+    """Not an embedded broker that disappears with the command: the files wait on TAKEBACK_BROKER for a worker."""
+    prefix = f"cli-{uuid.uuid4().hex[:8]}."
+    env = {**os.environ, "TAKEBACK_BROKER": broker.bootstrap, "TAKEBACK_TOPIC_PREFIX": prefix}
+    run = takeback("publish", str(corpus / SYNTHETIC), env=env)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert out.startswith(f"published {SYNTHETIC} as ")
+    settings = Settings(broker=broker.url, topic_prefix=prefix)
+    (value,) = asyncio.run(read_topic(settings, settings.topic_names.raw))
+    assert value == (corpus / SYNTHETIC).read_bytes()
+
+
+def test_publish_says_in_one_line_when_the_configured_broker_is_not_reachable(tmp_path: Path) -> None:
+    file = tmp_path / "a.835"
+    file.write_text("ISA")
+    run = takeback("publish", str(file), env={**os.environ, "TAKEBACK_BROKER": "127.0.0.1:1"})
+    _, err = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert err.strip().splitlines() == [
+        "takeback: no broker reachable at 127.0.0.1:1 (TAKEBACK_BROKER, or pass --broker HOST:PORT; "
+        "`takeback broker` runs one)"
+    ]
+
+
+def test_a_fifo_is_not_a_regular_file_rather_than_no_such_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "drop.835"
+    os.mkfifo(fifo)
+    run = takeback("publish", str(fifo), env={**os.environ, "TAKEBACK_BROKER": "127.0.0.1:1"})
+    _, err = run.communicate(timeout=120)  # never opened: reading a FIFO nobody writes would block forever
+    assert run.returncode != 0
+    assert err.strip().splitlines() == [f"takeback: not a regular file or directory: {fifo}"]
 
 
 def test_publish_in_canonical_order_sends_a_backfill_in_the_order_of_its_payments(

@@ -4,6 +4,7 @@ the worker keeps going, and `takeback dead-letters` lists and re-runs them."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import random
@@ -11,6 +12,7 @@ import re
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,14 @@ from streams.broker import EmbeddedBroker, free_port
 from streams.kafka_io import ensure_topics
 from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings, settings_to_env
+from tests.support.bank_files import BankPayment, bai2_file
 
 pytestmark = pytest.mark.broker
+DEPOSITS = [BankPayment("EFT0001", "1512345678", Decimal("1094.00"), dt.date(2026, 1, 12))]
 
 GOOD = "edi835parser_835_5010_minimal_single_claim.835"
 CAP = 3 * 1024 * 1024
+SET_SEGMENTS = 50_000  # TAKEBACK_MAX_SET_SEGMENTS for this run: a flood of tiny segments past it stays small here
 
 
 def many_sets(template: bytes, count: int) -> bytes:
@@ -33,6 +38,12 @@ def many_sets(template: bytes, count: int) -> bytes:
     body = "ST*" + rest.split("GE*", 1)[0]
     sets = [body.replace("TRN*1*", f"TRN*1*{n:06d}", 1) for n in range(count)]
     return (head + "".join(sets) + "GE*1*1~IEA*1*000000001~").encode("latin-1")
+
+
+def flood(good: bytes, segment: bytes, count: int) -> bytes:
+    """The review's hostile shape: the good ERA's one claim, then `count` copies of one tiny segment before its SE."""
+    se = good.index(b"SE*")
+    return good[:se] + segment * count + good[se:]
 
 
 def hostile_inputs(corpus: Path) -> list[tuple[str, bytes]]:
@@ -53,6 +64,11 @@ def hostile_inputs(corpus: Path) -> list[tuple[str, bytes]]:
         ("bad-event.json", json.dumps({"remittance_id": 7, "payer": "x"}).encode()),
         ("unbalanced.835", good.replace(b"BPR*I*", b"BPR*I*1", 1)),
         ("thousands-of-sets.835", many_sets(good, 3000)),
+        # 1.2 MB of CAS: under every cap, but its remittance event (about 4 MB) is larger than one message, which
+        # crashed the ingest agent (the review's 240 s stall, at a twelfth of its size)
+        ("cas-flood.835", flood(good, b"CAS*CO*45*0~", 100_000)),
+        ("lx-flood.835", flood(good, b"LX*1~", SET_SEGMENTS + 1)),  # past TAKEBACK_MAX_SET_SEGMENTS
+        ("truncated.bai", bai2_file(DEPOSITS)[: bai2_file(DEPOSITS).index(b"\n49,")]),  # no 49, 98, 99
         ("good.835", good),
     ]
 
@@ -66,6 +82,7 @@ def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
         session_timeout=2.0,
         web_port=free_port(),
         max_input_bytes=CAP,
+        max_set_segments=SET_SEGMENTS,
         data_dir=tmp_path / "state",
     )
     asyncio.run(ensure_topics(settings))
@@ -80,10 +97,14 @@ def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
             codes.setdefault(by_file[dead.source.source_id], set()).add(dead.error_code)
             assert dead.message and dead.error_code
             if dead.stage == "ingest" and dead.error_code not in ("input_too_large", "invalid_event", "not_x12"):
-                assert dead.source.segment_number is not None and dead.source.byte_offset is not None, dead
+                where = (
+                    dead.source.byte_offset if dead.source.line is None else dead.source.line
+                )  # a bank file: its line
+                assert dead.source.segment_number is not None and where is not None, dead
         expected_rejected = {
             "empty.835", "garbage.bin", "truncated.835", "too-large.835", "bad-event.json", "unbalanced.835",
             "fifty-megabytes.835", "bad-amount.835", "bad-date.835", "not-an-835.835",
+            "cas-flood.835", "lx-flood.835", "truncated.bai",
         }  # fmt: skip
         assert expected_rejected <= set(codes), codes
         assert codes["too-large.835"] == {"input_too_large"}
@@ -93,6 +114,15 @@ def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
         assert codes["bad-amount.835"] == {"bad_amount"}
         assert codes["bad-date.835"] == {"bad_date"}
         assert codes["not-an-835.835"] == {"not_835"}
+        assert codes["cas-flood.835"] == codes["lx-flood.835"] == {"set_too_large"}
+        assert codes["truncated.bai"] == {"truncated"}
+        st = (corpus / GOOD).read_bytes().index(b"ST*835")
+        for dead in results.dead_letters:  # each at its set's ST or its account's 03, no excerpt over 64 KiB
+            if by_file[dead.source.source_id] in ("cas-flood.835", "lx-flood.835"):
+                assert (dead.source.byte_offset, dead.source.segment_number, dead.source.segment_tag) == (st, 3, "ST")
+                assert dead.raw is not None and len(dead.raw) <= 64 * 1024
+            if by_file[dead.source.source_id] == "truncated.bai":
+                assert (dead.source.line, dead.source.segment_tag) == (3, "03")
         ingested = {by_file[s]: r for s, r in results.ingested.items()}
         assert ingested["thousands-of-sets.835"].remittances == 3000  # all of them, none lost
         assert ingested["good.835"].remittances == 1 and "good.835" not in codes
@@ -121,3 +151,29 @@ def test_hostile_inputs_become_dead_letters_and_the_stream_keeps_flowing(
                 break
         else:
             pytest.fail("the replayed dead letter was not processed again")
+
+
+def test_replay_of_a_file_whose_name_is_not_utf8_writes_its_dead_letter_and_the_good_era_is_applied(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Such a name aborted the whole replay (UnicodeEncodeError, nothing written): now its odd bytes are escaped."""
+    good = (corpus / GOOD).read_bytes()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / os.fsdecode(b"era-\xff\xfe.835")).write_bytes(flood(good, b"LX*1~", 1_001))
+    (folder / "good.835").write_bytes(good)
+    env = {**os.environ, "TAKEBACK_DATA_DIR": str(tmp_path / "state"), "TAKEBACK_MAX_SET_SEGMENTS": "1000"}
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "replay", str(folder), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    (dead,) = [json.loads(line) for line in (out / "dead_letters.jsonl").read_text().splitlines()]
+    assert (dead["source"]["file"], dead["error_code"]) == ("era-\\xff\\xfe.835", "set_too_large")
+    assert (dead["source"]["byte_offset"], dead["source"]["segment_number"]) == (good.index(b"ST*835"), 3)
+    rows = json.loads((out / "net_cash.json").read_text())
+    assert [row["provider_id"] for row in rows] == ["1234567890"]  # the good ERA's payee, applied

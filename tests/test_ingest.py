@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.broker import EmbeddedBroker
 from streams.domain.x12 import read_835
 from streams.domain.x12.notices import NOTICE_CODES
-from streams.ingest import IngestedInput, ingest_input
+from streams.ingest import DEAD_LETTER_HEADROOM, IngestedInput, ingest_input
 from streams.kafka_io import CHUNK_HEADER, OVERSIZE_HEADER, SOURCE_FILE_HEADER, SOURCE_ID_HEADER, ensure_topics
 from streams.metrics import WorkerMetrics
 from streams.reader_notices import OTHER, notice_code
@@ -173,3 +173,44 @@ def test_a_worker_counts_and_logs_the_notices_of_what_it_ingests(broker: Embedde
     (line,) = [x for x in log.read_text().splitlines() if "notices:" in x]
     assert line.rstrip().endswith("1 remittances, 0 dead letters, notices: non_835_set_skipped x1")
     assert "mixed.835" not in line and "DOE" not in line and "PROVIDER" not in line
+
+
+def cas_flood(count: int) -> bytes:
+    """The review's stalling file, smaller: one claim, then `count` CAS segments in its last service line."""
+    se = GOOD.index(b"SE*")
+    return GOOD[:se] + b"CAS*CO*45*0~" * count + GOOD[se:]
+
+
+def test_a_set_whose_remittance_event_would_not_fit_one_message_is_a_dead_letter_and_the_rest_flows() -> None:
+    """Such an event made the producer refuse it, which crashed the ingest agent and stalled its partition."""
+    flood = cas_flood(2_000)  # 24 KB of X12, about 84 KB as an event
+    second = GOOD[ST:SE_END].replace(b"CHK12345", b"CHK12346")
+    ge = flood.index(b"GE*")
+    data = flood[:ge] + second + flood[ge:]
+    settings = Settings(max_input_bytes=60_000)
+    result = ingest(data, settings=settings)
+    (dead,) = result.dead_letters
+    assert dead.error_code == "set_too_large" and "TAKEBACK_MAX_INPUT_BYTES" in dead.message
+    assert (dead.source.byte_offset, dead.source.segment_number, dead.source.segment_tag) == (ST, 3, "ST")
+    assert dead.raw is not None and dead.raw.startswith("ST*835") and "CAS*CO*45*0~" in dead.raw
+    assert [r.trace_number for r in result.remittances] == ["CHK12346"]
+    assert len(result.payloads) == 1 and len(result.payloads[0]) <= 60_000
+    assert result.receipt().remittances == 1
+
+
+def test_the_payload_is_the_compact_remittance() -> None:
+    (remittance,) = (result := ingest(GOOD)).remittances
+    assert result.payloads == [remittance.model_dump_json(exclude_defaults=True).encode()]
+
+
+def test_a_dead_letter_whose_raw_input_escapes_past_one_message_keeps_an_excerpt() -> None:
+    """Control characters take six bytes each in JSON: a cut-short set of them would not fit one message whole."""
+    se = GOOD.index(b"SE*")
+    data = GOOD[:se] + b"REF*ZZ*" + b"\x01" * 200_000 + b"~"  # no SE: a truncated set, kept whole as its raw input
+    settings = Settings(max_input_bytes=300_000)
+    (dead,) = ingest(data, settings=settings).dead_letters
+    assert dead.error_code == "truncated" and dead.raw is not None
+    assert dead.raw.startswith("ST*835") and len(dead.raw) == 64 * 1024
+    assert len(dead.model_dump_json()) <= 300_000 + DEAD_LETTER_HEADROOM  # what the producer takes, with headers
+    whole = ingest(data, settings=Settings(max_input_bytes=2_000_000)).dead_letters[0]  # room for all of it
+    assert whole.raw is not None and len(whole.raw) > 200_000

@@ -475,6 +475,26 @@ def test_broken_isa_is_a_bad_envelope_and_later_interchanges_still_read() -> Non
     assert len(result.remittances) == 1
 
 
+@pytest.mark.parametrize(
+    ("element", "component", "terminator", "named"),
+    [
+        ("A", ":", "~\n", "element separator after ISA is 'A'"),
+        ("7", ":", "~\n", "element separator after ISA is '7'"),
+        ("*", "X", "~\n", "ISA16 (the component separator) is 'X'"),
+        ("*", ":", "Q", "segment terminator after ISA16 is 'Q'"),
+    ],
+)
+def test_a_letter_or_digit_as_delimiter_says_the_delimiters_are_wrong(
+    element: str, component: str, terminator: str, named: str
+) -> None:
+    """Not "no ISA or ST": the file is X12 whose ISA declares delimiters that cannot be told from the data."""
+    data = b"\n" + x12(interchange([BODY_5010]), element, component, terminator)
+    letter = dead_letter(data)
+    assert letter.error_code == "bad_envelope"
+    assert named in letter.message and "delimiters are wrong" in letter.message
+    assert (letter.source.byte_offset, letter.source.segment_number, letter.source.segment_tag) == (1, 1, "ISA")
+
+
 def test_leading_junk_before_the_isa_is_skipped_with_a_notice() -> None:
     result = read_835(b"From: clearinghouse\n\n" + STANDARD)
     assert len(result.remittances) == 1
@@ -835,3 +855,64 @@ def test_synthetic_835_balances_and_reads_without_dead_letters() -> None:
     statuses = Counter(claim.status_code for claim in claims)
     assert statuses["22"] >= 5 and statuses["4"] >= 50 and statuses["1"] > 1_000
     assert sum(len(r.provider_adjustments) for r in result.remittances) >= 2
+
+
+# --------------------------------------------------------------------------- caps per transaction set (hostile files)
+
+
+TWO_SETS = x12(interchange([BODY_5010, with_segment(BODY_5010, "TRN*", "TRN*1*EFT0002*1512345678")]))
+
+
+def test_a_set_with_more_segments_than_the_cap_is_a_dead_letter_at_its_st_and_the_next_set_is_read() -> None:
+    flooded = [*BODY_5010[:-1], *(["LX*1"] * 40), BODY_5010[-1]]
+    data = x12(interchange([flooded, with_segment(BODY_5010, "TRN*", "TRN*1*EFT0002*1512345678")]))
+    result = read_835(data, file="flood.835", limits=reader_module.ReaderLimits(segments=60))
+    (dead,) = result.dead_letters
+    assert dead.error_code == "set_too_large"
+    assert f"has {len(flooded) + 2} segments" in dead.message and "TAKEBACK_MAX_SET_SEGMENTS" in dead.message
+    assert (dead.source.file, dead.source.segment_number, dead.source.segment_tag) == ("flood.835", 3, "ST")
+    assert dead.source.byte_offset == data.index(b"ST*835")
+    assert [r.trace_number for r in result.remittances] == ["EFT0002"]  # the file's other set flows
+
+
+def test_a_set_past_the_claims_cap_is_a_dead_letter_at_the_first_claim_past_it() -> None:
+    result = read_835(TWO_SETS, limits=reader_module.ReaderLimits(claims=1))
+    assert [d.error_code for d in result.dead_letters] == ["set_too_large", "set_too_large"]
+    first = result.dead_letters[0]
+    second_clp = TWO_SETS.index(b"CLP*PCN002")
+    assert (first.source.segment_tag, first.source.byte_offset) == ("CLP", second_clp)
+    clp = next(s for s in BODY_5010 if s.startswith("CLP*PCN002"))
+    assert first.source.segment_number == 4 + BODY_5010.index(clp)  # after ISA, GS and ST
+    assert "more than 1 claims (CLP)" in first.message and "TAKEBACK_MAX_SET_CLAIMS" in first.message
+
+
+def test_adjustments_count_every_cas_triplet_and_plb_pair() -> None:
+    # the standard set has 5 CAS adjustments (one CAS holds two) and 2 PLB adjustments
+    assert read_835(STANDARD, limits=reader_module.ReaderLimits(adjustments=7)).remittances
+    result = read_835(STANDARD, limits=reader_module.ReaderLimits(adjustments=6))
+    (dead,) = result.dead_letters
+    assert (dead.error_code, dead.source.segment_tag) == ("set_too_large", "PLB")
+    assert "TAKEBACK_MAX_SET_ADJUSTMENTS" in dead.message
+    result = read_835(STANDARD, limits=reader_module.ReaderLimits(adjustments=2))
+    assert (result.dead_letters[0].source.segment_tag, result.dead_letters[0].source.byte_offset) == (
+        "CAS",
+        STANDARD.index(b"CAS*PR*1*150.00"),
+    )
+
+
+def test_a_set_too_large_keeps_an_excerpt_not_the_whole_set() -> None:
+    flooded = [*BODY_5010[:-1], *(["CAS*CO*45*0"] * 20_000), BODY_5010[-1]]
+    data = x12(interchange([flooded]))
+    (dead,) = read_835(data, limits=reader_module.ReaderLimits(adjustments=10_000)).dead_letters
+    assert dead.error_code == "set_too_large" and dead.source.segment_tag == "CAS"
+    assert dead.raw is not None and dead.raw.startswith("ST*835") and len(dead.raw) == 64 * 1024
+
+
+def test_the_default_caps_stop_the_reviews_flood_of_tiny_segments() -> None:
+    """The review's 15 MB file of LX segments in one set, at a size past the default segment cap."""
+    head, tail = STANDARD.split(b"PLB*", 1)
+    data = head + b"LX*1~" * 1_000_001 + b"PLB*" + tail
+    result = read_835(data, file="lx.835")
+    (dead,) = result.dead_letters
+    assert dead.error_code == "set_too_large" and "1,000,000 (TAKEBACK_MAX_SET_SEGMENTS)" in dead.message
+    assert dead.source.byte_offset == data.index(b"ST*835") and dead.source.segment_number == 3

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import sys
 import time
@@ -38,7 +37,7 @@ from streams.feeds.delivery import (
     lock_path,
     not_an_input,
 )
-from streams.inputs import folder_files
+from streams.inputs import folder_files, printable
 from streams.progress import ProgressBar
 from streams.settings import Settings
 
@@ -300,12 +299,6 @@ def _free_name(target: Path) -> Path:
         candidate = target.with_name(f"{target.stem}.{number}{target.suffix}")
         number += 1
     return candidate
-
-
-def printable(name: str) -> str:
-    """A file name as text for message headers and the journal: a name that is not valid UTF-8 (bytes a POSIX file
-    name may hold) has those bytes replaced, instead of failing the encode."""
-    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def say(line: str) -> None:

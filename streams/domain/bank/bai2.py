@@ -40,6 +40,7 @@ DEBIT_TYPES = range(400, 700)
 ACH_CREDIT_TYPES = frozenset({142, 143, 165, 166, 169, 174, 195, 196, 208})
 CHECK_DEPOSIT_TYPES = frozenset({115, 116, 175, 301})  # lockbox deposit and item, check deposit package, commercial
 HEALTHCARE_DESCRIPTION = "HCCLAIMPMT"
+RAW_RECORDS = 20  # records of an account kept for the dead letter of a file that ends inside it
 # Extra fields after the funds type, by funds type: V (value date, time), S (three availabilities).
 FUNDS_TYPE_FIELDS = {"V": 2, "S": 3}
 
@@ -61,6 +62,8 @@ class _Account:
     amounts: int = 0  # cents of the 03 summaries and 16 details, for the 49 control total
     records: int = 1
     deposits: list[Deposit] = field(default_factory=list)
+    deposit_records: int = 0  # records (details and continuations) of its deposits
+    raw: list[str] = field(default_factory=list)  # its first records, for a dead letter if the file ends inside it
 
 
 def read_bai2(data: bytes, *, file: str | None = None, source_id: str | None = None) -> BankReadResult:
@@ -105,6 +108,8 @@ class _Bai2Reader(BankFileReader):
             self._reject_lines([number], [line], "malformed_record", f"Line {number} is not a BAI2 record.")
         for record in records:
             self._record(record)
+        if records and records[-1].code != "99":
+            self._truncated(records[-1])
         if self.skipped:
             reasons = "; ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items()))
             self.result.notices.append(f"details skipped, not healthcare claim payments: {reasons}")
@@ -153,7 +158,7 @@ class _Bai2Reader(BankFileReader):
         self._structure(record)
         fields = _fields(record.data)
         number = fields[0].strip() if fields else ""
-        self.account = _Account(record.lines[0], number[-4:] or None, records=len(record.lines))
+        self.account = _Account(record.lines[0], number[-4:] or None, records=len(record.lines), raw=list(record.raw))
         for index in range(3, len(fields), 4):  # summaries: type code, amount, item count, funds type
             self.account.amounts += _cents(fields[index]) or 0
 
@@ -191,8 +196,41 @@ class _Bai2Reader(BankFileReader):
             self.result.records[SKIPPED] += len(record.lines)
             return
         account.deposits.append(deposit)
+        account.deposit_records += len(record.lines)
+        if len(account.raw) < RAW_RECORDS:
+            account.raw += record.raw
         self.result.deposits.append(deposit)
         self.result.records[DEPOSIT] += len(record.lines)
+
+    # ---- the end of the file
+
+    def _truncated(self, last: _Logical) -> None:
+        """A file that does not end with its 99 trailer was cut short (in transit, or while still being written).
+
+        The deposits of an account with no 49 trailer are not applied: its last detail may be cut mid-amount and
+        nothing checks its total. Accounts closed by their trailer were checked against it and are applied."""
+        account, self.account = self.account, None
+        if account is None:
+            message = (
+                f"The bank file ends on line {last.lines[-1]} without its file trailer (99): it was cut short; ask "
+                "the bank for it again. The deposits of accounts closed by their trailer (49) were applied."
+            )
+            self.result.dead_letters.append(
+                self._dead_letter("truncated", message, last.lines[0], last.code, "\n".join(last.raw))
+            )
+            return
+        message = (
+            f"The bank file ends inside the account that starts on line {account.line} (no account trailer 49, no "
+            f"file trailer 99): it was cut short; ask the bank for it again. Its {len(account.deposits)} deposits "
+            "were not applied."
+        )
+        self.result.dead_letters.append(
+            self._dead_letter("truncated", message, account.line, "03", "\n".join(account.raw))
+        )
+        dropped = {id(deposit) for deposit in account.deposits}
+        self.result.deposits = [d for d in self.result.deposits if id(d) not in dropped]
+        self.result.records[DEPOSIT] -= account.deposit_records
+        self.result.records[DEAD_LETTER] += account.deposit_records
 
     def _deposit(self, record: _Logical, account: _Account) -> Deposit | None:
         line = record.lines[0]

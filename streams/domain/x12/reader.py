@@ -72,6 +72,25 @@ _UNSEEN = object()
 _DECIMAL_CONTEXT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderLimits:
+    """Caps per transaction set, so a hostile file cannot make the reader hold millions of objects (its memory
+    grows with what it builds).  A set past a cap is a ``set_too_large`` dead letter; the file's other sets are read.
+
+    Far above real ERAs: a set is one payment to one payee; large ones hold thousands of claims of about 10-30
+    segments and 1-3 adjustments each (the bench's synthetic sets: 200 claims, ~2,000 segments).  The 835 guide
+    bounds CAS per claim and per line, not per set, so a set of many claims needs its own cap.  The caps also sit
+    near what one input can hold: a 16 MiB input of ordinary segments is about 650,000 of them.  Under them the
+    reader peaks at about 10-17 bytes per input byte even on floods of tiny segments (docs/benchmarks.md)."""
+
+    segments: int = 1_000_000  # ST to SE; checked before any segment is split
+    claims: int = 100_000  # CLP: 50 times a very large payment's claims
+    adjustments: int = 300_000  # CAS reason/amount pairs plus PLB adjustments: 3 per claim at the claims cap
+
+
+DEFAULT_LIMITS = ReaderLimits()
+
+
 @dataclass
 class ReadResult:
     remittances: list[Remittance] = field(default_factory=list)
@@ -86,14 +105,16 @@ def read_835(
     source_id: str | None = None,
     include_patient_data: bool = False,
     accepted_dead_letter: str | None = None,
+    limits: ReaderLimits = DEFAULT_LIMITS,
 ) -> ReadResult:
     """Read every 835 transaction set in ``data``. Never raises (except MemoryError).
 
     ``accepted_dead_letter``: ``data`` is the input of that ``unbalanced_remittance`` dead letter, which a person
     checked and accepted (``takeback dead-letters replay --accept``, rules §7): when ``data`` holds exactly one
     transaction set, it is applied although it does not balance, flagged ``accepted_unbalanced``.
+    ``limits``: the caps per transaction set (``ReaderLimits``).
     """
-    reader = _FileReader(file, source_id, include_patient_data, accepted_dead_letter)
+    reader = _FileReader(file, source_id, include_patient_data, accepted_dead_letter, limits)
     # A large 835 allocates millions of small containers that all survive (the models being
     # built), so the cyclic collector keeps re-scanning a growing heap for nothing.  The reader
     # creates no reference cycles; pause it, restore it after (inline: a @contextmanager was slower).
@@ -141,9 +162,15 @@ class _FileReader:
     """Walks the envelopes (ISA/GS/ST/SE/GE/IEA) of a file and hands each 835 set to _SetReader."""
 
     def __init__(
-        self, file: str | None, source_id: str | None, include_patient_data: bool, accepted: str | None = None
+        self,
+        file: str | None,
+        source_id: str | None,
+        include_patient_data: bool,
+        accepted: str | None = None,
+        limits: ReaderLimits = DEFAULT_LIMITS,
     ) -> None:
         self.file = file
+        self.limits = limits
         self.source_id = source_id
         self.include_patient_data = include_patient_data
         self.accepted = accepted  # the dead letter a person accepted (rules §7), when this input replays it
@@ -318,9 +345,15 @@ class _FileReader:
             if self.first_skipped is None:  # where a file of nothing but other sets is reported (finish)
                 self.first_skipped = (region.offset(st), region.number(st))
             return
-        rows = [text.split(element) for text in region.texts[st : se + 1]]
+        if se - st + 1 > self.limits.segments:  # before splitting any of them: the cap bounds the reader's memory
+            message = (
+                f"The transaction set at segment {region.number(st)} has {se - st + 1:,} segments, more than the "
+                f"limit of {self.limits.segments:,} (TAKEBACK_MAX_SET_SEGMENTS); it was not read."
+            )
+            self._set_dead_letter("set_too_large", message, region, st, st, se)
+            return
         try:
-            remittance = _SetReader(self, region, rows, st, se).read()
+            remittance = _SetReader(self, region, st, se).read()
         except _Reject as reject:
             self._set_dead_letter(reject.code, reject.message, region, reject.index, st, se)
         except MemoryError:
@@ -348,7 +381,11 @@ class _FileReader:
 
     def _set_dead_letter(self, code: str, message: str, region: Region, k: int, st: int, last: int) -> None:
         tag = region.texts[k].split(region.delimiters.element, 1)[0]
-        raw = region.raw(st, last)
+        if code == "set_too_large":  # reading it again cannot help until the limit is raised: an excerpt will do
+            start = region.offset(st)
+            raw = region.text[start : min(region.end_offset(last), start + FILE_RAW_LIMIT)]
+        else:
+            raw = region.raw(st, last)
         offset, number = region.offset(k), region.number(k)
         self.result.dead_letters.append(self._dead_letter(code, message, offset, number, tag, raw))
 
@@ -395,13 +432,16 @@ class _SetReader:
     """
 
     __slots__ = (
+        "adjustment_count",
         "bpr_index",
         "claim",
         "claim_cas",
         "claims",
         "component",
         "dates",
+        "element",
         "flags",
+        "limits",
         "line",
         "line_cas",
         "numbers",
@@ -416,7 +456,6 @@ class _SetReader:
         "ref_2u",
         "ref_tj",
         "region",
-        "rows",
         "se",
         "st",
         "target",
@@ -424,10 +463,12 @@ class _SetReader:
         "trn_index",
     )
 
-    def __init__(self, reader: _FileReader, region: Region, rows: list[list[str]], st: int, se: int) -> None:
+    def __init__(self, reader: _FileReader, region: Region, st: int, se: int) -> None:
         self.reader = reader
         self.region = region
-        self.rows = rows
+        self.element = region.delimiters.element
+        self.limits = reader.limits
+        self.adjustment_count = 0  # CAS and PLB adjustments read so far (capped: limits.adjustments)
         self.st = st
         self.se = se
         self.component = region.delimiters.component
@@ -457,7 +498,10 @@ class _SetReader:
 
     def read(self) -> Remittance:
         handlers = _HANDLERS if self.patients else _HANDLERS_WITHOUT_PATIENTS
-        for k, row in enumerate(self.rows[1:-1], self.st + 1):
+        # Each segment is split when it is read, not the whole set first: only the rows a handler keeps stay alive.
+        element = self.element
+        for k, text in enumerate(self.region.texts[self.st + 1 : self.se], self.st + 1):
+            row = text.split(element)
             handler = handlers.get(row[0])
             if handler is not None:
                 handler(self, row, k)
@@ -505,7 +549,10 @@ class _SetReader:
         return text.replace(self.component, ":") if self.component != ":" else text
 
     def _where(self, k: int) -> str:
-        return f"{self.rows[k - self.st][0]} at segment {self.region.number(k)}"
+        return f"{self._row(k)[0]} at segment {self.region.number(k)}"
+
+    def _row(self, k: int) -> list[str]:
+        return self.region.texts[k].split(self.element)
 
     def _need(self, row: list[str], count: int, k: int, what: str) -> None:
         if len(row) - 1 < count:
@@ -514,6 +561,13 @@ class _SetReader:
                 f"{self._where(k)} has {len(row) - 1} elements; {what} needs at least {count}.",
                 k,
             )
+
+    def _too_many(self, limit: int, what: str, setting: str, k: int) -> _Reject:
+        message = (
+            f"The transaction set at segment {self.region.number(self.st)} holds more than {limit:,} {what}, "
+            f"the limit of one set (TAKEBACK_MAX_SET_{setting}); {self._where(k)} is past it. It was not read."
+        )
+        return _Reject("set_too_large", message, k)
 
     def _malformed(self, message: str, k: int) -> _Reject:
         return _Reject("malformed_segment", message, k)
@@ -641,6 +695,9 @@ class _SetReader:
         size = len(row)
         if size < 4:
             self._need(row, 3, k, "an adjustment (CAS01 group, CAS02 reason, CAS03 amount)")
+        self.adjustment_count += size // 3  # its reason/amount/quantity triplets, the last one maybe partial
+        if self.adjustment_count > self.limits.adjustments:
+            raise self._too_many(self.limits.adjustments, "adjustments (CAS and PLB)", "ADJUSTMENTS", k)
         numbers = self.numbers
         adjustments = target["adjustments"]
         group = row[1]
@@ -683,6 +740,8 @@ class _SetReader:
     def on_clp(self, row: list[str], k: int) -> None:
         self._close_claim()
         self.phase = "claims"
+        if len(self.claims) >= self.limits.claims:
+            raise self._too_many(self.limits.claims, "claims (CLP)", "CLAIMS", k)
         size = len(row)
         if size < 5:
             self._need(row, 4, k, "an 835 claim (CLP01 to CLP04)")
@@ -801,6 +860,9 @@ class _SetReader:
         if row[2] and period is None and "bad_date" not in self.flags:
             self.flags.append("bad_date")  # PLB02 is informational: keep the adjustments
         size = len(row)
+        self.adjustment_count += (size - 2) // 2  # its reason/amount pairs
+        if self.adjustment_count > self.limits.adjustments:
+            raise self._too_many(self.limits.adjustments, "adjustments (CAS and PLB)", "ADJUSTMENTS", k)
         for i in PLB_PAIRS:
             if i >= size:
                 break
@@ -861,7 +923,7 @@ class _SetReader:
                 "body_hash": hashed,
                 "source": source,
                 "sequence": 0,
-                "x12_version": self.reader.version(self.rows[0]),
+                "x12_version": self.reader.version(self._row(self.st)),
                 "payer": payer,
                 "payee": payee,
                 "payment": payment,
@@ -946,7 +1008,7 @@ class _SetReader:
 
     def _check_segment_count(self) -> None:
         """SE01 counts ST to SE; senders often get it wrong, so a mismatch is a flag, not a rejection."""
-        declared = _element(self.rows[-1], 1)
+        declared = _element(self._row(self.se), 1)
         if declared != str(self.se - self.st + 1):
             self.flags.append("segment_count_mismatch")
 

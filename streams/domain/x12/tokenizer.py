@@ -10,9 +10,9 @@ senders declare a newline terminator and still start every segment with ``~``).
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 from streams.domain.x12.notices import BYTES_BEFORE_FIRST_SEGMENT, Notice
 
@@ -51,16 +51,20 @@ class Region:
     number0: int
     texts: list[str]
     piece_index: Sequence[int]  # texts[k] is piece number piece_index[k] of the region
-    _pieces: list[str] | None = field(default=None, repr=False)
-    _starts: list[int] | None = field(default=None, repr=False)
+    _starts: array[int] | None = field(default=None, repr=False)
 
     def _piece(self, i: int) -> tuple[int, str]:
         """Offset and original text of piece i."""
-        if self._pieces is None or self._starts is None:
-            self._pieces = self.text[self.start : self.end].split(self.delimiters.segment)
-            self._starts = [0, *accumulate(map(len, self._pieces))]
-        # earlier pieces plus one terminator after each
-        return self.start + self._starts[i] + i, self._pieces[i]
+        starts = self._starts
+        if starts is None:
+            # where each piece starts, 8 bytes a piece: a list of the pieces themselves would hold a second copy of
+            # every segment (millions of objects in a file of tiny segments)
+            starts = self._starts = array("q", [self.start])
+            terminator = re.compile(re.escape(self.delimiters.segment))
+            starts.extend(found.end() for found in terminator.finditer(self.text, self.start, self.end))
+            starts.append(self.end + 1)  # the region ends without a terminator
+        start = starts[i]
+        return start, self.text[start : starts[i + 1] - 1]
 
     def offset(self, k: int) -> int:
         """Offset of segment k's first character (after indentation) in the file."""
@@ -114,7 +118,7 @@ def isa_delimiters(text: str, pos: int) -> Delimiters | str:
     """
     element = text[pos + 3 : pos + 4]
     if not _is_separator(element) or element.isspace():
-        return "the character after ISA is not a usable element separator"
+        return f"the element separator after ISA is {element!r}; a usable delimiter is not a letter, digit or space"
     limit = min(len(text), pos + ISA_SCAN_LIMIT)
     cut = pos + 3  # the separator before ISA01
     elements = []  # ISA01..ISA15
@@ -126,8 +130,13 @@ def isa_delimiters(text: str, pos: int) -> Delimiters | str:
         cut = nxt
     component = text[cut + 1 : cut + 2]
     terminator = text[cut + 2 : cut + 3]
-    if not (_is_separator(component) and _is_separator(terminator)):
-        return "ISA16 (component separator) or the segment terminator after it is missing or invalid"
+    for name, ch in (
+        ("ISA16 (the component separator)", component),
+        ("the segment terminator after ISA16", terminator),
+    ):
+        if not _is_separator(ch):
+            shown = repr(ch) if ch else "missing"
+            return f"{name} is {shown}; a letter, digit or space cannot be a delimiter, so the delimiters are wrong"
     if len({element, component, terminator}) < 3:
         return "the ISA declares the same character for two different delimiters"
     repetition = elements[10] if elements[11] >= "00501" else None  # ISA11 is a separator from 5010 on
@@ -234,6 +243,15 @@ def tokenize(data: bytes) -> Tokenized:
     pos = len(BOM) if text.startswith(BOM) else 0
     first = _first_segment(text, pos)
     if first is None:
+        lead = _LEAD.match(text, pos).end()
+        if text.startswith("ISA", lead) and len(text) > lead + 3:  # an ISA, but not followed by a separator
+            shown = repr(text[lead + 3])
+            message = (
+                f"Interchange at byte {lead}: the element separator after ISA is {shown}; a letter, digit or space "
+                "cannot be a delimiter, so the file's delimiters are wrong."
+            )
+            out.errors.append(FileError("bad_envelope", message, lead, 1, "ISA", text[:FILE_RAW_LIMIT]))
+            return out
         message = "The file is empty." if not text[pos:].strip() else "The file holds no X12 (no ISA or ST)."
         out.errors.append(FileError("not_x12", message, pos, None, None, text[:FILE_RAW_LIMIT]))
         return out
