@@ -16,7 +16,22 @@ from streams.samples import PROJECT_ROOT
 
 RULES = PROJECT_ROOT / "docs" / "rules.md"
 README = PROJECT_ROOT / "README.md"
-SECTIONS = ["1", "2", "3", "4", "5", "6", "7", "8", "8a", "9", "10"]  # the same numbers as the rules' source
+SECTIONS = [
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "8a",
+    "9",
+    "10",
+    "11",
+    "12",
+    "13",
+]  # the same numbers as the rules' source
 STAGES = {"ingest", "matching"}  # the stage argument of a dead letter, not a code
 CODE = re.compile(r"[a-z][a-z0-9_]+")
 
