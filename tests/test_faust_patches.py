@@ -13,10 +13,12 @@ import pytest
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from mode.utils.queues import FlowControlEvent
 
 from streams.faust_patches import (
     FaustInternalsChanged,
     fetch_wait,
+    flow_resume,
     install_patches,
     recovery_end,
     seek_uncommitted,
@@ -69,6 +71,7 @@ def test_the_installed_faust_has_what_every_patch_replaces() -> None:
     assert callable(seek_uncommitted.check(AIOKafkaConsumerThread))
     assert callable(recovery_end.check(Recovery))
     assert callable(table_start.check(TableManager))
+    assert callable(flow_resume.check(FlowControlEvent, Recovery))
 
 
 def test_installing_twice_wraps_faust_once() -> None:
@@ -142,3 +145,17 @@ def test_the_installed_table_manager_starts_without_the_sleep() -> None:
     install_patches(Settings())
     assert TableManager._takeback_original_on_start.__qualname__ == "TableManager.on_start"
     assert "sleep" not in inspect.getsource(TableManager.on_start)
+
+
+class FlowControlThatKeepsQueues:
+    def resume(self) -> None:
+        self._suspend.clear()  # type: ignore[attr-defined]
+
+    def is_active(self) -> bool:
+        return True
+
+
+def test_a_flow_control_that_no_longer_empties_queues_on_resume_is_refused() -> None:
+    # the patch skips mode's resume when flow runs: if resume no longer empties the queues, the reason is gone
+    with pytest.raises(FaustInternalsChanged, match=r"resume no longer reads self\.clear\(\)"):
+        flow_resume.check(FlowControlThatKeepsQueues, Recovery)

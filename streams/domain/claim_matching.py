@@ -20,7 +20,7 @@ from streams.domain.derived_state import DerivedState, PendingReversal
 from streams.domain.facts import ClaimFact, RemittanceFacts
 from streams.domain.ids import stable_id
 from streams.domain.match_policy import MatchPolicy
-from streams.domain.reasons import PROVIDER_VOID, added_carcs, carcs, reason_of, remarks
+from streams.domain.reasons import PROVIDER_VOID, added_carcs, reason_of, remarks
 from streams.domain.references import original_of
 from streams.domain.takeback_status import revised, settled_in, with_status
 from streams.domain.work_fields import correction_fields, original_patient_responsibility, reversal_fields
@@ -166,8 +166,9 @@ class ClaimMatcher:
             remittance_id=facts.remittance_id,
             takeback_date=facts.takeback_date,
             reason_codes=claim.reason_codes,
+            # Rules §6: a reversal's own CAS lines are its original's negated, so its CARCs name no cause, with
+            # or without the original on file (an orphan's reason must not change when the original turns up).
             reason_category=reason_of(
-                added_carcs(claim.reason_codes, before) if original else carcs(claim.reason_codes),
                 remarks(claim.reason_codes),
                 has_correction=False,
                 void=pending.void,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.faust_patches import fetch_wait, recovery_end, seek_uncommitted, table_start
+from streams.faust_patches import fetch_wait, flow_resume, recovery_end, seek_uncommitted, table_start
 from streams.faust_patches.guard import FaustInternalsChanged
 from streams.settings import Settings
 
@@ -15,3 +15,4 @@ def install_patches(settings: Settings) -> None:
     seek_uncommitted.install()
     recovery_end.install(settings)
     table_start.install()
+    flow_resume.install()
