@@ -41,7 +41,7 @@ from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_
 from streams.domain.late_arrival import can_apply_in_place, late_arrivals
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
-from streams.domain.reissues import held_versions, is_reissue
+from streams.domain.reissues import held_versions, is_reissue, same_payee
 
 __all__ = [
     "InvalidRemittance",
@@ -60,9 +60,11 @@ __all__ = [
 
 
 def trace_key(facts: RemittanceFacts) -> str:
-    """Rules §2: TRN02 is unique per payer, so a second remittance to the same payee under this key reuses a trace
-    number (a ledger holds the payees of one TIN: a TRN02 shared by two of them is not reused by either)."""
-    return f"{facts.payer_id}|{facts.trace_number}|{facts.payee_id}"
+    """Rules §2: TRN02 is unique per payer and payee, so a second remittance to the same payee under this key
+    reuses a trace number, or is another version of a remittance. The payee is left out of the key, as versions may
+    name it by NPI or by TIN (`reissues.same_payee` tells; a TRN02 shared by two NPIs of a TIN is reused by
+    neither)."""
+    return f"{facts.payer_id}|{facts.trace_number}"
 
 
 @dataclass
@@ -97,7 +99,7 @@ class ProviderLedger(BaseModel):
     provider_id: str  # the ledger key (streams.domain.ids.ledger_key)
     remittances: dict[str, RemittanceFacts] = {}
     emitted: dict[str, Takeback] = {}  # event_id -> latest published revision
-    trace_index: dict[str, list[str]] = {}  # trace_key -> remittance ids (reused TRN02 detection)
+    trace_index: dict[str, list[str]] = {}  # trace_key -> remittance ids (reused TRN02, versions)
 
     _state: DerivedState | None = PrivateAttr(default=None)
     _pending: list[str] = PrivateAttr(default_factory=list)  # deferred out-of-order remittances (see settle)
@@ -192,9 +194,11 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
     ledger._own(facts)
     same_trace = ledger.trace_index.get(trace_key(facts))
     # Rules §2: another version of a payment already applied replaces it or is replaced (a re-derive decides);
-    # a trace number reused by a different remittance (zero-pay ERAs) is applied and flagged.
-    reissue = bool(same_trace) and is_reissue(facts, (ledger.remittances[rid] for rid in same_trace or ()))
-    if same_trace and not reissue:
+    # a trace number reused by a different remittance to the same payee (zero-pay ERAs) is applied and flagged.
+    same_payee_trace = [ledger.remittances[rid] for rid in same_trace or ()]
+    same_payee_trace = [other for other in same_payee_trace if same_payee(facts, other)]
+    reissue = is_reissue(facts, same_payee_trace)
+    if same_payee_trace and not reissue:
         facts.flags.append("reused_trace_number")
     state = None if ledger._pending else ledger.state(policy)
     key = facts.order_key()
