@@ -112,13 +112,11 @@ def _hold(versions: list[RemittanceFacts]) -> tuple[RemittanceFacts, list[Remitt
     versions = sorted(versions, key=generation_key)
     *earlier, latest = versions
     first = min(versions, key=RemittanceFacts.order_key)
-    update: dict = {"flags": [*latest.flags, "reissued"]}
+    named = [v for v in versions if v.payee_npi]
+    payee = {"payee_ids": named[-1].payee_ids} if named else {}  # every version books to the NPI, flags too
+    update: dict = {"flags": [*latest.flags, "reissued"], **payee}
     if first is not latest:
         update["production_date"] = first.production_date or first.takeback_date or first.effective_date
-    if not latest.payee_npi:
-        named = [v for v in versions if v.payee_npi]
-        if named:
-            update["payee_ids"] = named[-1].payee_ids
     held = latest.model_copy(update=update)
     held._order_key = None  # its place may have moved
-    return held, [v.model_copy(update={"flags": [*v.flags, "reissued"]}) for v in earlier]
+    return held, [v.model_copy(update={"flags": [*v.flags, "reissued"], **payee}) for v in earlier]
