@@ -138,7 +138,7 @@ class MatchBatch:
             receipt = self._last_receipt[key]  # still kept aside: it joins the outbox below
             receipt.takeback_revisions.update({t.event_id: t.revision for t in update.takebacks})
             receipt.takeback_events = len(receipt.takeback_revisions)
-            receipt.cash_revision = len(ledger.remittances)  # the revision of the ledger's shares below
+            receipt.cash_revision = ledger.revision  # the revision of the ledger's shares below
         for ledger in self._touched.values():
             for share in cash_rows(ledger):
                 self._outputs.append(Outgoing(Destination.net_cash_shares, share.provider_id, share))
