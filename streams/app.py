@@ -118,6 +118,10 @@ def create_app(settings: Settings) -> TakebackApp:
     reassociation = app.Table(
         "reassociation", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
     )
+    # Rules §2: the ledgers each NPI was routed to; global (every worker reads all of it), a few entries per NPI
+    payee_ledgers = app.GlobalTable(
+        "payee-ledgers", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
+    )
     metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)
     takeback = TakebackApp(
         app=app,
@@ -128,6 +132,7 @@ def create_app(settings: Settings) -> TakebackApp:
         cash_shares=cash_shares,
         metrics=metrics,
         reassociation=reassociation,
+        payee_ledgers=payee_ledgers,
     )
 
     register_agents(takeback)

@@ -28,7 +28,14 @@ class EventPublisher:
         self.source = event_source(tb.app.conf.id)
 
     async def send(
-        self, topic: Any, key: str, event: BaseModel, *, compact: bool = False, value: bytes | None = None
+        self,
+        topic: Any,
+        key: str,
+        event: BaseModel,
+        *,
+        compact: bool = False,
+        value: bytes | None = None,
+        extra_headers: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
     ) -> bytes:
         """Publish an event as JSON; returns the payload. `compact` leaves out fields at their default (documented
         in the schema), which makes a remittance smaller and faster to decode downstream. `value`: the event's
@@ -41,11 +48,17 @@ class EventPublisher:
         """
         if value is None:
             value = event.model_dump_json(exclude_defaults=compact).encode()
-        headers = cloudevent_headers(event, self.source)
+        headers = [*cloudevent_headers(event, self.source), *extra_headers]
         await self.app.producer.send(
             topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
         )
         return value
+
+    async def send_raw(self, topic: Any, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Publish a payload as it is, with the headers given (a remittance passed on between ledgers)."""
+        await self.app.producer.send(
+            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
+        )
 
     async def send_input_end(self, topics: Any, outcome: IngestedOutcome) -> None:
         """An input's dead letters, then its `ingested` receipt: last, since `replay` counts the input read by it."""
