@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel
 
 from schemas import ZERO, Remittance
 from streams.domain.canonical_order import REVERSAL_STATUS, OrderKey, order_key
@@ -73,6 +73,7 @@ class RemittanceFacts(BaseModel):
     effective_date: dt.date | None = None
     takeback_date: dt.date | None = None  # rules §5: DTM*405, else BPR16
     production_date: dt.date | None = None  # rules §3: DTM*405, else GS04 (what orders it)
+    takes_back: bool | None = None  # rules §3: a claim reverses (CLP02 = 22): of one day, it sorts after payments
     # which version of a re-issued payment is later (rules §2, streams/domain/reissues.py)
     generated_at: dt.datetime | None = None  # GS04+GS05
     interchange_generated_at: dt.datetime | None = None  # ISA09+ISA10
@@ -100,17 +101,15 @@ class RemittanceFacts(BaseModel):
             return self.payee_id or None
         return self.payee_npi_id
 
-    _order_key: OrderKey | None = PrivateAttr(default=None)
-
     def order_key(self) -> OrderKey:
         """Canonical order (streams/domain/canonical_order.py): when the payment was produced, whether it takes back,
-        trace, id. Kept once made: it is asked for on every step, and it reads every claim."""
-        if self._order_key is None:
-            # facts stored before production_date was kept: their takeback date, as they were ordered then
-            day = self.production_date or self.takeback_date or self.effective_date
+        trace, id."""
+        # facts stored before production_date was kept: their takeback date, as they were ordered then
+        day = self.production_date or self.takeback_date or self.effective_date
+        takes_back = self.takes_back
+        if takes_back is None:  # facts stored before it was kept
             takes_back = any(claim.status_code == REVERSAL_STATUS for claim in self.claims)
-            self._order_key = order_key(day, self.trace_number, self.remittance_id, takes_back)
-        return self._order_key
+        return order_key(day, self.trace_number, self.remittance_id, takes_back)
 
 
 class InvalidRemittance(ValueError):
@@ -157,6 +156,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             effective_date=effective,
             takeback_date=takeback_date(_date(d.get("production_date")), effective),
             production_date=production_date(_date(d.get("production_date")), _datetime(d.get("generated_at"))),
+            takes_back=any(claim.status_code == REVERSAL_STATUS for claim in claims),
             generated_at=_datetime(d.get("generated_at")),
             interchange_generated_at=_datetime(d.get("interchange_generated_at")),
             body_hash=str(d.get("body_hash") or ""),

@@ -118,5 +118,4 @@ def _hold(versions: list[RemittanceFacts]) -> tuple[RemittanceFacts, list[Remitt
     if first is not latest:
         update["production_date"] = first.production_date or first.takeback_date or first.effective_date
     held = latest.model_copy(update=update)
-    held._order_key = None  # its place may have moved
     return held, [v.model_copy(update={"flags": [*v.flags, "reissued"], **payee}) for v in earlier]
