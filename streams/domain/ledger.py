@@ -269,6 +269,9 @@ def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
     state = derive(held, policy)
     for facts in replaced:
         state.count_flags(facts, facts.flags)
+    if replaced:  # a version that named its payee by TIN is booked to the NPI: the TIN keeps a (now empty) row,
+        for facts in ledger.remittances.values():  # so its share is published again, not left as it was
+            state.payee_cash(facts.payee_id)
     return state
 
 
