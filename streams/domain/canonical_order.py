@@ -18,7 +18,7 @@ import json
 import re
 from functools import lru_cache
 
-from streams.domain.chunking import delimiters_of, set_starts
+from streams.domain.chunking import at_segment_start, delimiters_of, set_starts
 from streams.domain.disbursement import production_date
 from streams.domain.x12.reader import envelope_time
 
@@ -37,6 +37,7 @@ def order_key(day: dt.date | None, trace_number: str, tie: str, takes_back: bool
     return (day.isoformat() if day else "", "1" if takes_back else "0", trace_sort_key(trace_number), tie)
 
 
+@lru_cache(maxsize=1 << 16)  # a remittance's key is asked for several times as it is applied
 def trace_sort_key(trace_number: str) -> str:
     """A trace as text that sorts its digit runs as numbers (each padded to 30 digits)."""
     if trace_number.isdigit():  # most traces: checks and EFT numbers
@@ -58,10 +59,10 @@ def set_order_keys(data: bytes) -> list[OrderKey]:
         return []
     d = delimiters_of(text)
     patterns = _header_patterns(d.segment, d.element)
-    groups = _group_dates(text, patterns[4], d.element)
+    groups = _group_dates(text, patterns[4], d.element, d.segment)
     bounds = [*starts[1:], len(text)]
     return [
-        _set_key(text, start, end, patterns, d.element, _group_date_at(groups, start))
+        _set_key(text, start, end, patterns, (d.element, d.segment), _group_date_at(groups, start))
         for start, end in zip(starts, bounds, strict=True)
     ]
 
@@ -90,8 +91,8 @@ def _json_order_key(data: bytes) -> OrderKey:
 
 @lru_cache(maxsize=16)
 def _header_patterns(segment: str, element: str) -> tuple[re.Pattern[str], ...]:
-    """BPR, TRN and DTM*405 segments (their elements after the segment id), the first N1 that ends the header, GS
-    segments, and a reversal's CLP (CLP02 = 22)."""
+    """BPR, TRN and DTM*405 segments (their elements after the segment id), the first N1 that ends the header, and
+    GS segments."""
     seg, el = re.escape(segment), re.escape(element)
     starts = rf"{seg}[\s~]*"  # what the reader tolerates between segments (as chunking.set_starts)
     body = rf"([^{seg}]*)"
@@ -100,18 +101,20 @@ def _header_patterns(segment: str, element: str) -> tuple[re.Pattern[str], ...]:
         re.compile(rf"{starts}TRN{el}{body}"),
         re.compile(rf"{starts}DTM{el}405{el}{body}"),
         re.compile(rf"{starts}(?:N1|LX|CLP){el}"),
-        re.compile(rf"(?:^|{seg})[\s~]*GS{el}{body}"),
-        # no leading terminator: a literal first lets the search skip ahead (a reversal is rare, claims are many)
-        re.compile(rf"CLP{el}[^{el}{seg}]*{el}\s*{REVERSAL_STATUS}\s*(?:{el}|{seg})"),
+        re.compile(rf"GS{el}{body}"),  # checked to start a segment (`at_segment_start`): a literal first is fast
     )
 
 
-def _group_dates(text: str, gs: re.Pattern[str], element: str) -> tuple[list[int], list[dt.date | None]]:
+def _group_dates(
+    text: str, gs: re.Pattern[str], element: str, terminator: str
+) -> tuple[list[int], list[dt.date | None]]:
     """(offsets, GS04 dates) of the file's GS segments, in order: one pass, however many sets share a group. A date
     is kept only with a valid GS05, as the reader keeps it (`Remittance.generated_at`)."""
     offsets: list[int] = []
     dates: list[dt.date | None] = []
     for found in gs.finditer(text):
+        if not at_segment_start(text, found.start(), terminator):
+            continue
         offsets.append(found.start(1))
         generated = envelope_time(_element(found, element, 3), _element(found, element, 4))
         dates.append(generated.date() if generated else None)
@@ -130,11 +133,12 @@ def _set_key(
     start: int,
     end: int,
     patterns: tuple[re.Pattern[str], ...],
-    element: str,
+    delimiters: tuple[str, str],
     gs04: dt.date | None,
 ) -> OrderKey:
-    bpr, trn, dtm405, header_end, _, reversal = patterns
-    takes_back = reversal.search(text, start, end) is not None
+    bpr, trn, dtm405, header_end, _ = patterns
+    element, terminator = delimiters
+    takes_back = _has_reversal(text, start, end, element, terminator)
     found = header_end.search(text, start, end)
     end = found.start() if found else end  # the header segments come before the first N1 (1000A loop)
     effective = _element(bpr.search(text, start, end), element, 15)
@@ -142,6 +146,20 @@ def _set_key(
     dtm = _element(dtm405.search(text, start, end), element, 0)
     produced = production_date(_ccyymmdd(dtm), gs04)
     return order_key(produced or _ccyymmdd(effective), trace, "", takes_back)
+
+
+def _has_reversal(text: str, start: int, end: int, element: str, terminator: str) -> bool:
+    """Does a CLP of the set say CLP02 = 22? Found as the text "*22*" (str.find: a pass in C), then checked to be
+    the second element of a CLP: most sets have none, and a set with a reversal has it early."""
+    needle = f"{element}{REVERSAL_STATUS}{element}"
+    at = text.find(needle, start, end)
+    while at >= 0:
+        segment = text.rfind(terminator, start, at) + 1
+        head = text[segment:at].lstrip()
+        if head.startswith(f"CLP{element}") and head.count(element) == 1:
+            return True
+        at = text.find(needle, at + 1, end)
+    return False
 
 
 def _element(found: re.Match[str] | None, element: str, index: int) -> str:
