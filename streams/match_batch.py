@@ -59,7 +59,7 @@ class Destination(StrEnum):
 # Rules §2 (streams/domain/payee_ledgers.py): a remittance offered to other ledgers on its way to its own carries
 # where it is ("at"), where it goes next ("to", its own ledger last), and once a ledger took the offer the mark for
 # its own ledger and that ledger's revision ("mark", "shares"), as JSON in this header.
-OFFER_HEADER = "X-Takeback-Offer"
+OFFER_HEADER = "takeback-offer"
 
 
 @dataclass(frozen=True)
