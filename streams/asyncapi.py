@@ -418,7 +418,7 @@ CHANNELS: tuple[Channel, ...] = (
                 "storePayeeLedgers", "send", "The ingest agent writes an NPI's ledgers when it reaches a new one."
             ),
         ),
-        partitioning="The partition of the input that reached the ledger; every worker reads every partition.",
+        partitioning="One partition (every worker reads it all as it runs).",
         internal=True,
         compacted=True,
     ),
