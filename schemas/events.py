@@ -409,6 +409,11 @@ class Receipt(Event):
         description="The ledger that applied the remittance (as `net_cash_row.ledger_key`); with `provider_id` and "
         "`cash_revision` it names the cash share `replay` waits for.",
     )
+    other_shares: dict[str, int] = Field(
+        {},
+        description="Ledger key -> revision of the shares of other ledgers the remittance changed: a ledger holding "
+        "another version of the payment (rules §2) that it marked on its way.",
+    )
 
 
 # --------------------------------------------------------------------------- deposits (rules §10)

@@ -20,6 +20,7 @@ how `takeback replay` (and ops) know that an input has been fully processed.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -31,10 +32,11 @@ from streams.deposit_agents import ReassociationSender
 from streams.domain.cash_shares import add_share
 from streams.domain.ids import ledger_key
 from streams.domain.ledger import MatchPolicy
+from streams.domain.payee_ledgers import PayeeLedgers, offers, payee_npi
 from streams.event_context import event_batches
-from streams.ingest import ingest_input
+from streams.ingest import header, ingest_input
 from streams.local_ledgers import LocalLedgers
-from streams.match_batch import MatchBatch
+from streams.match_batch import OFFER_HEADER, MatchBatch
 from streams.publishing import EventPublisher
 
 log = logging.getLogger("takeback.agents")
@@ -48,6 +50,7 @@ def register_agents(tb: TakebackApp) -> None:
     publisher = EventPublisher(tb)
     send_json = publisher.send
     local_ledgers = LocalLedgers(tb)
+    directory = TableDirectory(tb.payee_ledgers)
 
     # ------------------------------------------------------------------ ingest
 
@@ -72,7 +75,14 @@ def register_agents(tb: TakebackApp) -> None:
                 payee = remittance.payee
                 key = ledger_key(payee.id, payee.tin, payee.id_qualifier)  # rules §5: the TIN's NPIs in one ledger
                 value = await send_json(topics.remittances, key, remittance, value=payload)  # the record of it
-                if local_ledgers.hold(key, message.partition):
+                offered = offers(directory, payee_npi(payee.id, payee.id_qualifier), key)
+                if offered:  # rules §2: its NPI reaches other ledgers: offered to them on the way to its own
+                    offer = [(OFFER_HEADER, json.dumps({"at": offered[0], "to": offered[1:]}).encode())]
+                    await send_json(
+                        topics.remittances_rekeyed, offered[0], remittance, value=value, extra_headers=offer
+                    )
+                    tb.metrics.rekeyed.inc()
+                elif local_ledgers.hold(key, message.partition):
                     here.add(value, where)
                     applied_here[key] = event
                 else:
@@ -95,7 +105,8 @@ def register_agents(tb: TakebackApp) -> None:
             for event in events:
                 message = event.message
                 where = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
-                key = batch.add(event.value, where)
+                offer = header(message.headers, OFFER_HEADER)
+                key = batch.add(event.value, where, json.loads(offer) if offer else None)
                 if key is not None:
                     event_of[key] = event
             await store_and_send(batch, event_of)
@@ -109,7 +120,12 @@ def register_agents(tb: TakebackApp) -> None:
         # A takeback may explain a deposit's amount (rules §10). Before the receipts: a replay's marker follows those.
         await reassociation.send_facts(o.event for o in result.outbox if isinstance(o.event, Takeback))
         for outgoing in result.outbox:
-            await send_json(getattr(topics, outgoing.destination), outgoing.key, outgoing.event)
+            topic = getattr(topics, outgoing.destination)
+            if outgoing.event is None:  # a remittance passed on to another ledger (rules §2)
+                offer = [(OFFER_HEADER, json.dumps(outgoing.offer).encode())]
+                await publisher.send_raw(topic, outgoing.key, outgoing.value or b"", offer)
+            else:
+                await send_json(topic, outgoing.key, outgoing.event)
 
     # ------------------------------------------------------------------ cash
 
@@ -158,3 +174,17 @@ def register_agents(tb: TakebackApp) -> None:
         tb.metrics.forget_providers()
         for raw in tb.net_cash.values():
             tb.metrics.cash_row(NetCashRow.model_validate_json(raw))
+
+
+class TableDirectory:
+    """The directory of streams/domain/payee_ledgers.py over the payee-ledgers global table (NPI -> JSON)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, npi: str) -> PayeeLedgers | None:
+        raw = self.table.get(npi.encode())
+        return None if raw is None else PayeeLedgers.from_json(raw)
+
+    def put(self, npi: str, ledgers: PayeeLedgers) -> None:
+        self.table[npi.encode()] = ledgers.to_json()

@@ -118,6 +118,18 @@ def create_app(settings: Settings) -> TakebackApp:
     reassociation = app.Table(
         "reassociation", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS
     )
+    # Rules §2: the ledgers each NPI was routed to; global (every worker reads all of it), a few entries per NPI
+    # One partition, written by key (not by the input's partition) and read by every worker as it runs: faust's
+    # advice for a global table shared by several workers, which otherwise do not see each other's writes.
+    payee_ledgers = app.GlobalTable(
+        "payee-ledgers",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=1,
+        recovery_buffer_size=1,
+        use_partitioner=True,
+        options=ROCKSDB_OPTIONS,
+    )
     metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)
     takeback = TakebackApp(
         app=app,
@@ -128,6 +140,7 @@ def create_app(settings: Settings) -> TakebackApp:
         cash_shares=cash_shares,
         metrics=metrics,
         reassociation=reassociation,
+        payee_ledgers=payee_ledgers,
     )
 
     register_agents(takeback)

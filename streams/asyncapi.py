@@ -209,6 +209,15 @@ MESSAGES: tuple[Message, ...] = (
         payload={"type": "string", "description": "Internal JSON; not a contract."},
     ),
     Message(
+        "payeeLedgersRecord",
+        "Payee ledgers table record (internal)",
+        "A changelog record of the workers' global table of the ledgers each NPI was routed to, a JSON list of ledger "
+        "keys (rules §2, streams/domain/payee_ledgers.py). Internal: its format may change in any release.",
+        "The NPI.",
+        content_type="application/json",
+        payload={"type": "string", "description": "Internal JSON; not a contract."},
+    ),
+    Message(
         "leaderElection",
         "Leader election (internal)",
         "Faust's leader election topic. Takeback sends nothing on it.",
@@ -397,6 +406,21 @@ CHANNELS: tuple[Channel, ...] = (
         ("reassociationRecord",),
         (Operation("storeReassociation", "send", "The reassociate agent writes the traces and clock it changed."),),
         partitioning="Co-partitioned with `reassociation.in`.",
+        internal=True,
+        compacted=True,
+    ),
+    Channel(
+        "payeeLedgersChangelog",
+        "-payee-ledgers-changelog",
+        "Internal: the changelog of the workers' global table of the ledgers each NPI was routed to (Faust): every "
+        "worker reads all of it, to offer a remittance to the other ledgers of its NPI (rules §2).",
+        ("payeeLedgersRecord",),
+        (
+            Operation(
+                "storePayeeLedgers", "send", "The ingest agent writes an NPI's ledgers when it reaches a new one."
+            ),
+        ),
+        partitioning="One partition (every worker reads it all as it runs).",
         internal=True,
         compacted=True,
     ),

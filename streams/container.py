@@ -41,3 +41,6 @@ class TakebackApp:
     cash_shares: faust.Table  # provider_id (bytes) -> {ledger key: its share, NetCashRow JSON} JSON (bytes)
     metrics: WorkerMetrics
     reassociation: faust.Table  # trace (bytes) -> RouteState JSON; clock_key(partition) -> PartitionClock JSON
+    # rules §2: NPI (bytes) -> the ledger keys it was routed to, JSON (streams/domain/payee_ledgers.py); a global
+    # table: every worker routes every NPI
+    payee_ledgers: faust.Table

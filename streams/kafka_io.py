@@ -226,8 +226,10 @@ class ResultCollector:
                     self._wanted_revisions[event_id] = max(revision, self._wanted_revisions.get(event_id, 0))
                 if receipt.cash_revision is not None and receipt.provider_id:
                     ledger = receipt.ledger_key or receipt.provider_id  # from before ledger keys: the NPI's
-                    self._wanted_ledger[ledger] = max(receipt.cash_revision, self._wanted_ledger.get(ledger, 0))
-                    self._npis_of_ledger.setdefault(ledger, set()).add(receipt.provider_id)
+                    wanted = {**receipt.other_shares, ledger: receipt.cash_revision}  # other: rules §2 versions
+                    for key, revision in wanted.items():
+                        self._wanted_ledger[key] = max(revision, self._wanted_ledger.get(key, 0))
+                        self._npis_of_ledger.setdefault(key, set()).add(receipt.provider_id)
             if self.progress:
                 self.progress.update(len(r.ingested), len(self.sources))
         elif topic in (names.reversals, names.recoupments):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -32,11 +32,13 @@ from streams.domain.ledger import (
     LedgerUpdate,
     MatchPolicy,
     ProviderLedger,
+    RemittanceFacts,
     apply_remittance,
     cash_rows,
     facts_from_json,
     settle,
 )
+from streams.domain.payee_ledgers import take_offer
 from streams.metrics import WorkerMetrics
 
 log = logging.getLogger("takeback.match")
@@ -51,13 +53,22 @@ class Destination(StrEnum):
     net_cash_shares = "net_cash_shares"
     receipts = "receipts"
     dead_letters = "dead_letters"
+    remittances_rekeyed = "remittances_rekeyed"
+
+
+# Rules §2 (streams/domain/payee_ledgers.py): a remittance offered to other ledgers on its way to its own carries
+# where it is ("at"), where it goes next ("to", its own ledger last), and once a ledger took the offer the mark for
+# its own ledger and that ledger's revision ("mark", "shares"), as JSON in this header.
+OFFER_HEADER = "takeback-offer"
 
 
 @dataclass(frozen=True)
 class Outgoing:
     destination: Destination
     key: str
-    event: BaseModel
+    event: BaseModel | None
+    value: bytes | None = None  # a remittance passed on as it came (event None), with its offer header
+    offer: dict[str, Any] | None = None
 
 
 class LedgerStore(Protocol):
@@ -86,8 +97,9 @@ class MatchBatch:
         self._last_receipt: dict[str, Receipt] = {}  # ledger key -> its last applied or duplicate remittance's
         self._finished = False
 
-    def add(self, value: bytes, where: SourceRef) -> str | None:
-        """Apply one remittance event; returns its ledger key (None when the event was rejected unread)."""
+    def add(self, value: bytes, where: SourceRef, offer: dict[str, Any] | None = None) -> str | None:
+        """Apply one remittance event; returns the key of the ledger it changed (None when the event was rejected
+        unread, or only passed on). `offer`: its OFFER_HEADER, when it is offered to other ledgers (rules §2)."""
         if self._finished:
             raise RuntimeError("a finished batch takes no more events")
         try:
@@ -100,6 +112,9 @@ class MatchBatch:
         payee = document["payee"]
         provider_id = str(payee["id"])
         key = ledger_key(provider_id, payee.get("tin"), payee.get("id_qualifier"))
+        if offer and offer.get("to"):  # on its way to its own ledger: offered to this one
+            return self._offer(facts, value, offer)
+        mark, other_shares = (offer.get("mark"), offer.get("shares") or {}) if offer else (None, {})
         receipt = Receipt(
             stage="processed",
             source_id=where.source_id or "",
@@ -108,10 +123,11 @@ class MatchBatch:
             remittance_id=facts.remittance_id,
             provider_id=provider_id,
             ledger_key=key,
+            other_shares=other_shares,
         )
         ledger = self._ledger(key)
         try:
-            update = apply_remittance(ledger, facts, self.policy, defer=True)
+            update = apply_remittance(ledger, facts, self.policy, defer=True, elsewhere=mark)
         except Exception:  # a bug must not stop the stream: dead-letter the remittance, keep going
             # (apply_remittance has rolled the ledger back to before this remittance)
             log.exception("matching failed for remittance %s", facts.remittance_id)
@@ -126,6 +142,25 @@ class MatchBatch:
         self._keep_receipt(key, receipt, update)
         return key
 
+    def _offer(self, facts: RemittanceFacts, value: bytes, offer: dict[str, Any]) -> str | None:
+        """Rules §2: a ledger this remittance is offered to takes the offer when it holds another version of it
+        (marking its versions), and the remittance goes on to its own ledger marked the other way; else on to the
+        next ledger. Returns this ledger's key when it changed."""
+        at, ahead = offer["at"], offer["to"]
+        ledger = self._ledger(at)
+        taken = take_offer(ledger, facts, self.policy)
+        if taken is None:
+            onward = {"at": ahead[0], "to": ahead[1:]}
+            self._outputs.append(Outgoing(Destination.remittances_rekeyed, ahead[0], None, value, onward))
+            return None
+        mark, update = taken
+        self._changed[at] = self._touched[at] = ledger
+        self._publish(update.takebacks)
+        home = ahead[-1]
+        onward = {"at": home, "to": [], "mark": mark, "shares": {at: ledger.revision}}
+        self._outputs.append(Outgoing(Destination.remittances_rekeyed, home, None, value, onward))
+        return at
+
     def finish(self) -> BatchResult:
         """Settle what the batch's out-of-order remittances changed; then the receipts, final, join the outbox."""
         self._finished = True
@@ -138,7 +173,7 @@ class MatchBatch:
             receipt = self._last_receipt[key]  # still kept aside: it joins the outbox below
             receipt.takeback_revisions.update({t.event_id: t.revision for t in update.takebacks})
             receipt.takeback_events = len(receipt.takeback_revisions)
-            receipt.cash_revision = len(ledger.remittances)  # the revision of the ledger's shares below
+            receipt.cash_revision = ledger.revision  # the revision of the ledger's shares below
         for ledger in self._touched.values():
             for share in cash_rows(ledger):
                 self._outputs.append(Outgoing(Destination.net_cash_shares, share.provider_id, share))

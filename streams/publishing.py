@@ -27,10 +27,18 @@ class EventPublisher:
         self.app = tb.app
         self.source = event_source(tb.app.conf.id)
 
-    async def send(self, topic: Any, key: str, event: BaseModel, *, value: bytes | None = None) -> bytes:
+    async def send(
+        self,
+        topic: Any,
+        key: str,
+        event: BaseModel,
+        *,
+        value: bytes | None = None,
+        extra_headers: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
+    ) -> bytes:
         """Publish an event as JSON; returns the payload. `value`: the event's payload encoded already (a
         remittance: `streams.ingest.encode_remittance`, which also checked that it fits one message), or from an
-        earlier send, to publish it again without encoding it again.
+        earlier send, to publish it again without encoding it again. `extra_headers` go after the CloudEvents ones.
 
         Straight to the producer, not through `topic.send`: faust's per-message bookkeeping there (promises,
         sensors, callbacks) was most of a batch's time (docs/benchmarks.md). Delivery is still guaranteed before
@@ -39,11 +47,17 @@ class EventPublisher:
         """
         if value is None:
             value = event.model_dump_json().encode()
-        headers = cloudevent_headers(event, self.source)
+        headers = [*cloudevent_headers(event, self.source), *extra_headers]
         await self.app.producer.send(
             topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
         )
         return value
+
+    async def send_raw(self, topic: Any, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Publish a payload as it is, with the headers given (a remittance passed on between ledgers)."""
+        await self.app.producer.send(
+            topic.get_topic_name(), key.encode(), value, partition=None, timestamp=None, headers=headers
+        )
 
     async def send_input_end(self, topics: Any, outcome: IngestedOutcome) -> None:
         """An input's dead letters, then its `ingested` receipt: last, since `replay` counts the input read by it."""

@@ -92,3 +92,42 @@ def test_inputs_keyed_by_ledger_match_where_read_and_the_others_reach_their_ledg
     assert {p: row.net_cash for p, row in results.net_cash.items()} == {
         p: row.net_cash for p, row in expected.net_cash.items()
     }
+
+
+REISSUE = Path(__file__).parent / "scenarios" / "61_reissued_era_adds_ref_tj"
+
+
+def test_copies_of_a_payment_routed_to_two_ledgers_meet_in_either_order(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Rules §2: a payment re-issued with REF*TJ added goes to the TIN's ledger, its first copy to the NPI's own;
+    feeds key each by its ledger, so they are read from two partitions and offered between them on
+    remittances.rekeyed. For one NPI the copy without the TIN comes first, for another the one with it (the same
+    files for another NPI, trace and TIN); the re-issue comes later, as it does (the first copy processed before it
+    is published). The payment counts once for each, as offline. One worker: two workers see each other's
+    directory entries once faust has replicated them (docs/rules.md §2, the limit), which a test cannot wait for."""
+    first, second = (path.read_bytes() for path in sorted(REISSUE.glob("*.835")))
+    other = {b"1000000616": b"1000000673", b"EFT6101": b"EFT6701", b"910000061": b"910000067"}
+
+    def for_other(data: bytes) -> bytes:
+        for old, new in other.items():
+            data = data.replace(old, new)
+        return data
+
+    early = [("a1.835", first), ("b1.835", for_other(second))]  # NPI 616 without the TIN first, 673 with it first
+    late = [("a2.835", second), ("b2.835", for_other(first))]
+    expected = apply_all([r for name, data in early + late for r in read_835(data, file=name).remittances])
+    messages = [
+        [m for name, data in batch for m in input_messages(name, data, name, 1 << 24)] for batch in (early, late)
+    ]
+
+    assert len({partition_of(m.key) for batch in messages for m in batch}) > 1, "two ledgers, two partitions"
+    with ready_workers(broker.url, "reissue", tmp_path, count=1) as workers:
+        asyncio.run(publish(workers.settings, messages[0]))
+        asyncio.run(ResultCollector(workers.settings, [m.source_id for m in messages[0]]).collect(timeout=120))
+        asyncio.run(publish(workers.settings, messages[1]))
+        every = [m.source_id for batch in messages for m in batch]
+        results = asyncio.run(ResultCollector(workers.settings, every).collect(timeout=120))
+
+    for npi in ("1000000616", "1000000673"):
+        assert expected.net_cash[npi].net_cash == 300
+        assert results.net_cash[npi].net_cash == 300, npi
+        assert results.net_cash[npi].flags == {"reissued": 2}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import fields
 
 import pytest
 
 from schemas import NetCashRow, Receipt, Remittance, SourceRef, Takeback
 from streams.container import Topics
+from streams.domain.ids import ledger_key
 from streams.domain.ledger import MatchPolicy, ProviderLedger
 from streams.match_batch import BatchResult, Destination, MatchBatch
 from streams.metrics import WorkerMetrics
@@ -142,3 +144,31 @@ def test_sibling_npis_share_a_ledger_and_each_gets_its_row_once_per_batch() -> N
     (wo,) = [t for t in takebacks(result) if t.plb_reason_code == "WO"]
     assert (wo.provider_id, wo.payee_provider_id, wo.claim_id) == (north, south, "PCN4301")
     check_receipts_are_last_and_announce_what_was_sent(result)
+
+
+def test_a_remittance_offered_to_a_ledger_holding_another_version_goes_on_marked_to_its_own() -> None:
+    """Rules §2 (streams/domain/payee_ledgers.py): the copy with REF*TJ, generated later, is offered to the NPI's
+    own ledger holding the copy without it, then applied in the TIN's ledger: the payment counts once."""
+    own, tin = ledger_key(PROVIDER), ledger_key(PROVIDER, "910000001")
+    first = remittance("EFT700", "2026-03-02", [claim("PCN7", "1", "300.00", pcn="ICN7")])
+    again = remittance("EFT700", "2026-03-02", [claim("PCN7", "1", "300.00", pcn="ICN7")], tin="910000001")
+    again = again.model_copy(update={"remittance_id": "reissued-with-tin", "generated_at": dt.datetime(2026, 3, 6)})
+    ledgers: dict[str, ProviderLedger] = {}
+    stored = run(first, ledgers=ledgers)
+    ledgers.update(stored.changed)
+
+    at_own = MatchBatch(ledgers, MatchPolicy(), WorkerMetrics())
+    assert at_own.add(event(again), SourceRef(topic="r", partition=0, offset=1), {"at": own, "to": [tin]}) == own
+    offered = at_own.finish()
+    onward = [o for o in offered.outbox if o.destination == Destination.remittances_rekeyed]
+    assert [(o.key, o.offer) for o in onward] == [(tin, {"at": tin, "to": [], "mark": "held", "shares": {own: 2}})]
+    assert not sent(offered, Destination.receipts)  # the remittance is not applied here
+    assert [row.net_cash for row in sent(offered, Destination.net_cash_shares)] == [0]  # the copy here: replaced
+
+    at_tin = MatchBatch({}, MatchPolicy(), WorkerMetrics())
+    at_tin.add(onward[0].value or b"", SourceRef(topic="r", partition=1, offset=0), onward[0].offer)
+    applied = at_tin.finish()
+    (receipt,) = sent(applied, Destination.receipts)
+    assert (receipt.ledger_key, receipt.other_shares) == (tin, {own: 2})
+    (share,) = sent(applied, Destination.net_cash_shares)
+    assert share.net_cash == 300 and share.flags == {"reissued": 1}

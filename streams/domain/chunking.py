@@ -95,13 +95,13 @@ def set_starts(text: str) -> list[int]:
     starts = []
     at = text.find(st)
     while at >= 0:
-        if _at_segment_start(text, at, d.segment):
+        if at_segment_start(text, at, d.segment):
             starts.append(at)
         at = text.find(st, at + 1)
     return starts
 
 
-def _at_segment_start(text: str, at: int, terminator: str) -> bool:
+def at_segment_start(text: str, at: int, terminator: str) -> bool:
     before = at - 1
     while before >= 0 and (text[before].isspace() or text[before] == "~"):
         if text[before] == terminator:

@@ -33,7 +33,7 @@ class ClaimMatcher:
         self.state = state
         self.policy = policy
         self._corrections_used: set[int] = set()  # positions in the current remittance already linked as corrections
-        self._order_key: OrderKey = ("", "", "")  # the current remittance's, shared by its reversals' sequences
+        self._order_key: OrderKey = ("", "", "", "")  # the current remittance's, shared by its reversals' sequences
 
     def apply(self, facts: RemittanceFacts) -> None:
         paid = ZERO

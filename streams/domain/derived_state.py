@@ -84,7 +84,7 @@ class DerivedState:
     awaiting_by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     overdue_heap: list[tuple[str, OrderKey, int, str]] = field(default_factory=list)
     cash: dict[str, PayeeCash] = field(default_factory=dict)  # payee NPI -> its cash
-    last_key: OrderKey = ("", "", "")
+    last_key: OrderKey = ("", "", "", "")
     applied: list[RemittanceFacts] = field(default_factory=list)  # in canonical order: what a late one comes before
     # payer -> the latest remittance that opened, settled or resolved one of its carried balances
     carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)

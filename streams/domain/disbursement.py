@@ -38,6 +38,16 @@ def signed_amount(amount: Decimal, credit_debit: str | None) -> Decimal:
     return -amount if credit_debit == "D" else amount
 
 
-def takeback_date(production_date: dt.date | None, effective_date: dt.date | None) -> dt.date | None:
-    """Rules §5: a takeback counts from its remittance's production date (DTM*405), else its BPR16."""
-    return production_date or effective_date
+def production_date(dtm405: dt.date | None, generated_at: dt.date | dt.datetime | None) -> dt.date | None:
+    """Rules §3: when the payer produced the remittance: DTM*405, else the GS04 date of its functional group (TR3:
+    DTM*405 is sent only when it differs from GS04). The one home of "production date"."""
+    if dtm405 is not None:
+        return dtm405
+    return generated_at.date() if isinstance(generated_at, dt.datetime) else generated_at
+
+
+def takeback_date(dtm405: dt.date | None, effective_date: dt.date | None) -> dt.date | None:
+    """Rules §5: the date a takeback's disbursement test uses: the production date the payer wrote (DTM*405), else
+    BPR16, as the rules text says (a group's GS04 does not enter here: it is when the file was made, not a date the
+    payer states for the payment)."""
+    return dtm405 or effective_date

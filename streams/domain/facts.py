@@ -18,8 +18,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas import ZERO, Remittance
-from streams.domain.canonical_order import OrderKey, order_key
-from streams.domain.disbursement import moves_money, signed_amount, takeback_date
+from streams.domain.canonical_order import REVERSAL_STATUS, OrderKey, order_key
+from streams.domain.disbursement import moves_money, production_date, signed_amount, takeback_date
+from streams.domain.ids import TIN_QUALIFIER, payee_tin
 from streams.domain.reasons import reason_codes_of
 
 
@@ -70,7 +71,9 @@ class RemittanceFacts(BaseModel):
     not_moved: Decimal = ZERO  # BPR02 of a remittance that moved no money (rules §7): net_cash + not_moved = BPR02
     unexplained: Decimal = ZERO  # BPR02 - (sum CLP04 - sum PLB) of an accepted unbalanced remittance (rules §7)
     effective_date: dt.date | None = None
-    takeback_date: dt.date | None = None
+    takeback_date: dt.date | None = None  # rules §5: DTM*405, else BPR16
+    production_date: dt.date | None = None  # rules §3: DTM*405, else GS04 (what orders it)
+    takes_back: bool | None = None  # rules §3: a claim reverses (CLP02 = 22): of one day, it sorts after payments
     # which version of a re-issued payment is later (rules §2, streams/domain/reissues.py)
     generated_at: dt.datetime | None = None  # GS04+GS05
     interchange_generated_at: dt.datetime | None = None  # ISA09+ISA10
@@ -81,15 +84,32 @@ class RemittanceFacts(BaseModel):
     published: list[str] = []  # takeback event ids this remittance created or revised
     flags: list[str] = []
     payee_ids: list[str] = []  # the payee's NPI and TIN: PLB01 naming either is the payee itself
+    # rules §2: who the payee is, to tell versions of one payment apart from another payee's: N104 unless N103 = FI,
+    # and the TIN without separators (REF*TJ, else N104 with FI); both None in facts stored before they were kept
+    payee_npi_id: str | None = None
+    payee_tin: str | None = None
 
     @property
     def payee_id(self) -> str:
         """The payee (N104, else REF*TJ): whose cash row the remittance books (rules §5, §8)."""
         return self.payee_ids[0] if self.payee_ids else ""
 
+    @property
+    def payee_npi(self) -> str | None:
+        """The payee's NPI (N104 unless it is a TIN); facts stored before it was kept: their payee id."""
+        if self.payee_npi_id is None and self.payee_tin is None:
+            return self.payee_id or None
+        return self.payee_npi_id
+
     def order_key(self) -> OrderKey:
-        """Canonical order: when the payment was produced, then trace, then id (streams/domain/canonical_order.py)."""
-        return order_key(self.takeback_date or self.effective_date, self.trace_number, self.remittance_id)
+        """Canonical order (streams/domain/canonical_order.py): when the payment was produced, whether it takes back,
+        trace, id."""
+        # facts stored before production_date was kept: their takeback date, as they were ordered then
+        day = self.production_date or self.takeback_date or self.effective_date
+        takes_back = self.takes_back
+        if takes_back is None:  # facts stored before it was kept
+            takes_back = any(claim.status_code == REVERSAL_STATUS for claim in self.claims)
+        return order_key(day, self.trace_number, self.remittance_id, takes_back)
 
 
 class InvalidRemittance(ValueError):
@@ -135,6 +155,8 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             unexplained=_unexplained(signed, claims, adjustments) if "accepted_unbalanced" in flagged else ZERO,
             effective_date=effective,
             takeback_date=takeback_date(_date(d.get("production_date")), effective),
+            production_date=production_date(_date(d.get("production_date")), _datetime(d.get("generated_at"))),
+            takes_back=any(claim.status_code == REVERSAL_STATUS for claim in claims),
             generated_at=_datetime(d.get("generated_at")),
             interchange_generated_at=_datetime(d.get("interchange_generated_at")),
             body_hash=str(d.get("body_hash") or ""),
@@ -144,6 +166,8 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             published=[],
             flags=flagged,
             payee_ids=[i for i in (payee["id"], payee.get("tin")) if i],
+            payee_npi_id=None if payee.get("id_qualifier") == TIN_QUALIFIER else str(payee["id"]) or None,
+            payee_tin=payee_tin(str(payee["id"]), payee.get("tin"), payee.get("id_qualifier")) or None,
         )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         raise InvalidRemittance(f"the remittance event is malformed ({type(exc).__name__}: {exc})") from None

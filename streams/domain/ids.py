@@ -24,6 +24,11 @@ def ledger_key(payee_id: str, tin: str | None = None, id_qualifier: str | None =
     a sole proprietor's SSN never becomes a message key, a table key or an event field. A payee whose ERA gives no
     TIN has a ledger of its own, keyed by its id (N104).
     """
-    taxpayer = tin or (payee_id if id_qualifier == TIN_QUALIFIER else None)
-    digits = "".join(ch for ch in taxpayer or "" if ch.isalnum()).upper()
+    digits = payee_tin(payee_id, tin, id_qualifier)
     return f"{LEDGER_KEY_PREFIX}{stable_id('tin', digits)[:20]}" if digits else payee_id
+
+
+def payee_tin(payee_id: str, tin: str | None = None, id_qualifier: str | None = None) -> str:
+    """The payee's TIN, written without separators (REF*TJ, else N104 when N103 = FI); "" when the ERA gives none."""
+    taxpayer = tin or (payee_id if id_qualifier == TIN_QUALIFIER else None)
+    return "".join(ch for ch in taxpayer or "" if ch.isalnum()).upper()

@@ -29,6 +29,7 @@ Design (why it is built this way):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,7 +42,7 @@ from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_
 from streams.domain.late_arrival import can_apply_in_place, late_arrivals
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.matching import Matcher, derive
-from streams.domain.reissues import held_versions, is_reissue
+from streams.domain.reissues import held_versions, is_reissue, same_payee
 
 __all__ = [
     "InvalidRemittance",
@@ -53,6 +54,7 @@ __all__ = [
     "cash_row",
     "cash_rows",
     "facts_from_json",
+    "mark_version_elsewhere",
     "remittances_of",
     "settle",
     "takebacks_of",
@@ -60,9 +62,11 @@ __all__ = [
 
 
 def trace_key(facts: RemittanceFacts) -> str:
-    """Rules §2: TRN02 is unique per payer, so a second remittance to the same payee under this key reuses a trace
-    number (a ledger holds the payees of one TIN: a TRN02 shared by two of them is not reused by either)."""
-    return f"{facts.payer_id}|{facts.trace_number}|{facts.payee_id}"
+    """Rules §2: TRN02 is unique per payer and payee, so a second remittance to the same payee under this key
+    reuses a trace number, or is another version of a remittance. The payee is left out of the key, as versions may
+    name it by NPI or by TIN (`reissues.same_payee` tells; a TRN02 shared by two NPIs of a TIN is reused by
+    neither)."""
+    return f"{facts.payer_id}|{facts.trace_number}"
 
 
 @dataclass
@@ -78,7 +82,7 @@ class LedgerUpdate:
     @property
     def revision(self) -> int | None:
         """The revision of the ledger's cash rows after it; None while deferring (`settle` brings it)."""
-        return None if self.ledger is None else len(self.ledger.remittances)
+        return None if self.ledger is None else self.ledger.revision
 
     @cached_property
     def cash(self) -> NetCashRow | None:
@@ -97,18 +101,30 @@ class ProviderLedger(BaseModel):
     provider_id: str  # the ledger key (streams.domain.ids.ledger_key)
     remittances: dict[str, RemittanceFacts] = {}
     emitted: dict[str, Takeback] = {}  # event_id -> latest published revision
-    trace_index: dict[str, list[str]] = {}  # trace_key -> remittance ids (reused TRN02 detection)
+    trace_index: dict[str, list[str]] = {}  # trace_key -> remittance ids (reused TRN02, versions)
+    # Rules §2: remittances with a version in another ledger (streams/domain/payee_ledgers.py): "replaced" (that
+    # version is later: this one counts only its flags) or "held" (this one is later). Stored in the header.
+    elsewhere: dict[str, str] = {}
 
     _state: DerivedState | None = PrivateAttr(default=None)
     _pending: list[str] = PrivateAttr(default_factory=list)  # deferred out-of-order remittances (see settle)
     _unsaved: list[str] = PrivateAttr(default_factory=list)  # applied since the last store write (ledger_records)
 
+    @property
+    def revision(self) -> int:
+        """The revision of its cash rows: grows with every remittance applied and every version marked elsewhere."""
+        return len(self.remittances) + len(self.elsewhere)
+
     @classmethod
     def restored(
-        cls, provider_id: str, remittances: dict[str, RemittanceFacts], emitted: dict[str, Takeback]
+        cls,
+        provider_id: str,
+        remittances: dict[str, RemittanceFacts],
+        emitted: dict[str, Takeback],
+        elsewhere: dict[str, str] | None = None,
     ) -> ProviderLedger:
         """A ledger rebuilt from stored facts (in the order they were applied) and published takebacks."""
-        ledger = cls(provider_id=provider_id, remittances=remittances, emitted=emitted)
+        ledger = cls(provider_id=provider_id, remittances=remittances, emitted=emitted, elsewhere=elsewhere or {})
         for facts in remittances.values():
             ledger._own(facts)
             ledger._index_trace(facts)
@@ -141,6 +157,7 @@ def apply_remittance(
     policy: MatchPolicy | None = None,
     *,
     defer: bool = False,
+    elsewhere: str | None = None,
 ) -> LedgerUpdate:
     """Apply one remittance to its ledger (its payee's TIN's); never applies the same remittance twice.
 
@@ -153,6 +170,9 @@ def apply_remittance(
     re-derive.  With ``defer``, that waits for `settle` (once per batch), so a
     backfill of old ERAs costs one re-derivation per batch, not one per remittance;
     the update is then empty and `deferred` is true.
+
+    ``elsewhere``: another version of it is in another ledger, and this one is "held" or "replaced" (rules §2,
+    streams/domain/payee_ledgers.py).
     """
     seen = ledger.remittances.get(remittance.remittance_id)
     if seen is not None:
@@ -160,6 +180,8 @@ def apply_remittance(
         shown = None if ledger._pending else ledger  # while deferring, settle brings the row
         return LedgerUpdate(outcome="duplicate", takebacks=again, ledger=shown, payee_id=seen.payee_id)
     facts = remittance if isinstance(remittance, RemittanceFacts) else facts_of(remittance)
+    if elsewhere is not None:
+        ledger.elsewhere[facts.remittance_id] = elsewhere
     try:
         return _apply_new(ledger, facts, policy or MatchPolicy(), defer)
     except Exception:
@@ -192,10 +214,13 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
     ledger._own(facts)
     same_trace = ledger.trace_index.get(trace_key(facts))
     # Rules §2: another version of a payment already applied replaces it or is replaced (a re-derive decides);
-    # a trace number reused by a different remittance (zero-pay ERAs) is applied and flagged.
-    reissue = bool(same_trace) and is_reissue(facts, (ledger.remittances[rid] for rid in same_trace or ()))
-    if same_trace and not reissue:
+    # a trace number reused by a different remittance to the same payee (zero-pay ERAs) is applied and flagged.
+    same_payee_trace = [ledger.remittances[rid] for rid in same_trace or ()]
+    same_payee_trace = [other for other in same_payee_trace if same_payee(facts, other)]
+    reissue = is_reissue(facts, same_payee_trace)
+    if same_payee_trace and not reissue:
         facts.flags.append("reused_trace_number")
+    reissue = reissue or facts.remittance_id in ledger.elsewhere
     state = None if ledger._pending else ledger.state(policy)
     key = facts.order_key()
     late = state is not None and key < state.last_key
@@ -221,17 +246,53 @@ def _apply_new(ledger: ProviderLedger, facts: RemittanceFacts, policy: MatchPoli
     return LedgerUpdate(outcome="applied", takebacks=changed, ledger=ledger, payee_id=facts.payee_id)
 
 
+def mark_version_elsewhere(
+    ledger: ProviderLedger, remittance_id: str, how: str, policy: MatchPolicy | None = None
+) -> LedgerUpdate:
+    """Rules §2: another ledger applies a version of this remittance, later ("replaced") or earlier ("held"):
+    re-derive, so the payment counts once. Its record is stored already: the mark goes in the header."""
+    if ledger.elsewhere.get(remittance_id) == how:
+        return LedgerUpdate(outcome="duplicate", takebacks=[], ledger=ledger)
+    ledger.elsewhere[remittance_id] = how
+    state = _derive(ledger, policy or MatchPolicy())
+    ledger._state = state
+    changed = _publishable_changes(ledger, state, None)
+    payee = ledger.remittances[remittance_id].payee_id
+    return LedgerUpdate(outcome="applied", takebacks=changed, ledger=ledger, payee_id=payee)
+
+
 def _derive(ledger: ProviderLedger, policy: MatchPolicy) -> DerivedState:
     """The derived state of the versions the ledger holds (rules §2); a replaced version counts only its flags."""
     held, replaced = held_versions(ledger.remittances, ledger.trace_index)
+    if ledger.elsewhere:
+        held, replaced = _versions_elsewhere(ledger.elsewhere, held, replaced)
     state = derive(held, policy)
     for facts in replaced:
         state.count_flags(facts, facts.flags)
+    if replaced:  # a version that named its payee by TIN is booked to the NPI: the TIN keeps a (now empty) row,
+        for facts in ledger.remittances.values():  # so its share is published again, not left as it was
+            state.payee_cash(facts.payee_id)
     return state
+
+
+def _versions_elsewhere(
+    elsewhere: dict[str, str], held: Iterable[RemittanceFacts], replaced: list[RemittanceFacts]
+) -> tuple[list[RemittanceFacts], list[RemittanceFacts]]:
+    """Rules §2: of the versions held here, those replaced by a version in another ledger count only their flags;
+    every one with a version elsewhere is flagged `reissued`."""
+    kept: list[RemittanceFacts] = []
+    replaced = list(replaced)
+    for facts in held:
+        how = elsewhere.get(facts.remittance_id)
+        if how is not None and "reissued" not in facts.flags:
+            facts = facts.model_copy(update={"flags": [*facts.flags, "reissued"]})
+        (replaced if how == "replaced" else kept).append(facts)
+    return kept, replaced
 
 
 def _roll_back(ledger: ProviderLedger, remittance_id: str) -> None:
     """Forget a remittance that failed half-way; the derived state is rebuilt from the facts on next use."""
+    ledger.elsewhere.pop(remittance_id, None)
     if remittance_id in ledger._pending:
         ledger._pending.remove(remittance_id)
     if remittance_id in ledger._unsaved:
@@ -349,7 +410,7 @@ def _row(
     return NetCashRow(
         provider_id=npi,
         ledger_key=ledger.provider_id,
-        revision=len(ledger.remittances),
+        revision=ledger.revision,
         **totals_as_fields(cash.totals),
         takebacks_by_kind=dict(sorted(by_kind.items())),
         takebacks_by_category=dict(sorted(by_category.items())),

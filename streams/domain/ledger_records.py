@@ -41,6 +41,7 @@ class LedgerHeader(BaseModel):
 
     provider_id: str
     applied: int
+    elsewhere: dict[str, str] = {}  # rules §2: ProviderLedger.elsewhere
 
 
 class UnreadableLedger(RuntimeError):
@@ -68,8 +69,8 @@ def records_to_write(ledger: ProviderLedger) -> list[tuple[bytes, bytes]]:
     records = [
         (facts_key(ledger.provider_id, first + offset), _record(ledger, rid)) for offset, rid in enumerate(unsaved)
     ]
-    header = LedgerHeader(provider_id=ledger.provider_id, applied=len(ledger.remittances))
-    records.append((ledger.provider_id.encode(), header.model_dump_json().encode()))
+    header = LedgerHeader(provider_id=ledger.provider_id, applied=len(ledger.remittances), elsewhere=ledger.elsewhere)
+    records.append((ledger.provider_id.encode(), header.model_dump_json(exclude_defaults=True).encode()))
     return records
 
 
@@ -120,4 +121,4 @@ def ledger_from_records(header_raw: bytes, read: Callable[[bytes], bytes | None]
         remittances[facts.remittance_id] = facts
         for takeback in takebacks:  # in the order applied: a later revision replaces an earlier one
             emitted[takeback.event_id] = takeback
-    return ProviderLedger.restored(header.provider_id, remittances, emitted)
+    return ProviderLedger.restored(header.provider_id, remittances, emitted, header.elsewhere)

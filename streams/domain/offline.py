@@ -13,8 +13,10 @@ from pathlib import Path
 
 from schemas import DeadLetter, NetCashRow, Remittance, Takeback
 from streams.domain.cash_shares import combine_shares, latest_share
+from streams.domain.facts import facts_of
 from streams.domain.ids import ledger_key
-from streams.domain.ledger import ProviderLedger, apply_remittance, cash_rows
+from streams.domain.ledger import ProviderLedger, RemittanceFacts, apply_remittance, cash_rows
+from streams.domain.payee_ledgers import DictDirectory, offers, payee_npi, take_offer
 from streams.domain.x12 import read_835
 
 
@@ -25,6 +27,7 @@ class OfflineResult:
     shares: dict[str, dict[str, NetCashRow]] = field(default_factory=dict)  # provider_id -> ledger key -> share
     dead_letters: list[DeadLetter] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
+    directory: DictDirectory = field(default_factory=DictDirectory)  # NPI -> its ledgers (rules §2)
 
     def live_takebacks(self) -> list[Takeback]:
         """Takebacks as `replay` writes them: latest revisions, withdrawn ones left out."""
@@ -64,8 +67,20 @@ def apply_all(
     for remittance in remittances:
         payee = remittance.payee
         key = ledger_key(payee.id, payee.tin, payee.id_qualifier)
+        offered = offers(result.directory, payee_npi(payee.id, payee.id_qualifier), key)
+        item: Remittance | RemittanceFacts = remittance
+        mark = None
+        for other in offered[:-1]:  # rules §2: an NPI routed to several ledgers: a version may be in another
+            item = facts_of(remittance) if isinstance(item, Remittance) else item
+            taken = take_offer(ledgers.get(other), item)
+            if taken is not None:
+                mark, marked = taken
+                touched[other] = ledgers[other]
+                for takeback in marked.takebacks:
+                    result.takebacks[takeback.event_id] = takeback
+                break
         ledger = touched[key] = ledgers.setdefault(key, ProviderLedger(provider_id=key))
-        update = apply_remittance(ledger, remittance)
+        update = apply_remittance(ledger, item, elsewhere=mark)
         result.outcomes[update.outcome] = result.outcomes.get(update.outcome, 0) + 1
         for takeback in update.takebacks:
             result.takebacks[takeback.event_id] = takeback

@@ -303,12 +303,12 @@ class _FileReader:
             if self.isa is not None:
                 notices.append(Notice(INTERCHANGE_WITHOUT_IEA, f"interchange at segment {self.isa} has no IEA"))
             self.isa, self.isa12, self.gs08 = number, _element(row, 12), ""
-            self.isa_time, self.gs_time = _envelope_time("20" + _element(row, 9).strip(), _element(row, 10)), None
+            self.isa_time, self.gs_time = envelope_time("20" + _element(row, 9).strip(), _element(row, 10)), None
         elif tag == "GS":
             if self.gs is not None:
                 notices.append(Notice(GROUP_WITHOUT_GE, f"functional group at segment {self.gs} has no GE"))
             self.gs, self.gs08 = number, _element(row, 8)
-            self.gs_time = _envelope_time(_element(row, 4), _element(row, 5))
+            self.gs_time = envelope_time(_element(row, 4), _element(row, 5))
         elif tag == "GE":
             if self.gs is None:
                 notices.append(Notice(GE_WITHOUT_GROUP, f"GE at segment {number} closes no functional group"))
@@ -395,7 +395,7 @@ def _set_count(regions: list[Region]) -> int:
     return sum(1 for region in regions for text in region.texts if text.startswith("ST" + region.delimiters.element))
 
 
-def _envelope_time(date_text: str, time_text: str) -> dt.datetime | None:
+def envelope_time(date_text: str, time_text: str) -> dt.datetime | None:
     """CCYYMMDD (GS04, or ISA09 with its century) and HHMM[SS...] (GS05, ISA10) as a time; None when not valid.
 
     Only used to tell which version of a re-issued payment is later (rules §2), so a bad value is no reason to
