@@ -29,6 +29,7 @@ class Topics:
     bank_raw: faust.TopicT
     reassociation_in: faust.TopicT
     reassociations: faust.TopicT
+    actions: faust.TopicT
 
 
 @dataclass
@@ -41,3 +42,4 @@ class TakebackApp:
     cash_shares: faust.Table  # provider_id (bytes) -> {ledger key: its share, NetCashRow JSON} JSON (bytes)
     metrics: WorkerMetrics
     reassociation: faust.Table  # trace (bytes) -> RouteState JSON; clock_key(partition) -> PartitionClock JSON
+    work: faust.Table  # action target key (bytes) -> WorkState JSON (rules §12, streams/domain/work_state.py)

@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import ClientError
 from faust.web import Request, Response, View
 
-from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from schemas import Action, DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from streams.action_views import action_paths, register_action_views
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
 from streams.domain.ledger import takebacks_of
@@ -143,6 +144,7 @@ def register_views(tb: TakebackApp) -> None:
 
     register_deposit_views(tb, _other_workers)
     register_input_views(tb)
+    register_action_views(tb, _other_workers)
 
 
 def _paging(request: Request) -> tuple[int, int]:
@@ -277,6 +279,7 @@ def openapi_document() -> dict[str, Any]:
         "Reassociation": Reassociation.model_json_schema(
             mode="serialization", ref_template="#/components/schemas/{model}"
         ),
+        "Action": Action.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
     }
     for schema in list(components.values()):
         components.update(schema.pop("$defs", {}))
@@ -349,6 +352,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": ok(INPUT_STATUS_SCHEMA), "401": error, "404": error},
                 }
             },
+            **action_paths(ref, ok, error),
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": ok({"type": "object"})}}},
             "/readyz": {
                 "get": {
