@@ -26,6 +26,8 @@ class DisputeState(StrEnum):
     accepted = "accepted"
 
 
+# Actions that start follow-up work with the payer: on unassigned work they assign it to whoever took them.
+TAKES_OWNERSHIP = (ActionKind.dispute, ActionKind.appeal, ActionKind.refund_sent)
 NOBODY = ""  # the assignee filter's value for work nobody is assigned
 
 
@@ -91,6 +93,8 @@ def apply(state: WorkState | None, action: Action) -> WorkState | None:
         current.refund_sent = True
     elif what.kind == ActionKind.posted:
         current.posted = True
+    if current.assignee is None and what.kind in TAKES_OWNERSHIP:
+        current.assignee = action.actor  # follow-up work needs an owner: whoever filed it, until someone assigns it
     current.provider_id = current.provider_id or action.provider_id
     current.last_action = ActionKind(what.kind)
     current.last_action_at = action.acted_at
