@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from schemas import Action
-from streams.action_input import ActionInvalid, build_action
+from streams.action_input import FIELDS, ActionInvalid, build_action
 from streams.domain.work_state import DisputeState, apply, fold
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -102,9 +102,7 @@ def test_accept_refund_and_posted_are_recorded_without_money() -> None:
         ({"kind": "note", "text": "x", "amount": "5"}, {"amount": "not a field of 'note'"}),
         (
             {"kind": "refund"},
-            {
-                "kind": "'refund' is not an action; one of acknowledge, assign, dispute, appeal, accept, refund_sent, posted, note"
-            },
+            {"kind": "'refund' is not an action; one of " + ", ".join(FIELDS)},
         ),
     ],
 )
