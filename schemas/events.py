@@ -523,6 +523,11 @@ class DepositPosition(DepositTotals):
 
     provider_id: str | None
     as_of: dt.date | None = Field(None, description="Stream time: the newest date the inputs have shown.")
+    bank_feed_connected: bool = Field(
+        True,
+        description="False while no bank file has brought a deposit for any of the provider's ERAs: its ERAs without "
+        "deposit are then not missing money (nobody can tell) and count in neither missing_amount nor open items.",
+    )
     open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over-120' days.")
     open_amount_by_age: dict[str, Money] = {}
     oldest_open_item: dt.date | None = Field(None, description="Date of the oldest open item.")

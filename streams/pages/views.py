@@ -534,6 +534,7 @@ def deposit_context(
         "deposits": {
             "as_of": gathered.as_of,
             "any": bool(mine),
+            "connected": row.bank_feed_connected,
             "payers": deposits.payer_money(row),
             "payer_columns": tables.DEPOSIT_PAYERS,
             "ages": deposits.open_by_age(row),
