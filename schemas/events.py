@@ -525,8 +525,8 @@ class DepositPosition(DepositTotals):
     as_of: dt.date | None = Field(None, description="Stream time: the newest date the inputs have shown.")
     bank_feed_connected: bool = Field(
         True,
-        description="False while no bank file has brought a deposit for any of the provider's ERAs: its ERAs without "
-        "deposit are then not missing money (nobody can tell) and count in neither missing_amount nor open items.",
+        description="False while no bank file has brought any deposit (rules §10): ERAs without deposit are then not "
+        "missing money (nobody can tell) and count in neither missing_amount nor the open items.",
     )
     open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over-120' days.")
     open_amount_by_age: dict[str, Money] = {}

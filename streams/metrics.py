@@ -125,7 +125,7 @@ class WorkerMetrics:
         )
         self._overflow_rows: dict[str, NetCashRow] = {}
         self._reassociations: dict[str, Reassociation] = {}  # event_id -> latest record this worker published
-        self._fed: set[str] = set()  # providers with a bank feed connected, as far as this worker has seen (§10)
+        self._fed = False  # a bank file has brought a deposit, as far as this worker has seen (rules §10)
         self._unmatched = {kind: ZERO for kind in OPEN_KINDS.values()}
         self._open_since = OpenDates()  # open items by the date they started
 
@@ -141,11 +141,11 @@ class WorkerMetrics:
 
     def reassociations(self, records: list[Reassociation]) -> None:
         """Records the reassociate agent published: count each new outcome, update the open amounts."""
-        newly_fed = {r.provider_id for r in records if r.provider_id and feed_connected([r])} - self._fed
-        if newly_fed:  # their ERAs without deposit become missing money: count the open amounts again
-            self._fed |= newly_fed
+        newly_fed = not self._fed and feed_connected(records)
+        if newly_fed:  # ERAs without deposit become missing money: count the open amounts again
+            self._fed = True
             self._recount_open()
-        changed = bool(newly_fed)
+        changed = newly_fed
         for record in records:
             previous = self._reassociations.get(record.event_id)
             if previous is not None and previous.revision >= record.revision:
@@ -170,8 +170,7 @@ class WorkerMetrics:
         kind = OPEN_KINDS.get(str(record.status)) if record is not None else None
         if record is None or kind is None:
             return
-        connected = record.provider_id is None or record.provider_id in self._fed
-        if not counts_as_open(record, connected):  # no bank feed connected: not missing money, no alert
+        if not counts_as_open(record, self._fed):  # no bank feed connected: not missing money, no alert
             return
         self._unmatched[kind] += sign * open_amount(record)
         since = record.effective_date or record.deposit_date

@@ -72,7 +72,8 @@ def sentence(record: Reassociation, connected: bool = True) -> str:
     if not connected and record.status == Status.era_without_deposit:
         return (
             f"The ERA of {day(record.effective_date)} says {dollars(record.era_amount)} was sent. No bank feed is "
-            "connected for this payee, so Takeback cannot tell whether it arrived: connect the bank's files to check."
+            "connected (no bank file has brought a deposit yet), so Takeback cannot tell whether it arrived: "
+            "send the bank's files to check."
         )
     bank, era, gap = dollars(record.deposit_amount), dollars(record.era_amount), dollars(record.difference)
     status = record.status
@@ -141,15 +142,17 @@ class DepositLine:
 
 
 def deposit_lines(
-    records: Iterable[Reassociation], takeback_providers: Mapping[str, str], wanted: DepositFilter | None = None
+    records: Iterable[Reassociation],
+    takeback_providers: Mapping[str, str],
+    wanted: DepositFilter | None = None,
+    connected: bool = True,
 ) -> list[DepositLine]:
-    """The records (of the status asked for), newest first, each with its sentence and explaining takebacks."""
-    records = list(records)
-    connected = connected_payees(records)
+    """The records (of the status asked for), newest first, each with its sentence and explaining takebacks.
+    `connected`: whether any bank file has brought a deposit (position.feed_connected over every record)."""
     kept = [r for r in records if wanted is None or wanted.status is None or r.status == wanted.status]
     lines = []
     for r in kept:
-        fed = r.provider_id is None or r.provider_id in connected
+        fed = connected
         no_feed = not fed and r.status == Status.era_without_deposit
         lines.append(
             DepositLine(
@@ -162,15 +165,6 @@ def deposit_lines(
         )
     lines.sort(key=lambda line: (line.date or dt.date.min, line.record.event_id), reverse=True)
     return lines
-
-
-def connected_payees(records: Iterable[Reassociation]) -> set[str]:
-    """The providers with a bank feed connected (streams/domain/bank/position.py feed_connected)."""
-    by_provider: dict[str, list[Reassociation]] = {}
-    for r in records:
-        if r.provider_id is not None:
-            by_provider.setdefault(r.provider_id, []).append(r)
-    return {p for p, mine in by_provider.items() if feed_connected(mine)}
 
 
 def of_provider(records: Iterable[Reassociation], provider_id: str | None) -> list[Reassociation]:
@@ -233,7 +227,8 @@ def open_by_age(row: DepositPosition) -> list[OpenAge]:
 
 
 def provider_position(records: Sequence[Reassociation], provider_id: str, as_of: dt.date | None) -> DepositPosition:
-    return position(provider_id, of_provider(records, provider_id), as_of)
+    """One provider's position; `records` are every provider's (they say whether a bank feed is connected)."""
+    return position(provider_id, of_provider(records, provider_id), as_of, feed_connected(records))
 
 
 @dataclass

@@ -529,7 +529,7 @@ def deposit_context(
     """The provider page's deposits section (rules §10)."""
     row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
     mine = deposits.of_provider(gathered.records, provider_id)
-    lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted)
+    lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted, row.bank_feed_connected)
     return {
         "deposits": {
             "as_of": gathered.as_of,

@@ -1,7 +1,7 @@
 """Per provider and payer: money per ERAs against money per bank, and the open items by age (rules §10).
 
-Built from the latest reassociation records. A payee with no bank feed connected (no bank file has ever brought a
-deposit for one of its ERAs: `feed_connected`) has no money missing: nobody can know, and saying so is all there is.
+Built from the latest reassociation records. With no bank feed connected (no bank file has ever brought a deposit:
+`feed_connected`) no money is missing: nobody can know, and saying so is all there is.
 Open items are the records a person must work: money late on
 either side, amounts that differ, duplicate deposits. Their age is counted in calendar days from the date the
 item started (the ERA's BPR16, else the deposit's date) to stream time, in the buckets of rules §8a.
@@ -24,11 +24,12 @@ OPEN = frozenset(
 
 
 def feed_connected(records: Iterable[Reassociation]) -> bool:
-    """Rules §10: whether any bank file was ever received for the payee of these records (one payee's records).
+    """Rules §10: whether a bank file has ever brought a deposit, over every record (all payees).
 
-    The 835 gives no account Takeback reads, so the payee stands for its account: its feed is connected once any
-    deposit (matched, short, twice, returned) was received for one of its ERAs. Until then an ERA without deposit is
-    "no bank feed connected", not "money missing"; from then on, outcomes are as before.
+    Takeback reads no receiving account from the 835 (BPR15), so it cannot tell one payee account's feed from
+    another's: a feed is connected once any bank file brought any deposit. Until then an ERA without deposit is "no
+    bank feed connected", not "money missing"; from then on, outcomes are as before. Judged per payee instead, a
+    payee whose every payment went missing would be the one told nothing is missing.
     """
     return any(r.deposit_id is not None or r.deposit_amount is not None for r in records)
 
@@ -76,11 +77,17 @@ def positions(records: Iterable[Reassociation], as_of: dt.date | None) -> list[D
     by_provider: dict[str | None, list[Reassociation]] = defaultdict(list)
     for record in records:
         by_provider[record.provider_id].append(record)
-    return [position(provider, by_provider[provider], as_of) for provider in sorted(by_provider, key=lambda p: p or "")]
+    connected = feed_connected(r for rs in by_provider.values() for r in rs)
+    return [
+        position(provider, by_provider[provider], as_of, connected)
+        for provider in sorted(by_provider, key=lambda p: p or "")
+    ]
 
 
-def position(provider_id: str | None, records: list[Reassociation], as_of: dt.date | None) -> DepositPosition:
-    connected = provider_id is None or feed_connected(records)  # money no ERA names came through a feed
+def position(
+    provider_id: str | None, records: list[Reassociation], as_of: dt.date | None, connected: bool = True
+) -> DepositPosition:
+    """`connected`: whether any bank file has brought a deposit (`feed_connected` over every record)."""
     by_payer: dict[str | None, list[Reassociation]] = defaultdict(list)
     for record in records:
         by_payer[record.payer_id].append(record)
