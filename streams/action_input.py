@@ -26,6 +26,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+NEEDS_PROVIDER = (ActionTarget.takeback, ActionTarget.carried_balance)
+
+
 class ActionInvalid(ValueError):
     """The action cannot be taken; `errors` maps a field name (as the form and the JSON name it) to why."""
 
@@ -57,6 +60,8 @@ def build_action(
         raise ActionInvalid(
             {"target_kind": f"'{target_kind}' is not one of {', '.join(t.value for t in ActionTarget)}"}
         )
+    if target_kind in NEEDS_PROVIDER and not provider_id:
+        raise ActionInvalid({"provider_id": "required: the worklists find a takeback's work by its provider"})
     payload: dict[str, Any] = {"kind": kind}
     for name in FIELDS[kind]:
         value = what.get(name)

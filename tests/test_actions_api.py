@@ -60,7 +60,7 @@ def test_an_action_is_applied_and_read_back_newest_first_from_any_worker(workers
 def test_the_same_action_id_twice_acts_once(workers: Workers) -> None:
     url = f"{workers.urls[0]}/carried-balances/tb-api-2/actions"
     for _ in range(3):  # a double-clicked form, a retried request
-        status, answer = call(url, {"action_id": "api-twice", "what": {"kind": "acknowledge"}})
+        status, answer = call(url, {"action_id": "api-twice", "provider_id": "1", "what": {"kind": "acknowledge"}})
         assert status == 201, answer
     _, history = call(url)
     assert [a["action_id"] for a in history["items"]] == ["api-twice"]
@@ -92,6 +92,11 @@ def test_a_wrong_action_is_a_422_naming_each_field(workers: Workers, body: dict,
         assert set(answer["errors"]) == {"kind"}
     _, history = call(f"{workers.urls[1]}/deposit-items/dep-1/actions")
     assert history["items"] == []
+
+
+def test_an_action_on_a_takeback_names_its_provider(workers: Workers) -> None:
+    status, answer = call(f"{workers.urls[0]}/takebacks/tb-api-3/actions", {"what": {"kind": "acknowledge"}})
+    assert status == 422 and set(answer["errors"]) == {"provider_id"}
 
 
 def test_the_openapi_document_describes_the_actions(workers: Workers) -> None:

@@ -554,6 +554,11 @@ def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
     assert page.locator(f"#worklist tbody a[href$='/takebacks/{target['event_id']}']").count() == 1
     page.goto(f"{cluster.urls[1]}/providers/{SYNTHETIC_PROVIDER}/view?dispute=disputed")
     assert page.locator("#worklist tbody tr").count() == 1
+    # the API takes the same work filters (one WorklistFilter): "mine" is the caller, here the page's person
+    listed = f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/takebacks"
+    assert [t["event_id"] for t in api(f"{listed}?dispute=disputed")["items"]] == [target["event_id"]]
+    assert [t["event_id"] for t in api(f"{listed}?assignee=mine")["items"]] == [target["event_id"]]
+    assert api(f"{listed}?assignee=nobody")["total"] == len(expected) - 1
 
     # bulk: acknowledge two untouched rows at once, without a reload
     page.goto(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/view?last_action=none")
