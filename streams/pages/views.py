@@ -35,8 +35,10 @@ from streams.action_views import acting_person
 from streams.actions import ActionService, GatheredWork
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.deadlines.payer_kind import payer_kind_of
+from streams.domain.deadlines.rule_tables import load_rule_book
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
-from streams.domain.work_state import DisputeState, WorkState
+from streams.domain.work_state import DisputeState, WorkState, due
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
@@ -102,6 +104,7 @@ class Pages:
         self.env = environment()
         self.indexes = IndexCache()
         self.actions = ActionService(tb, _other_workers)
+        self.rules = load_rule_book()  # the shipped deadline tables (rules §11): a takeback's due date
         self.static = {
             name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC_FILES.items()
@@ -300,15 +303,22 @@ class Pages:
             key=lambda r: r.order_key(),
         )
         state = await self.actions.state(f"{ActionTarget.takeback}:{event_id}")
+        found = payer_kind_of([takeback.payer_id], [], self.rules)
+        first_seen = takeback.takeback_date
+        void = takeback.reason_category == ReasonCategory.provider_void
+        # "today" is stream time, as everywhere on the pages: the latest remittance, so old files give the same page
+        today = as_of_date(data.row)
+        deadline = due(state, first_seen, found, self.rules, today, provider_void=void) if first_seen else None
         return self.page(
             "takeback.html",
             status=status,
             t=takeback,
             revisions=revisions,
             work=state,
-            day_one=state.day_one(takeback.takeback_date)
-            if state and takeback.takeback_date
-            else takeback.takeback_date,
+            day_one=state.day_one(first_seen) if state and first_seen else first_seen,
+            deadline=deadline,
+            payer_kind=found,
+            as_of=today,
             me=acting_person(request),
             errors=errors or {},
             form=form or {},
