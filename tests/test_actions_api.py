@@ -45,7 +45,7 @@ def test_an_action_is_applied_and_read_back_newest_first_from_any_worker(workers
     assert answer["action"]["actor"] == "local"  # a loopback request without a token: the demo's person
     status, answer = call(
         f"{second}/takebacks/tb-api-1/actions",
-        {"what": {"kind": "note", "text": "called"}},
+        {"provider_id": "1234567893", "what": {"kind": "note", "text": "called"}},
         {"Idempotency-Key": "api-2"},
     )
     assert status == 201, answer

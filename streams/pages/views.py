@@ -35,6 +35,7 @@ from streams.action_views import acting_person
 from streams.actions import ActionService, GatheredWork
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.bank.position import feed_connected
 from streams.domain.deadlines.payer_kind import payer_kind_of
 from streams.domain.deadlines.rule_tables import load_rule_book
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
@@ -444,7 +445,9 @@ class Pages:
         if table == "deposits":
             wanted = deposits.DepositFilter.parse(request.query)
             mine = deposits.of_provider(gathered.records, provider_id)
-            return Sheet("Deposits", tables.DEPOSITS, deposits.deposit_lines(mine, gathered.takeback_providers, wanted))
+            fed = feed_connected(gathered.records)
+            lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted, fed)
+            return Sheet("Deposits", tables.DEPOSITS, lines)
         row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
         if table == "deposit-payers":
             return Sheet("ERAs vs bank", tables.DEPOSIT_PAYERS, deposits.payer_money(row))
