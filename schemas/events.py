@@ -561,18 +561,18 @@ ShortText = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00
 
 
 class Acknowledge(Event):
-    kind: Literal["acknowledge"] = "acknowledge"
+    kind: Literal["acknowledge"]
 
 
 class Assign(Event):
-    kind: Literal["assign"] = "assign"
+    kind: Literal["assign"]
     assignee: ShortText = Field(description="The person the work goes to (their sign-in name).")
 
 
 class Dispute(Event):
     """A dispute (or an appeal) filed with the payer. The letter's date, when known, is day 1 of the deadlines."""
 
-    kind: Literal["dispute", "appeal"] = "dispute"
+    kind: Literal["dispute", "appeal"]
     filed_date: dt.date = Field(description="When the dispute or appeal was filed.")
     reference_number: ShortText = Field(description="The payer's (or the filing's) reference number.")
     letter_date: dt.date | None = Field(None, description="The date of the payer's letter, when known.")
@@ -589,13 +589,13 @@ class Dispute(Event):
 class Accept(Event):
     """The practice accepts the takeback: no dispute."""
 
-    kind: Literal["accept"] = "accept"
+    kind: Literal["accept"]
 
 
 class RefundSent(Event):
     """The practice sent the payer a refund check. Recorded only: money figures come from the 835s."""
 
-    kind: Literal["refund_sent"] = "refund_sent"
+    kind: Literal["refund_sent"]
     check_number: ShortText
     amount: Money = Field(gt=0, max_digits=14, decimal_places=2)
     sent_date: dt.date
@@ -604,18 +604,24 @@ class RefundSent(Event):
 class Posted(Event):
     """Posted in the practice-management system."""
 
-    kind: Literal["posted"] = "posted"
+    kind: Literal["posted"]
     reference: ShortText | None = Field(None, description="Where it was posted (a batch or posting id), optional.")
 
 
 class Note(Event):
-    kind: Literal["note"] = "note"
+    kind: Literal["note"]
     text: Text
 
 
 ActionPayload = Annotated[
     Acknowledge | Assign | Dispute | Accept | RefundSent | Posted | Note, Field(discriminator="kind")
 ]
+
+
+def _plain_union(schema: dict) -> None:
+    """JSON Schema: `what` is a oneOf whose members each fix `kind`; pydantic's OpenAPI-style discriminator object
+    is left out, since AsyncAPI's Schema Object wants a property name there and its parser refuses the object."""
+    schema["properties"]["what"].pop("discriminator", None)
 
 
 class Action(Event):
@@ -625,6 +631,8 @@ class Action(Event):
     figures. ``action_id`` is the idempotency key: an action published twice (a double-clicked form, a retried
     request) is applied, and kept, once.
     """
+
+    model_config = ConfigDict(json_schema_extra=_plain_union)
 
     action_id: ShortText = Field(description="Idempotency key, chosen by the form or the client.")
     target_kind: ActionTarget
