@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import ClientError
 from pydantic import ValidationError
 
-from schemas import Action, SourceRef
+from schemas import Action, ActionTarget, SourceRef
 from streams.container import TakebackApp
 from streams.dead_letters import dead_letter
 from streams.domain.work_state import WorkState, apply
@@ -71,9 +71,10 @@ class GatheredWork:
         return {s.target_id: s for s in self.states.values() if s.provider_id == provider_id}
 
     def touched_per_provider(self) -> dict[str, set[str]]:
+        """Provider -> the takebacks someone acted on (carried balances and deposit items are counted apart)."""
         touched: dict[str, set[str]] = {}
         for state in self.states.values():
-            if state.provider_id and state.touched:
+            if state.provider_id and state.touched and state.target_kind == ActionTarget.takeback:
                 touched.setdefault(state.provider_id, set()).add(state.target_id)
         return touched
 
