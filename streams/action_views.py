@@ -21,6 +21,7 @@ from streams.actions import ActionService
 from streams.container import TakebackApp
 from streams.domain.work_state import WorkState
 
+TAKEBACK_TARGETS = (ActionTarget.takeback, ActionTarget.carried_balance)  # both name a takeback by its event_id
 TARGET_PATHS = {
     "takebacks": ActionTarget.takeback,
     "carried-balances": ActionTarget.carried_balance,
@@ -94,6 +95,15 @@ def register_action_views(tb: TakebackApp, other_workers: Any) -> ActionService:
                     )
                 except ActionInvalid as exc:
                     return self.json({"error": "invalid action", "errors": exc.errors}, status=422)
+                if kind in TAKEBACK_TARGETS:  # the pages act only on takebacks they show: the API checks as much
+                    known = await service.takeback_known(action.provider_id or "", target_id)
+                    if known is False:
+                        message = f"Provider {action.provider_id} has no takeback {target_id}."
+                        return self.json({"error": message}, status=404)
+                    if known is None:
+                        return self.json(
+                            {"error": "the worker holding the provider did not answer; try again"}, status=503
+                        )
                 await service.publish([action])
                 states = await service.wait_applied([action])
                 state = states.get(action.target_key)
@@ -170,7 +180,9 @@ def action_paths(ref: Any, ok: Any, error: dict[str, Any]) -> dict[str, Any]:
                     },
                     "400": error,
                     "401": error,
+                    "404": error,
                     "422": invalid,
+                    "503": error,
                 },
             },
         }

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import ClientError
 from pydantic import ValidationError
@@ -138,6 +139,22 @@ class ActionService:
             except (TimeoutError, OSError, ClientError):
                 gathered.missing_workers += 1
         return gathered
+
+    async def takeback_known(self, provider_id: str, event_id: str) -> bool | None:
+        """Whether the provider has this takeback, asked of the API (which routes to the worker holding the provider's
+        ledger); None when that cannot be told now (no worker answered)."""
+        url = f"{str(self.tb.app.conf.canonical_url).rstrip('/')}/providers/{quote(provider_id, safe='')}/takebacks"
+        try:
+            async with self.tb.app.http_client.get(
+                url, params={"event_id": event_id, "limit": "1"}, headers=self.headers()
+            ) as response:
+                if response.status == 404:
+                    return False
+                if response.status != 200:
+                    return None
+                return (await response.json())["total"] > 0
+        except (TimeoutError, OSError, ClientError, ValueError):
+            return None
 
     async def publish(self, actions: Iterable[Action]) -> list[Action]:
         sent = list(actions)

@@ -103,6 +103,7 @@ def register_views(tb: TakebackApp) -> None:
             since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
             limit, offset = _paging(request)
             work_filter = WorklistFilter.parse({k: request.query[k] for k in WORK_FILTERS if k in request.query})
+            event_id = request.query.get("event_id") or None  # one takeback (the actions API checks it exists)
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
         if tb.ledgers.table.get(ledger_key.encode()) is None:
@@ -113,6 +114,7 @@ def register_views(tb: TakebackApp) -> None:
             if not t.withdrawn
             and (kind is None or t.kind == kind)
             and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
+            and (event_id is None or t.event_id == event_id)
         ]
         if work_filter.filters_work:
             gathered = await actions.gather(provider_id)
@@ -318,6 +320,12 @@ def openapi_document() -> dict[str, Any]:
                         provider,
                         {"name": "kind", "in": "query", "schema": {"enum": ["reversal", "recoupment"]}},
                         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        {
+                            "name": "event_id",
+                            "in": "query",
+                            "description": "one takeback",
+                            "schema": {"type": "string"},
+                        },
                         {
                             "name": "assignee",
                             "in": "query",

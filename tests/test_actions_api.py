@@ -1,5 +1,6 @@
-"""The actions API (rules §12) on two real workers: post, read back newest first, one action per id, the same
-errors a person gets, any worker answering for any target, and the OpenAPI document."""
+"""The actions API (rules §12) on two real workers with no ERAs: post, read back newest first, one action per id,
+the same errors a person gets, any worker answering for any target, and the OpenAPI document. Acting on a takeback
+that exists is tested with the pages' cluster (tests/test_pages_browser.py), which has takebacks."""
 
 from __future__ import annotations
 
@@ -37,34 +38,34 @@ def call(url: str, body: object | None = None, headers: dict[str, str] | None = 
 def test_an_action_is_applied_and_read_back_newest_first_from_any_worker(workers: Workers) -> None:
     first, second = workers.urls
     status, answer = call(
-        f"{first}/takebacks/tb-api-1/actions", {"action_id": "api-1", "provider_id": "1234567893", "what": DISPUTE}
+        f"{first}/deposit-items/dep-api-1/actions", {"action_id": "api-1", "provider_id": "1234567893", "what": DISPUTE}
     )
     assert status == 201, answer
     assert answer["status"] == "applied"
     assert answer["state"]["dispute_state"] == "disputed" and answer["state"]["letter_date"] == "2026-11-20"
     assert answer["action"]["actor"] == "local"  # a loopback request without a token: the demo's person
     status, answer = call(
-        f"{second}/takebacks/tb-api-1/actions",
+        f"{second}/deposit-items/dep-api-1/actions",
         {"provider_id": "1234567893", "what": {"kind": "note", "text": "called"}},
         {"Idempotency-Key": "api-2"},
     )
     assert status == 201, answer
-    status, history = call(f"{second}/takebacks/tb-api-1/actions")
+    status, history = call(f"{second}/deposit-items/dep-api-1/actions")
     assert status == 200
     assert [a["action_id"] for a in history["items"]] == ["api-2", "api-1"]
     assert history["state"]["last_action"] == "note" and history["state"]["assignee"] == "local"
-    _, same = call(f"{first}/takebacks/tb-api-1/actions")
+    _, same = call(f"{first}/deposit-items/dep-api-1/actions")
     assert same == history
 
 
 def test_the_same_action_id_twice_acts_once(workers: Workers) -> None:
-    url = f"{workers.urls[0]}/carried-balances/tb-api-2/actions"
+    url = f"{workers.urls[0]}/deposit-items/dep-api-2/actions"
     for _ in range(3):  # a double-clicked form, a retried request
         status, answer = call(url, {"action_id": "api-twice", "provider_id": "1", "what": {"kind": "acknowledge"}})
         assert status == 201, answer
     _, history = call(url)
     assert [a["action_id"] for a in history["items"]] == ["api-twice"]
-    assert history["state"]["target_kind"] == "carried_balance"
+    assert history["state"]["target_kind"] == "deposit_item"
 
 
 @pytest.mark.parametrize(
@@ -97,6 +98,15 @@ def test_a_wrong_action_is_a_422_naming_each_field(workers: Workers, body: dict,
 def test_an_action_on_a_takeback_names_its_provider(workers: Workers) -> None:
     status, answer = call(f"{workers.urls[0]}/takebacks/tb-api-3/actions", {"what": {"kind": "acknowledge"}})
     assert status == 422 and set(answer["errors"]) == {"provider_id"}
+
+
+def test_an_action_on_a_takeback_nobody_has_seen_is_a_404(workers: Workers) -> None:
+    body = {"provider_id": "1234567893", "what": {"kind": "acknowledge"}}
+    for segment in ("takebacks", "carried-balances"):
+        status, answer = call(f"{workers.urls[1]}/{segment}/no-such-takeback/actions", body)
+        assert status == 404 and "no takeback no-such-takeback" in answer["error"]
+        _, history = call(f"{workers.urls[1]}/{segment}/no-such-takeback/actions")
+        assert history["items"] == []
 
 
 def test_the_openapi_document_describes_the_actions(workers: Workers) -> None:

@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -583,3 +584,27 @@ def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
     column = [h.strip() for h in headers].index("Untouched")
     row = page.locator("#providers tbody tr", has=page.locator(f"a[href='/providers/{SYNTHETIC_PROVIDER}/view']"))
     assert int(row.locator("td").nth(column).inner_text()) == len(expected) - 3
+
+    # the JSON API acts on the same takeback (it checks the provider has it, as the page does)
+    for url in cluster.urls:
+        status, answer = post_json(
+            f"{url}/takebacks/{target['event_id']}/actions",
+            {"action_id": "api-posted", "provider_id": SYNTHETIC_PROVIDER, "what": {"kind": "posted"}},
+        )
+        assert status == 201, answer
+    history = api(f"{cluster.urls[0]}/takebacks/{target['event_id']}/actions")["items"]
+    assert [a["what"]["kind"] for a in history] == ["posted", "note", "dispute"]
+    status, answer = post_json(
+        f"{cluster.urls[0]}/takebacks/not-{target['event_id']}/actions",
+        {"provider_id": SYNTHETIC_PROVIDER, "what": {"kind": "posted"}},
+    )
+    assert status == 404 and "has no takeback" in answer["error"]
+
+
+def post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
