@@ -19,7 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator
 
 Money = Annotated[
     Decimal,
@@ -528,10 +528,129 @@ class DepositPosition(DepositTotals):
 
     provider_id: str | None
     as_of: dt.date | None = Field(None, description="Stream time: the newest date the inputs have shown.")
+    bank_feed_connected: bool = Field(
+        True,
+        description="False while no bank file has brought any deposit (rules §10): ERAs without deposit are then not "
+        "missing money (nobody can tell) and count in neither missing_amount nor the open items.",
+    )
     open_items_by_age: dict[str, int] = Field({}, description="'0-30', '31-60', '61-90', '91-120', 'over-120' days.")
     open_amount_by_age: dict[str, Money] = {}
     oldest_open_item: dt.date | None = Field(None, description="Date of the oldest open item.")
     by_payer: list[PayerDeposits] = []
+
+
+# --------------------------------------------------------------------------- people's actions (rules §12)
+
+
+class ActionTarget(StrEnum):
+    """What a person acts on."""
+
+    takeback = "takeback"  # a Takeback, by its event_id
+    carried_balance = "carried_balance"  # a forward balance a payer carries (its takeback's event_id)
+    deposit_item = "deposit_item"  # a reassociation record, by its event_id
+
+
+class ActionKind(StrEnum):
+    acknowledge = "acknowledge"
+    assign = "assign"
+    dispute = "dispute"
+    appeal = "appeal"
+    accept = "accept"
+    refund_sent = "refund_sent"
+    posted = "posted"
+    note = "note"
+
+
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+ShortText = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class Acknowledge(Event):
+    kind: Literal["acknowledge"]
+
+
+class Assign(Event):
+    kind: Literal["assign"]
+    assignee: ShortText = Field(description="The person the work goes to (their sign-in name).")
+
+
+class Dispute(Event):
+    """A dispute (or an appeal) filed with the payer. The letter's date, when known, is day 1 of the deadlines."""
+
+    kind: Literal["dispute", "appeal"]
+    filed_date: dt.date = Field(description="When the dispute or appeal was filed.")
+    reference_number: ShortText = Field(description="The payer's (or the filing's) reference number.")
+    letter_date: dt.date | None = Field(None, description="The date of the payer's letter, when known.")
+
+    @field_validator("letter_date")
+    @classmethod
+    def _letter_before_filing(cls, letter_date: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        filed = info.data.get("filed_date")
+        if letter_date is not None and filed is not None and letter_date > filed:
+            raise ValueError("the payer's letter cannot be dated after the date filed")
+        return letter_date
+
+
+class Accept(Event):
+    """The practice accepts the takeback: no dispute."""
+
+    kind: Literal["accept"]
+
+
+class RefundSent(Event):
+    """The practice sent the payer a refund check. Recorded only: money figures come from the 835s."""
+
+    kind: Literal["refund_sent"]
+    check_number: ShortText
+    amount: Money = Field(gt=0, max_digits=14, decimal_places=2)
+    sent_date: dt.date
+
+
+class Posted(Event):
+    """Posted in the practice-management system."""
+
+    kind: Literal["posted"]
+    reference: ShortText | None = Field(None, description="Where it was posted (a batch or posting id), optional.")
+
+
+class Note(Event):
+    kind: Literal["note"]
+    text: Text
+
+
+ActionPayload = Annotated[
+    Acknowledge | Assign | Dispute | Accept | RefundSent | Posted | Note, Field(discriminator="kind")
+]
+
+
+def _plain_union(schema: dict) -> None:
+    """JSON Schema: `what` is a oneOf whose members each fix `kind`; pydantic's OpenAPI-style discriminator object
+    is left out, since AsyncAPI's Schema Object wants a property name there and its parser refuses the object."""
+    schema["properties"]["what"].pop("discriminator", None)
+
+
+class Action(Event):
+    """What a person did to a takeback, a carried balance or a deposit item (rules §12): the audit trail.
+
+    Published on its own topic, applied in order per target into its work state. An action never changes money
+    figures. ``action_id`` is the idempotency key: an action published twice (a double-clicked form, a retried
+    request) is applied, and kept, once.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_plain_union)
+
+    action_id: ShortText = Field(description="Idempotency key, chosen by the form or the client.")
+    target_kind: ActionTarget
+    target_id: ShortText = Field(description="The takeback's (or deposit record's) event_id.")
+    provider_id: ShortText | None = Field(None, description="The provider whose work it is, when known.")
+    actor: ShortText = Field(description="Who acted: a person's sign-in name, or 'api' for the machine token.")
+    acted_at: dt.datetime = Field(description="When Takeback received the action (UTC).")
+    what: ActionPayload
+
+    @property
+    def target_key(self) -> str:
+        """The key of the action's topic and of the work state: actions on one target stay in order."""
+        return f"{self.target_kind}:{self.target_id}"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -545,6 +664,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "deposit": Deposit,
     "reassociation": Reassociation,
     "deposit_position": DepositPosition,
+    "action": Action,
 }
 
 # The version of each event type's contract, in its CloudEvents `ce_type` (org.takeback.<name>.v<N>). Raise it, and

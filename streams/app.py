@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 
+from streams.actions import register_action_agents
 from streams.agents import register_agents
 from streams.container import TakebackApp, Topics
 from streams.deposit_agents import register_deposit_agents
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> TakebackApp:
         bank_raw=_raw_topic(app, names.bank_raw, settings),
         reassociation_in=_raw_topic(app, names.reassociation_in, settings),
         reassociations=_raw_topic(app, names.reassociations, settings),
+        actions=_raw_topic(app, names.actions, settings),
     )
     # Headers are keyed by the raw provider id bytes, exactly the message key of `remittances`, so Faust's web
     # routing (which hashes the key) finds the worker that owns a provider. Every record, facts keys included,
@@ -130,6 +132,8 @@ def create_app(settings: Settings) -> TakebackApp:
         use_partitioner=True,
         options=ROCKSDB_OPTIONS,
     )
+    # Keyed by action target (the message key of takeback.actions): each target's work state (rules §12).
+    work = app.Table("work", key_type=bytes, value_type=bytes, partitions=settings.partitions, options=ROCKSDB_OPTIONS)
     metrics = WorkerMetrics(settings.metrics_max_providers, settings.metrics_max_payers)
     takeback = TakebackApp(
         app=app,
@@ -141,10 +145,12 @@ def create_app(settings: Settings) -> TakebackApp:
         metrics=metrics,
         reassociation=reassociation,
         payee_ledgers=payee_ledgers,
+        work=work,
     )
 
     register_agents(takeback)
     register_deposit_agents(takeback)
+    register_action_agents(takeback)
     register_views(takeback)
     register_pages(takeback)
     return takeback

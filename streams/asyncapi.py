@@ -181,6 +181,26 @@ MESSAGES: tuple[Message, ...] = (
         event="reassociation",
     ),
     Message(
+        "action",
+        "Action",
+        "What a person did to a takeback, a carried balance or a deposit item (rules §12): acknowledge, assign, "
+        "dispute or appeal (date filed, reference number, the payer's letter date when known), accept, refund sent "
+        "(check number, amount, date), posted in the practice-management system, or a note. The audit trail: an "
+        "action never changes money figures. `action_id` is the idempotency key (also `ce_id`): keep one per id.",
+        "The target: `<target_kind>:<target_id>`, so one target's actions stay in order.",
+        event="action",
+    ),
+    Message(
+        "workStateRecord",
+        "Work state table record (internal)",
+        "A changelog record of the workers' work table: one target's work state (assignee, dispute state, last "
+        "action, the letter date, its actions) folded from its actions (streams/domain/work_state.py). Internal: "
+        "its format may change in any release.",
+        "The target: `<target_kind>:<target_id>`.",
+        content_type="application/json",
+        payload={"type": "string", "description": "Internal JSON; not a contract."},
+    ),
+    Message(
         "reassociationRecord",
         "Reassociation table record (internal)",
         "A changelog record of the workers' reassociation table: one trace's facts and records, or a partition's "
@@ -370,6 +390,20 @@ CHANNELS: tuple[Channel, ...] = (
         partitioning="Kafka's default partitioner (murmur2 of the trace): a payment's records in one partition.",
     ),
     Channel(
+        "actions",
+        "actions",
+        "People's actions on takebacks, carried balances and deposit items (rules §12): the audit trail.",
+        ("action",),
+        (
+            Operation("sendActions", "send", "The pages and the API publish each action a person or client takes."),
+            Operation(
+                "applyActions", "receive", "The actions agent folds them into each target's work state.", WORKER_GROUP
+            ),
+            Operation("sinkActions", "receive", "`takeback sink` keeps every action in PostgreSQL.", SINK_GROUP),
+        ),
+        partitioning="Kafka's default partitioner (murmur2 of the key, the target): one target's actions in order.",
+    ),
+    Channel(
         "ledgersChangelog",
         "-ledgers-changelog",
         "Internal: the changelog of the workers' ledger table (Faust), from which a worker restores its state.",
@@ -421,6 +455,16 @@ CHANNELS: tuple[Channel, ...] = (
             ),
         ),
         partitioning="One partition (every worker reads it all as it runs).",
+        internal=True,
+        compacted=True,
+    ),
+    Channel(
+        "workChangelog",
+        "-work-changelog",
+        "Internal: the changelog of the workers' work table (Faust), from which a worker restores its state.",
+        ("workStateRecord",),
+        (Operation("storeWork", "send", "The actions agent writes a target's state after each new action."),),
+        partitioning="Co-partitioned with `takeback.actions`.",
         internal=True,
         compacted=True,
     ),
@@ -631,7 +675,39 @@ def capture_examples(corpus: Path) -> dict[str, list[dict]]:
         topic = getattr(pipeline.settings.topic_names, field_name)
         for label, chosen in _pick(field_name, records[topic]).items():
             examples.setdefault(message_id, []).append(_example(label, chosen))
+    examples["action"] = [action_example(examples["takeback"][0]["payload"], settings.application_id)]
     return examples
+
+
+def action_example(takeback: dict[str, Any], application_id: str) -> dict[str, Any]:
+    """A dispute of the captured takeback example, as the pages publish it (no replay has people acting)."""
+    import datetime as dt
+
+    from streams.action_input import build_action
+    from streams.cloudevents import cloudevent_headers, event_source
+
+    when = dt.datetime(2026, 12, 1, 15, 4, 5, tzinfo=dt.UTC)
+    action = build_action(
+        target_kind="takeback",
+        target_id=takeback["event_id"],
+        provider_id=takeback["provider_id"],
+        actor="pat",
+        action_id="4f1c2a9e0b7d4e55a3c1f0e2d9b8a761",
+        what={
+            "kind": "dispute",
+            "filed_date": "2026-12-01",
+            "reference_number": "APL-20261201-17",
+            "letter_date": "2026-11-20",
+        },
+        now=when,
+    )
+    headers = {k: v.decode() for k, v in cloudevent_headers(action, event_source(application_id), when)}
+    return {
+        "name": "action_dispute",
+        "summary": f"A dispute as the takeback page publishes it; message key: {action.target_key}",
+        "headers": headers,
+        "payload": action.model_dump(mode="json"),
+    }
 
 
 EXAMPLE_NAMES = {
@@ -643,6 +719,7 @@ EXAMPLE_NAMES = {
     "net_cash_shares": "net_cash_share",
     "dead_letters": "dead_letter",
     "reassociations": "reassociation",
+    "actions": "action",
 }
 
 

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from schemas import EVENT_TYPES, EVENT_VERSIONS, DeadLetter, NetCashRow, Reassociation, Receipt, Remittance, Takeback
+from schemas import (
+    EVENT_TYPES,
+    EVENT_VERSIONS,
+    Action,
+    DeadLetter,
+    NetCashRow,
+    Reassociation,
+    Receipt,
+    Remittance,
+    Takeback,
+)
 from schemas.events import Event
 
 SPEC_VERSION = "1.0"
@@ -44,6 +54,8 @@ def event_id(event: Event) -> str:
     if isinstance(event, Receipt):
         where = "ingested" if event.stage == "ingested" else f"{event.sequence}.processed"
         return f"{event.source_id}.{where}"
+    if isinstance(event, Action):
+        return event.action_id  # the idempotency key: a repeat of the action has the same id
     raise TypeError(f"{type(event).__name__} is not an event Takeback publishes")
 
 
@@ -54,7 +66,7 @@ def event_subject(event: Event) -> str | None:
         return event.provider_id
     if isinstance(event, Remittance):
         return event.payee.id
-    if isinstance(event, Receipt | Reassociation):
+    if isinstance(event, Receipt | Reassociation | Action):
         return event.provider_id
     return None
 

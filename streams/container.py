@@ -29,6 +29,7 @@ class Topics:
     bank_raw: faust.TopicT
     reassociation_in: faust.TopicT
     reassociations: faust.TopicT
+    actions: faust.TopicT
 
 
 @dataclass
@@ -44,3 +45,4 @@ class TakebackApp:
     # rules §2: NPI (bytes) -> the ledger keys it was routed to, JSON (streams/domain/payee_ledgers.py); a global
     # table: every worker routes every NPI
     payee_ledgers: faust.Table
+    work: faust.Table  # action target key (bytes) -> WorkState JSON (rules §12, streams/domain/work_state.py)

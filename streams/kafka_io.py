@@ -49,6 +49,7 @@ def topic_list(settings: Settings) -> list[str]:
         names.bank_raw,
         names.reassociation_in,
         names.reassociations,
+        names.actions,
     ]
 
 

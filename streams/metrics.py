@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from schemas import ZERO, DeadLetter, NetCashRow, Reassociation, Takeback
-from streams.domain.bank.position import open_amount
+from streams.domain.bank.position import counts_as_open, feed_connected, open_amount
 
 OVERFLOW = "_other"
 OPEN_KINDS = {
@@ -125,6 +125,7 @@ class WorkerMetrics:
         )
         self._overflow_rows: dict[str, NetCashRow] = {}
         self._reassociations: dict[str, Reassociation] = {}  # event_id -> latest record this worker published
+        self._fed = False  # a bank file has brought a deposit, as far as this worker has seen (rules §10)
         self._unmatched = {kind: ZERO for kind in OPEN_KINDS.values()}
         self._open_since = OpenDates()  # open items by the date they started
 
@@ -140,7 +141,11 @@ class WorkerMetrics:
 
     def reassociations(self, records: list[Reassociation]) -> None:
         """Records the reassociate agent published: count each new outcome, update the open amounts."""
-        changed = False
+        newly_fed = not self._fed and feed_connected(records)
+        if newly_fed:  # ERAs without deposit become missing money: count the open amounts again
+            self._fed = True
+            self._recount_open()
+        changed = newly_fed
         for record in records:
             previous = self._reassociations.get(record.event_id)
             if previous is not None and previous.revision >= record.revision:
@@ -155,9 +160,17 @@ class WorkerMetrics:
         if changed:
             self._show_unmatched()
 
+    def _recount_open(self) -> None:
+        self._unmatched = {kind: ZERO for kind in OPEN_KINDS.values()}
+        self._open_since = OpenDates()
+        for record in self._reassociations.values():
+            self._count_open(record, 1)
+
     def _count_open(self, record: Reassociation | None, sign: int) -> None:
         kind = OPEN_KINDS.get(str(record.status)) if record is not None else None
         if record is None or kind is None:
+            return
+        if not counts_as_open(record, self._fed):  # no bank feed connected: not missing money, no alert
             return
         self._unmatched[kind] += sign * open_amount(record)
         since = record.effective_date or record.deposit_date

@@ -34,6 +34,7 @@ class TopicNames:
     bank_raw: str = "bank.raw"  # bank deposit files (NACHA, BAI2), one message per file
     reassociation_in: str = "reassociation.in"  # internal: facts keyed by trace, and clock ticks (rules §10)
     reassociations: str = "deposits.reassociation"  # Reassociation events
+    actions: str = "takeback.actions"  # people's actions on takebacks (rules §12): the audit trail, keyed by target
 
     def prefixed(self, prefix: str) -> TopicNames:
         if not prefix:

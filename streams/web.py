@@ -16,19 +16,24 @@ from typing import Any
 from aiohttp import ClientError
 from faust.web import Request, Response, View
 
-from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from schemas import Action, ActionTarget, DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from streams.action_views import acting_person, action_paths, register_action_views
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
 from streams.domain.ledger import takebacks_of
 from streams.feeds.http import register_input_views
 from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
+from streams.pages.filters import WorklistFilter
+
+WORK_FILTERS = ("assignee", "dispute", "last_action")  # the worklist's work filters, as the pages name them
 
 MAX_PAGE = 500
 
 
 def register_views(tb: TakebackApp) -> None:
     app = tb.app
+    actions = register_action_views(tb, _other_workers)
 
     def rows_here() -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in tb.net_cash.values()]
@@ -88,14 +93,17 @@ def register_views(tb: TakebackApp) -> None:
                 return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
             return self.json(NetCashRow.model_validate_json(raw).model_dump(mode="json"))
 
-    def takebacks_answer(view: View, request: Request, ledger_key: str, provider_id: str) -> Response:
-        """The provider's takebacks (recovering its claims or netted from its payments), from its ledger here."""
+    async def takebacks_answer(view: View, request: Request, ledger_key: str, provider_id: str) -> Response:
+        """The provider's takebacks (recovering its claims or netted from its payments), from its ledger here.
+        The pages' work filters apply too (assignee, dispute, last_action: one WorklistFilter for both)."""
         kind = request.query.get("kind")
         if kind is not None and kind not in {k.value for k in TakebackKind}:
             return view.json({"error": "kind must be 'reversal' or 'recoupment'"}, status=400)
         try:
             since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
             limit, offset = _paging(request)
+            work_filter = WorklistFilter.parse({k: request.query[k] for k in WORK_FILTERS if k in request.query})
+            event_id = request.query.get("event_id") or None  # one takeback (the actions API checks it exists)
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
         if tb.ledgers.table.get(ledger_key.encode()) is None:
@@ -106,7 +114,13 @@ def register_views(tb: TakebackApp) -> None:
             if not t.withdrawn
             and (kind is None or t.kind == kind)
             and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
+            and (event_id is None or t.event_id == event_id)
         ]
+        if work_filter.filters_work:
+            gathered = await actions.gather(provider_id)
+            work = {s.target_id: s for s in gathered.states.values() if s.target_kind == ActionTarget.takeback}
+            me = acting_person(request)
+            items = [t for t in items if work_filter.work_matches(work.get(t.event_id), me)]
         items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
         page = [t.model_dump(mode="json") for t in items[offset : offset + limit]]
         return view.json({"total": len(items), "limit": limit, "offset": offset, "items": page})
@@ -124,7 +138,7 @@ def register_views(tb: TakebackApp) -> None:
             except KeyError:
                 return self.json({"error": "the workers are sharing out the providers; try again"}, status=503)
             if owner is None:
-                return takebacks_answer(self, request, ledger_key, provider_id)
+                return await takebacks_answer(self, request, ledger_key, provider_id)
             url = f"{owner}/ledgers/{ledger_key}/providers/{provider_id}/takebacks"
             headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
             try:
@@ -139,7 +153,7 @@ def register_views(tb: TakebackApp) -> None:
 
         @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
         async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
-            return takebacks_answer(self, request, ledger_key, provider_id)
+            return await takebacks_answer(self, request, ledger_key, provider_id)
 
     register_deposit_views(tb, _other_workers)
     register_input_views(tb)
@@ -277,6 +291,7 @@ def openapi_document() -> dict[str, Any]:
         "Reassociation": Reassociation.model_json_schema(
             mode="serialization", ref_template="#/components/schemas/{model}"
         ),
+        "Action": Action.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"),
     }
     for schema in list(components.values()):
         components.update(schema.pop("$defs", {}))
@@ -305,6 +320,29 @@ def openapi_document() -> dict[str, Any]:
                         provider,
                         {"name": "kind", "in": "query", "schema": {"enum": ["reversal", "recoupment"]}},
                         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        {
+                            "name": "event_id",
+                            "in": "query",
+                            "description": "one takeback",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "assignee",
+                            "in": "query",
+                            "description": "rules §12: a name, 'mine' (the caller) or 'nobody'",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "dispute",
+                            "in": "query",
+                            "schema": {"enum": ["none", "disputed", "appealed", "accepted"]},
+                        },
+                        {
+                            "name": "last_action",
+                            "in": "query",
+                            "description": "an action kind, or 'none': nobody has acted on it",
+                            "schema": {"type": "string"},
+                        },
                         *paging,
                     ],
                     "responses": {"200": ok(page_of("Takeback")), "400": error, "404": error},
@@ -349,6 +387,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": ok(INPUT_STATUS_SCHEMA), "401": error, "404": error},
                 }
             },
+            **action_paths(ref, ok, error),
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": ok({"type": "object"})}}},
             "/readyz": {
                 "get": {

@@ -64,6 +64,7 @@ def test_positions_per_provider_add_up_to_the_records(replayed: Replayed) -> Non
     records = list(result.records.values())
     rows = result.positions
     assert {row.provider_id for row in rows} == {r.provider_id for r in records}
+    assert all(row.bank_feed_connected for row in rows)  # the bank files brought deposits
     missing = sum((r.era_amount for r in records if r.status == "era_without_deposit"), Decimal(0))
     assert sum((row.missing_amount for row in rows), Decimal(0)) == missing > 0
     (unknown,) = [row for row in rows if row.provider_id is None]

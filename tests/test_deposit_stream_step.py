@@ -166,15 +166,15 @@ def test_deposit_metrics_count_outcomes_once_and_show_open_money() -> None:
     assert value("takeback_deposits_oldest_open_item_timestamp_seconds") == midnight
 
 
-def test_open_money_goes_back_down_when_a_late_deposit_arrives() -> None:
+def test_open_money_shows_once_a_bank_feed_is_connected_and_goes_down_when_a_late_deposit_arrives() -> None:
     metrics = WorkerMetrics()
     table: dict[bytes, bytes] = {}
     late = [*messages()[:2], messages()[4]]  # both ERAs, then stream time past their wait: both missing
     for value in late:
         metrics.reassociations(_step(table, value).records)
     missing = metrics.registry.get_sample_value("takeback_deposits_unmatched_dollars", {"kind": "missing"})
-    assert missing == 450
-    metrics.reassociations(_step(table, messages()[2]).records)  # EFT1's 300 arrives after all
+    assert missing == 0  # rules §10: no bank file has brought a deposit for this payee yet: no feed, nothing missing
+    metrics.reassociations(_step(table, messages()[2]).records)  # EFT1's 300 arrives after all: the feed is there
     missing = metrics.registry.get_sample_value("takeback_deposits_unmatched_dollars", {"kind": "missing"})
     assert missing == 150
     oldest = metrics.registry.get_sample_value("takeback_deposits_oldest_open_item_timestamp_seconds")

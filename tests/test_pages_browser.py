@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -505,3 +506,105 @@ def test_screenshot_for_the_readme_is_committed() -> None:
     for name in ("docs/screenshot-provider.png", "docs/screenshot-deposits.png"):
         assert (root / name).exists() and (root / name).stat().st_size > 10_000
         assert name in (root / "README.md").read_text()
+
+
+def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
+    cluster: Cluster, page, tmp_path: Path
+) -> None:
+    expected = api(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/takebacks?limit=500")["items"]
+    target = expected[-1]
+    base = f"{cluster.urls[1]}/providers/{SYNTHETIC_PROVIDER}"
+    page.goto(f"{base}/takebacks/{target['event_id']}")
+    assert "Nobody has acted on this takeback yet." in page.locator("#work").inner_text()
+    assert_accessible_structure(page)
+    page.evaluate("window.notReloaded = true")  # htmx swaps the section: the page itself stays
+
+    # a wrong form says what is wrong beside the field, and records nothing
+    page.fill("#dispute-filed_date", "2026-12-01")
+    page.get_by_role("button", name="Record dispute").click()
+    page.wait_for_selector("#dispute-reference_number-error")
+    assert page.locator("#dispute-reference_number-error").inner_text() == "required"
+    assert "Nobody has acted on this takeback yet." in page.locator("#work").inner_text()
+
+    page.fill("#dispute-filed_date", "2026-12-01")
+    page.fill("#dispute-reference_number", "APL-BROWSER-1")
+    page.fill("#dispute-letter_date", "2026-11-20")
+    page.get_by_role("button", name="Record dispute").click()
+    page.wait_for_function("document.querySelector('#work table.history').innerText.includes('APL-BROWSER-1')")
+    assert page.evaluate("window.notReloaded") is True
+    work = page.locator("#work").inner_text()
+    assert "disputed · reference APL-BROWSER-1" in work
+    assert "local (you)" in work  # a dispute on unassigned work goes to whoever filed it
+    assert "2026-11-20" in work  # the letter's date is day 1 of the deadlines now
+    history = page.locator("#work table.history tbody tr")
+    assert history.count() == 1
+    assert history.first.locator("td").nth(1).inner_text() == "local"
+    assert history.first.locator("td").nth(2).inner_text() == "disputed"
+    page.fill("#note-text", "called the payer")
+    page.get_by_role("button", name="Add note").click()
+    page.wait_for_function("document.querySelectorAll('#work table.history tbody tr').length == 2")
+    assert page.locator("#work table.history tbody tr td:nth-child(3)").all_inner_texts() == ["note", "disputed"]
+    shot(page, tmp_path, "takeback-disputed")
+
+    # "mine" on the worklist, from the other worker too
+    page.goto(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/view")
+    page.select_option("#assignee", "mine")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**assignee=mine*")
+    page.wait_for_function("document.querySelectorAll('#worklist tbody tr').length == 1")
+    assert page.locator(f"#worklist tbody a[href$='/takebacks/{target['event_id']}']").count() == 1
+    page.goto(f"{cluster.urls[1]}/providers/{SYNTHETIC_PROVIDER}/view?dispute=disputed")
+    assert page.locator("#worklist tbody tr").count() == 1
+    # the API takes the same work filters (one WorklistFilter): "mine" is the caller, here the page's person
+    listed = f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/takebacks"
+    assert [t["event_id"] for t in api(f"{listed}?dispute=disputed")["items"]] == [target["event_id"]]
+    assert [t["event_id"] for t in api(f"{listed}?assignee=mine")["items"]] == [target["event_id"]]
+    assert api(f"{listed}?assignee=nobody")["total"] == len(expected) - 1
+
+    # bulk: acknowledge two untouched rows at once, without a reload
+    page.goto(f"{cluster.urls[0]}/providers/{SYNTHETIC_PROVIDER}/view?last_action=none")
+    untouched = page.locator("#worklist tbody tr").count()
+    assert untouched == len(expected) - 1
+    page.evaluate("window.notReloaded = true")
+    page.locator("#worklist tbody input[name=target]").nth(0).check()
+    page.locator("#worklist tbody input[name=target]").nth(1).check()
+    page.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_function(f"document.querySelectorAll('#worklist tbody tr').length == {untouched - 2}")
+    assert page.evaluate("window.notReloaded") is True
+    acknowledged = api(f"{cluster.urls[0]}/actions/local")["items"] + api(f"{cluster.urls[1]}/actions/local")["items"]
+    assert sorted(s["last_action"] for s in acknowledged if s["provider_id"] == SYNTHETIC_PROVIDER) == [
+        "acknowledge",
+        "acknowledge",
+        "note",
+    ]
+
+    # the overview counts the takebacks nobody has touched
+    page.goto(cluster.urls[0] + "/")
+    headers = page.locator("#providers thead th").all_inner_texts()
+    column = [h.strip() for h in headers].index("Untouched")
+    row = page.locator("#providers tbody tr", has=page.locator(f"a[href='/providers/{SYNTHETIC_PROVIDER}/view']"))
+    assert int(row.locator("td").nth(column).inner_text()) == len(expected) - 3
+
+    # the JSON API acts on the same takeback (it checks the provider has it, as the page does)
+    for url in cluster.urls:
+        status, answer = post_json(
+            f"{url}/takebacks/{target['event_id']}/actions",
+            {"action_id": "api-posted", "provider_id": SYNTHETIC_PROVIDER, "what": {"kind": "posted"}},
+        )
+        assert status == 201, answer
+    history = api(f"{cluster.urls[0]}/takebacks/{target['event_id']}/actions")["items"]
+    assert [a["what"]["kind"] for a in history] == ["posted", "note", "dispute"]
+    status, answer = post_json(
+        f"{cluster.urls[0]}/takebacks/not-{target['event_id']}/actions",
+        {"provider_id": SYNTHETIC_PROVIDER, "what": {"kind": "posted"}},
+    )
+    assert status == 404 and "has no takeback" in answer["error"]
+
+
+def post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

@@ -153,3 +153,47 @@ def test_the_statement_sums_deposits_to_date_and_lists_those_of_the_period(match
     assert summary["ERA payments whose money has not arrived"] == row.missing_amount > 0
     without = build_statement(data, None, None)
     assert without.deposits == [] and "Money per bank to date" not in {line.item for line in without.summary}
+
+
+def test_with_no_bank_feed_connected_an_era_without_deposit_is_not_money_missing(matched: ReassociationResult) -> None:
+    """Rules §10: until a bank file brings a deposit for one of a payee's ERAs, nothing is missing, and the page says
+    why; once one arrives, outcomes are as before."""
+    data = provider()
+    loaded = Loaded(data, TakebackIndex.build(data.takebacks))
+    missing = one(matched, "era_without_deposit").model_copy(update={"provider_id": data.provider_id})
+    as_of = matched.positions[0].as_of
+
+    def page_of(found: list[Reassociation]) -> tuple[str, object]:
+        gathered = GatheredDeposits(found, as_of, {})
+        context = deposit_context(data.provider_id, gathered, deposits.DepositFilter(), Paging())
+        html = (
+            environment()
+            .get_template("provider.html")
+            .render(include_patient_data=False, **provider_context(loaded, WorklistFilter(), Paging()), **context)
+        )
+        return html, deposits.provider_position(found, data.provider_id, as_of)
+
+    html, row = page_of([missing])
+    assert not row.bank_feed_connected
+    assert row.missing_amount == 0 and row.open_items_by_age == {} and row.oldest_open_item is None
+    assert "No bank feed connected" in html and ">money missing</span>" not in html
+    assert '<span class="status deposit-status-no_feed">no bank feed connected</span>' in html
+    assert "Takeback cannot tell whether it arrived" in html
+
+    matched_one = one(matched, "matched").model_copy(update={"provider_id": data.provider_id})
+    html, row = page_of([missing, matched_one])
+    assert row.bank_feed_connected
+    assert row.missing_amount == missing.era_amount and sum(row.open_items_by_age.values()) == 1
+    assert "No bank feed connected" not in html and ">money missing</span>" in html
+
+
+def test_the_missing_money_metric_waits_for_a_bank_feed(matched: ReassociationResult) -> None:
+    from streams.metrics import WorkerMetrics
+
+    metrics = WorkerMetrics(10, 10)
+    missing = one(matched, "era_without_deposit").model_copy(update={"provider_id": "1111111111"})
+    metrics.reassociations([missing])
+    assert metrics._unmatched["missing"] == 0  # no feed: no "money missing" alert
+    arrived = one(matched, "matched").model_copy(update={"provider_id": "1111111111", "event_id": "other"})
+    metrics.reassociations([arrived])
+    assert metrics._unmatched["missing"] == missing.era_amount

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from schemas import ZERO, DepositPosition, PayerDeposits, Reassociation, ReassociationStatus
-from streams.domain.bank.position import position
+from streams.domain.bank.position import feed_connected, position
 from streams.domain.cash import AGE_BUCKETS
 from streams.pages.filters import BadFilter, Paging
 from streams.pages.queries import AGE_BUCKETS as SHOWN_AGE_BUCKETS
@@ -64,8 +64,17 @@ def day(value: dt.date | None) -> str:
     return value.isoformat() if value else "an unknown date"
 
 
-def sentence(record: Reassociation) -> str:
+NO_FEED = "no bank feed connected"
+
+
+def sentence(record: Reassociation, connected: bool = True) -> str:
     """What the record means for a billing person, and what to do about it."""
+    if not connected and record.status == Status.era_without_deposit:
+        return (
+            f"The ERA of {day(record.effective_date)} says {dollars(record.era_amount)} was sent. No bank feed is "
+            "connected (no bank file has brought a deposit yet), so Takeback cannot tell whether it arrived: "
+            "send the bank's files to check."
+        )
     bank, era, gap = dollars(record.deposit_amount), dollars(record.era_amount), dollars(record.difference)
     status = record.status
     if status == Status.matched:
@@ -125,6 +134,7 @@ class DepositLine:
     date: dt.date | None  # the deposit's date, else the ERA's payment date
     sentence: str
     explainers: list[Explainer] = field(default_factory=list)
+    status_words: str = ""  # the status as the page says it ("no bank feed connected" while there is none)
 
     @property
     def explained_by_text(self) -> str:
@@ -132,19 +142,27 @@ class DepositLine:
 
 
 def deposit_lines(
-    records: Iterable[Reassociation], takeback_providers: Mapping[str, str], wanted: DepositFilter | None = None
+    records: Iterable[Reassociation],
+    takeback_providers: Mapping[str, str],
+    wanted: DepositFilter | None = None,
+    connected: bool = True,
 ) -> list[DepositLine]:
-    """The records (of the status asked for), newest first, each with its sentence and explaining takebacks."""
+    """The records (of the status asked for), newest first, each with its sentence and explaining takebacks.
+    `connected`: whether any bank file has brought a deposit (position.feed_connected over every record)."""
     kept = [r for r in records if wanted is None or wanted.status is None or r.status == wanted.status]
-    lines = [
-        DepositLine(
-            record=r,
-            date=r.deposit_date or r.effective_date,
-            sentence=sentence(r),
-            explainers=[Explainer(i, takeback_providers.get(i, r.provider_id)) for i in r.explained_by],
+    lines = []
+    for r in kept:
+        fed = connected
+        no_feed = not fed and r.status == Status.era_without_deposit
+        lines.append(
+            DepositLine(
+                record=r,
+                date=r.deposit_date or r.effective_date,
+                sentence=sentence(r, fed),
+                explainers=[Explainer(i, takeback_providers.get(i, r.provider_id)) for i in r.explained_by],
+                status_words=NO_FEED if no_feed else STATUS_WORDS[r.status],
+            )
         )
-        for r in kept
-    ]
     lines.sort(key=lambda line: (line.date or dt.date.min, line.record.event_id), reverse=True)
     return lines
 
@@ -209,7 +227,8 @@ def open_by_age(row: DepositPosition) -> list[OpenAge]:
 
 
 def provider_position(records: Sequence[Reassociation], provider_id: str, as_of: dt.date | None) -> DepositPosition:
-    return position(provider_id, of_provider(records, provider_id), as_of)
+    """One provider's position; `records` are every provider's (they say whether a bank feed is connected)."""
+    return position(provider_id, of_provider(records, provider_id), as_of, feed_connected(records))
 
 
 @dataclass

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlencode
 
-from schemas import ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
+from schemas import ActionKind, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
+from streams.domain.work_state import DisputeState, WorkState
+
+MINE = "mine"  # the assignee filter's value for "assigned to the person looking"
+NOBODY = "nobody"  # ... for work nobody is assigned
+UNTOUCHED = "none"  # the last-action filter's value for work nobody has acted on
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -79,7 +84,11 @@ class Paging:
 
 @dataclass(frozen=True)
 class WorklistFilter:
-    """The takeback worklist's filters. Withdrawn takebacks show only when asked for by status."""
+    """The takeback worklist's filters. Withdrawn takebacks show only when asked for by status.
+
+    The work filters (rules §12) read each takeback's work state: `assignee` is a name, "mine" (the person
+    looking, `me` in `work_matches`) or "nobody"; `last_action` an action kind or "none" (nobody acted on it).
+    """
 
     status: str | None = None
     kind: str | None = None
@@ -88,6 +97,9 @@ class WorklistFilter:
     payer: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    assignee: str | None = None
+    dispute: str | None = None
+    last_action: str | None = None
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> WorklistFilter:
@@ -100,11 +112,32 @@ class WorklistFilter:
             payer=(query.get("payer") or "").strip() or None,
             date_from=start,
             date_to=end,
+            assignee=(query.get("assignee") or "").strip() or None,
+            dispute=_choice(query, "dispute", [d.value for d in DisputeState]),
+            last_action=_choice(query, "last_action", [UNTOUCHED, *(k.value for k in ActionKind)]),
         )
 
     @property
     def is_empty(self) -> bool:
         return self == WorklistFilter()
+
+    @property
+    def filters_work(self) -> bool:
+        return any(v is not None for v in (self.assignee, self.dispute, self.last_action))
+
+    def work_matches(self, state: WorkState | None, me: str) -> bool:
+        """Whether a takeback with this work state (None: nobody acted on it) passes the work filters."""
+        assignee = state.assignee if state else None
+        if self.assignee == MINE and assignee != me:
+            return False
+        if self.assignee == NOBODY and assignee is not None:
+            return False
+        if self.assignee not in (None, MINE, NOBODY) and assignee != self.assignee:
+            return False
+        if self.dispute is not None and (state.dispute_state if state else DisputeState.none) != self.dispute:
+            return False
+        last = state.last_action if state else None
+        return self.last_action is None or (last or UNTOUCHED) == self.last_action
 
     def as_query(self) -> dict[str, str]:
         names = {"date_from": "from", "date_to": "to"}

@@ -16,6 +16,7 @@ from schemas import ZERO, NetCashRow, PayerCash, Takeback, TakebackKind, Takebac
 from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
 from streams.domain.cash import age_bucket as bucket_of
 from streams.domain.ledger import RemittanceFacts
+from streams.domain.work_state import WorkState
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
 
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
@@ -175,8 +176,11 @@ class IndexCache:
         return index
 
 
-def matching_positions(index: TakebackIndex, wanted: WorklistFilter) -> list[int]:
-    """Positions (newest first) of the takebacks the filter keeps. Withdrawn ones only when asked for by status."""
+def matching_positions(
+    index: TakebackIndex, wanted: WorklistFilter, work: Mapping[str, WorkState] | None = None, me: str = ""
+) -> list[int]:
+    """Positions (newest first) of the takebacks the filter keeps. Withdrawn ones only when asked for by status.
+    `work`: the takebacks' work states by event id (rules §12), for the work filters; `me`: who is looking."""
     if wanted.status == TakebackStatus.withdrawn:
         positions = [i for i, w in enumerate(index.withdrawn) if w]
     else:
@@ -197,6 +201,10 @@ def matching_positions(index: TakebackIndex, wanted: WorklistFilter) -> list[int
     if wanted.date_to is not None:
         end = wanted.date_to
         positions = [i for i in positions if dates[i] is not None and dates[i] <= end]  # type: ignore[operator]
+    if wanted.filters_work:
+        states = work or {}
+        ids = index.newest_first
+        positions = [i for i in positions if wanted.work_matches(states.get(ids[i]), me)]
     return positions
 
 
@@ -207,15 +215,28 @@ class Page:
     paging: Paging
 
 
-def worklist(takebacks: Mapping[str, Takeback], index: TakebackIndex, wanted: WorklistFilter, paging: Paging) -> Page:
+def worklist(
+    takebacks: Mapping[str, Takeback],
+    index: TakebackIndex,
+    wanted: WorklistFilter,
+    paging: Paging,
+    work: Mapping[str, WorkState] | None = None,
+    me: str = "",
+) -> Page:
     """The filtered takebacks, newest first, one page of them and how many there are in all."""
-    positions = matching_positions(index, wanted)
+    positions = matching_positions(index, wanted, work, me)
     shown = positions[paging.offset : paging.offset + paging.limit]
     return Page(total=len(positions), items=[takebacks[index.newest_first[i]] for i in shown], paging=paging)
 
 
-def all_matching(takebacks: Mapping[str, Takeback], index: TakebackIndex, wanted: WorklistFilter) -> list[Takeback]:
-    return [takebacks[index.newest_first[i]] for i in matching_positions(index, wanted)]
+def all_matching(
+    takebacks: Mapping[str, Takeback],
+    index: TakebackIndex,
+    wanted: WorklistFilter,
+    work: Mapping[str, WorkState] | None = None,
+    me: str = "",
+) -> list[Takeback]:
+    return [takebacks[index.newest_first[i]] for i in matching_positions(index, wanted, work, me)]
 
 
 # --------------------------------------------------------------------------- cash reconciliation
@@ -387,6 +408,7 @@ class OverviewLine:
     needs_review: int | None  # None: the provider's ledger is on another worker than its row (README, Known problems)
     takebacks: int
     last_remittance_date: dt.date | None
+    untouched: int | None = None  # takebacks nobody has acted on (rules §12); None until the work states are read
 
     def as_json(self) -> dict[str, object]:
         return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()} | {
@@ -400,7 +422,7 @@ class OverviewLine:
             return dt.date.fromisoformat(str(v)) if v else None
 
         money = ("net_cash", "claim_payments", "reversed", "recouped", "still_owed")
-        values = {k: (Decimal(str(d[k])) if k in money else d[k]) for k in cls.__dataclass_fields__}
+        values = {k: (Decimal(str(d[k])) if k in money else d.get(k)) for k in cls.__dataclass_fields__}
         values["oldest_open"] = day(d.get("oldest_open"))
         values["last_remittance_date"] = day(d.get("last_remittance_date"))
         return cls(**values)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from streams.action_input import new_action_id
 from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
 from streams.pages.filters import link
 from streams.pages.queries import AGE_BUCKETS
@@ -99,6 +100,20 @@ def date(value: dt.date | None) -> str:
     return DASH if value is None else value.isoformat()
 
 
+ACTION_WORDS = {
+    "acknowledge": "acknowledged",
+    "assign": "assigned",
+    "dispute": "disputed",
+    "appeal": "appealed",
+    "accept": "accepted",
+    "refund_sent": "refund sent",
+    "posted": "posted in the practice system",
+    "note": "note",
+    "none": "nobody has acted",
+}
+DISPUTE_WORDS = {"none": "not disputed", "disputed": "disputed", "appealed": "appealed", "accepted": "accepted"}
+
+
 def text(value: Any) -> str:
     return DASH if value is None or value == "" or value == [] else str(value)
 
@@ -125,5 +140,8 @@ def environment() -> jinja2.Environment:
         STATUS_WORDS=STATUS_WORDS,
         DEPOSIT_STATUS_WORDS=DEPOSIT_STATUS_WORDS,
         DASH=DASH,
+        ACTION_WORDS=ACTION_WORDS,
+        DISPUTE_WORDS=DISPUTE_WORDS,
+        new_action_id=new_action_id,
     )
     return env

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from schemas import Reassociation, Takeback, TakebackKind
+from streams.domain.bank.position import feed_connected
 from streams.pages import deposits, tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, write_xlsx
 from streams.pages.queries import (
@@ -52,7 +53,8 @@ class Statement:
 
 
 def deposit_summary(records: Sequence[Reassociation], provider_id: str) -> list[SummaryLine]:
-    """To date, as the Deposits section shows them: ERAs against bank and what is open (none without records)."""
+    """To date, as the Deposits section shows them: ERAs against bank and what is open (none without records).
+    `records`: every provider's (they say whether a bank feed is connected, rules §10)."""
     row = deposits.provider_position(records, provider_id, None)
     lines = deposits.payer_money(row)
     if not lines:
@@ -106,8 +108,8 @@ def build_statement(
         summary.append(SummaryLine("Net cash to date (all remittances)", data.row.net_cash))
         summary.append(SummaryLine("Forward balances still owed to date", data.row.forward_balance))
     mine = deposits.of_provider(reassociations, data.provider_id)
-    summary += deposit_summary(mine, data.provider_id)
-    lines = deposits.deposit_lines(mine, takeback_providers or {})
+    summary += deposit_summary(reassociations, data.provider_id)  # every provider's: is a bank feed connected?
+    lines = deposits.deposit_lines(mine, takeback_providers or {}, connected=feed_connected(reassociations))
     return Statement(
         provider_id=data.provider_id,
         start=start,

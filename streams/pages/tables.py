@@ -40,6 +40,7 @@ PROVIDERS = [
     col("Oldest open item", "date", "oldest_open"),
     col("Needs review", "count", "needs_review"),
     col("Takebacks", "count", "takebacks"),
+    col("Untouched", "count", "untouched"),
     col("Last remittance", "date", "last_remittance_date"),
 ]
 

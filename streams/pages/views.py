@@ -20,22 +20,40 @@ import logging
 import re
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import ClientError, web
 from faust.web import Request, View
 
-from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
+from schemas import ActionKind, ActionTarget, NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
+from streams.action_input import ActionInvalid, build_action, new_action_id
+from streams.action_views import acting_person
+from streams.actions import ActionService, GatheredWork
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.bank.position import feed_connected
+from streams.domain.deadlines.payer_kind import payer_kind_of
+from streams.domain.deadlines.rule_tables import load_rule_book
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
+from streams.domain.work_state import DisputeState, WorkState, due
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
-from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
+from streams.pages.filters import (
+    MINE,
+    NOBODY,
+    OVERVIEW_SORTS,
+    UNTOUCHED,
+    BadFilter,
+    OverviewQuery,
+    Paging,
+    WorklistFilter,
+    date_range,
+)
 from streams.pages.queries import (
     IndexCache,
     OverviewLine,
@@ -60,7 +78,7 @@ log = logging.getLogger(__name__)
 ROUTED_HEADER = "X-Takeback-Routed"
 ROW_HOP = "row"  # at the worker holding the provider's cash row, which names its ledger
 LEDGER_HOP = "ledger"  # at the worker holding the provider's ledger (LEDGER_HEADER says which)
-FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept")
+FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept", "Content-Type", "HX-Request")
 STATIC_FILES = {"takeback.css": "text/css", "htmx.min.js": "text/javascript", "htmx.LICENSE": "text/plain"}
 PAYMENTS_ON_PAGE = 50
 
@@ -86,6 +104,8 @@ class Pages:
         self.tb = tb
         self.env = environment()
         self.indexes = IndexCache()
+        self.actions = ActionService(tb, _other_workers)
+        self.rules = load_rule_book()  # the shipped deadline tables (rules §11): a takeback's due date
         self.static = {
             name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC_FILES.items()
@@ -182,7 +202,10 @@ class Pages:
         """The same request, answered by another worker, its answer streamed back."""
         headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers} | hop
         url = f"{owner}{request.path_qs}"
-        async with self.tb.app.http_client.get(url, headers=headers, allow_redirects=False) as answer:
+        body = await request.read() if request.method == "POST" else None  # an action form goes to the owner too
+        async with self.tb.app.http_client.request(
+            request.method, url, data=body, headers=headers, allow_redirects=False
+        ) as answer:
             keep = ("Content-Type", "Content-Disposition", "Location")
             out = web.StreamResponse(
                 status=answer.status, headers={h: answer.headers[h] for h in keep if h in answer.headers}
@@ -210,6 +233,8 @@ class Pages:
         query = OverviewQuery.parse(request.query)
         paging = Paging.parse(request.query)
         lines, missing = await self.all_lines()
+        work = await self.actions.gather()
+        lines = with_untouched(lines, work)
         found = overview(lines, query)
         page = _page(found, paging)
         gathered = await self.all_deposits()
@@ -252,13 +277,24 @@ class Pages:
         if loaded.data.row is None:
             raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
         gathered = await self.all_deposits()
+        work = await self.actions.gather(provider_id)
         return self.page(
             "provider.html",
-            **provider_context(loaded, wanted, paging),
+            **provider_context(loaded, wanted, paging, takeback_work(work), acting_person(request)),
+            missing_work_workers=work.missing_workers,
             **deposit_context(provider_id, gathered, deposit_filter, deposit_paging),
         )
 
-    def takeback_page(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
+    async def takeback_page(
+        self,
+        request: web.Request,
+        provider_id: str,
+        event_id: str,
+        *,
+        errors: dict[str, str] | None = None,
+        form: Any = None,
+        status: int = 200,
+    ) -> web.StreamResponse:
         data = self.load(request, provider_id).data
         takeback = data.takebacks.get(event_id)
         if takeback is None:
@@ -267,7 +303,85 @@ class Pages:
             (r for r in data.remittances if event_id in r.published),
             key=lambda r: r.order_key(),
         )
-        return self.page("takeback.html", t=takeback, revisions=revisions)
+        state = await self.actions.state(f"{ActionTarget.takeback}:{event_id}")
+        found = payer_kind_of([takeback.payer_id], [], self.rules)
+        first_seen = takeback.takeback_date
+        void = takeback.reason_category == ReasonCategory.provider_void
+        # "today" is stream time, as everywhere on the pages: the latest remittance, so old files give the same page
+        today = as_of_date(data.row)
+        deadline = due(state, first_seen, found, self.rules, today, provider_void=void) if first_seen else None
+        return self.page(
+            "takeback.html",
+            status=status,
+            t=takeback,
+            revisions=revisions,
+            work=state,
+            day_one=state.day_one(first_seen) if state and first_seen else first_seen,
+            deadline=deadline,
+            payer_kind=found,
+            as_of=today,
+            me=acting_person(request),
+            errors=errors or {},
+            form=form or {},
+            action_kinds=[k.value for k in ActionKind],
+            new_action_id=new_action_id,
+        )
+
+    async def act_on_takeback(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
+        """A form on the takeback page: the action, applied, then the page again (htmx swaps the work section)."""
+        data = self.load(request, provider_id).data
+        if event_id not in data.takebacks:
+            raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
+        form = await request.post()
+        what = {k: str(v) for k, v in form.items() if k not in FORM_FIELDS_NOT_ACTION}
+        try:
+            action = build_action(
+                target_kind=ActionTarget.takeback,
+                target_id=event_id,
+                provider_id=provider_id,
+                actor=acting_person(request),
+                action_id=str(form.get("action_id", "")),
+                what=what,
+            )
+        except ActionInvalid as exc:
+            # htmx swaps only a 2xx answer: the errors come as 200 to it, 422 to a plain form post
+            status = 200 if request.headers.get("HX-Request") else 422
+            return await self.takeback_page(request, provider_id, event_id, errors=exc.errors, form=what, status=status)
+        await self.actions.publish([action])
+        await self.actions.wait_applied([action])
+        raise web.HTTPSeeOther(f"/providers/{_quote(provider_id)}/takebacks/{_quote(event_id)}#work")
+
+    async def bulk_act(self, request: web.Request, provider_id: str) -> web.StreamResponse:
+        """The worklist's bulk actions (assign, acknowledge) on the selected takebacks, then the worklist again."""
+        form = await request.post()
+        targets = [str(v) for v in form.getall("target", [])]
+        kind = str(form.get("kind", ""))
+        bulk_id = str(form.get("action_id", "")) or new_action_id()
+        back = f"/providers/{_quote(provider_id)}/view"
+        query = {k: str(v) for k, v in form.items() if k.startswith("f_") and v}
+        if query:
+            back += "?" + "&".join(f"{k[2:]}={_quote(v)}" for k, v in query.items())
+        if kind not in BULK_KINDS or not targets:
+            raise web.HTTPSeeOther(back)
+        what = {"kind": kind, **({"assignee": str(form.get("assignee", ""))} if kind == ActionKind.assign else {})}
+        try:
+            actions = [
+                build_action(
+                    target_kind=ActionTarget.takeback,
+                    target_id=target,
+                    provider_id=provider_id,
+                    actor=acting_person(request),
+                    action_id=f"{bulk_id}.{target}"[:100],  # one form, one id per row: a repeat acts once
+                    what=what,
+                )
+                for target in targets
+            ]
+        except ActionInvalid as exc:
+            message = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in exc.errors.items())
+            raise BadFilter("bulk action", message) from None
+        await self.actions.publish(actions)
+        await self.actions.wait_applied(actions)
+        raise web.HTTPSeeOther(back)
 
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
@@ -290,6 +404,7 @@ class Pages:
     async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
         lines, _ = await self.all_lines()
+        lines = with_untouched(lines, await self.actions.gather())
         return await self.download(
             request, fmt, "providers", [Sheet("Providers", tables.PROVIDERS, overview(lines, query))]
         )
@@ -301,7 +416,9 @@ class Pages:
         if table == "takebacks":
             wanted = WorklistFilter.parse(request.query)
             columns = tables.takeback_columns(self.tb.settings.include_patient_data)
-            sheet = Sheet("Takebacks", columns, all_matching(data.takebacks, loaded.index, wanted))
+            work = takeback_work(await self.actions.gather(provider_id)) if wanted.filters_work else {}
+            found = all_matching(data.takebacks, loaded.index, wanted, work, acting_person(request))
+            sheet = Sheet("Takebacks", columns, found)
         elif table == "reconciliation":
             sheet = Sheet("Cash per payer", tables.RECONCILIATION, reconciliation(data.row))
         elif table == "open-balances":
@@ -328,7 +445,9 @@ class Pages:
         if table == "deposits":
             wanted = deposits.DepositFilter.parse(request.query)
             mine = deposits.of_provider(gathered.records, provider_id)
-            return Sheet("Deposits", tables.DEPOSITS, deposits.deposit_lines(mine, gathered.takeback_providers, wanted))
+            fed = feed_connected(gathered.records)
+            lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted, fed)
+            return Sheet("Deposits", tables.DEPOSITS, lines)
         row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
         if table == "deposit-payers":
             return Sheet("ERAs vs bank", tables.DEPOSIT_PAYERS, deposits.payer_money(row))
@@ -373,9 +492,31 @@ class Pages:
         return response
 
 
-def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> dict[str, Any]:
+FORM_FIELDS_NOT_ACTION = ("action_id",)  # the include's hidden fields (streams/pages/templates/action_fields.html)
+BULK_KINDS = (ActionKind.assign, ActionKind.acknowledge)
+
+
+def takeback_work(work: GatheredWork) -> dict[str, WorkState]:
+    """Takeback event id -> its work state."""
+    return {s.target_id: s for s in work.states.values() if s.target_kind == ActionTarget.takeback}
+
+
+def with_untouched(lines: list[OverviewLine], work: GatheredWork) -> list[OverviewLine]:
+    """Each line with how many of its takebacks nobody has acted on (rules §12)."""
+    touched = work.touched_per_provider()
+    return [replace(line, untouched=max(line.takebacks - len(touched.get(line.provider_id, ())), 0)) for line in lines]
+
+
+def provider_context(
+    loaded: Loaded,
+    wanted: WorklistFilter,
+    paging: Paging,
+    work: dict[str, WorkState] | None = None,
+    me: str = "",
+) -> dict[str, Any]:
     """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
     data, index = loaded.data, loaded.index
+    work = work or {}
     as_of = as_of_date(data.row)
     return {
         "provider_id": data.provider_id,
@@ -383,8 +524,10 @@ def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> 
         "reconciliation": reconciliation(data.row),
         "reconciliation_columns": tables.RECONCILIATION,
         "filters": wanted,
-        "page": worklist(data.takebacks, index, wanted, paging),
-        "choices": _choices(data),
+        "page": worklist(data.takebacks, index, wanted, paging, work, me),
+        "work": work,
+        "me": me,
+        "choices": _choices(data, work, me),
         "as_of": as_of,
         "ages": index.open_balances(data.takebacks, as_of),
         "age_columns": tables.OPEN_BALANCES,
@@ -399,11 +542,12 @@ def deposit_context(
     """The provider page's deposits section (rules §10)."""
     row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
     mine = deposits.of_provider(gathered.records, provider_id)
-    lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted)
+    lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted, row.bank_feed_connected)
     return {
         "deposits": {
             "as_of": gathered.as_of,
             "any": bool(mine),
+            "connected": row.bank_feed_connected,
             "payers": deposits.payer_money(row),
             "payer_columns": tables.DEPOSIT_PAYERS,
             "ages": deposits.open_by_age(row),
@@ -436,15 +580,23 @@ def _sort_key(header: str) -> str | None:
     return key if key in OVERVIEW_SORTS else None
 
 
-def _choices(data: ProviderData) -> dict[str, list[str]]:
+def _choices(data: ProviderData, work: dict[str, WorkState] | None = None, me: str = "") -> dict[str, list[str]]:
     payers = sorted({p.payer_id for p in data.row.by_payer} if data.row else set())
+    people = sorted({s.assignee for s in (work or {}).values() if s.assignee} - {me})
     return {
+        "assignee": [MINE, NOBODY, *people],
+        "dispute": [d.value for d in DisputeState],
+        "last_action": [UNTOUCHED, *(k.value for k in ActionKind)],
         "status": [s.value for s in TakebackStatus],
         "kind": [k.value for k in TakebackKind],
         "method": [m.value for m in TakebackMethod],
         "category": [c.value for c in ReasonCategory],
         "payer": payers,
     }
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe="")
 
 
 def _safe(text: str) -> str:
@@ -567,7 +719,19 @@ def register(tb: TakebackApp) -> None:
     class TakebackPage(View):
         @guarded(pages, provider=True)
         async def get(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
-            return pages.takeback_page(request, provider_id, event_id)
+            return await pages.takeback_page(request, provider_id, event_id)
+
+    @app.page("/providers/{provider_id}/takebacks/{event_id}/act")
+    class TakebackAction(View):
+        @guarded(pages, provider=True)
+        async def post(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
+            return await pages.act_on_takeback(request, provider_id, event_id)
+
+    @app.page("/providers/{provider_id}/bulk-actions")
+    class BulkAction(View):
+        @guarded(pages, provider=True)
+        async def post(self, request: Request, provider_id: str) -> web.StreamResponse:
+            return await pages.bulk_act(request, provider_id)
 
     @app.page("/providers/{provider_id}/{table}.{fmt}")
     class ProviderExport(View):

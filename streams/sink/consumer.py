@@ -119,6 +119,7 @@ async def _write_and_commit(consumer: AIOKafkaConsumer, store: SinkStore, metric
     metrics.written.labels("takeback_revisions").inc(written.takeback_revisions)
     metrics.written.labels("net_cash").inc(written.net_cash_rows)
     metrics.written.labels("dead_letters").inc(written.dead_letters)
+    metrics.written.labels("actions").inc(written.actions)
     metrics.rejected.inc(written.rejected)
     offsets = {tp: OffsetAndMetadata(messages[-1].offset + 1, "") for tp, messages in batches.items()}
     try:

@@ -114,6 +114,44 @@ MIGRATIONS: tuple[Migration, ...] = (
             FROM net_cash n, jsonb_array_elements(n.document->'by_payer') AS p;
         """,
     ),
+    Migration(
+        3,
+        "actions (rules §12): the audit trail, one row per action id, and each target's work state folded from it",
+        """
+        CREATE TABLE actions (
+            action_id text PRIMARY KEY,
+            target_kind text NOT NULL,
+            target_id text NOT NULL,
+            provider_id text,
+            actor text NOT NULL,
+            acted_at timestamptz NOT NULL,
+            kind text NOT NULL,
+            document jsonb NOT NULL,
+            kafka_topic text NOT NULL,
+            kafka_partition integer NOT NULL,
+            kafka_offset bigint NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX actions_target ON actions (target_kind, target_id, kafka_partition, kafka_offset);
+        CREATE INDEX actions_provider ON actions (provider_id, acted_at);
+        CREATE TABLE work_states (
+            target_kind text NOT NULL,
+            target_id text NOT NULL,
+            provider_id text,
+            assignee text,
+            dispute_state text NOT NULL,
+            reference_number text,
+            letter_date date,
+            last_action text,
+            last_action_at timestamptz,
+            last_actor text,
+            actions integer NOT NULL,
+            document jsonb NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (target_kind, target_id)
+        );
+        """,
+    ),
 )
 
 # Serializes migrations between sinks started at the same time (any constant; "takeback" in ASCII).

@@ -16,7 +16,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from schemas import DeadLetter, NetCashRow, Takeback
+from schemas import Action, DeadLetter, NetCashRow, Takeback
+from streams.domain.work_state import WorkState, fold
 from streams.settings import TopicNames
 
 log = logging.getLogger("takeback.sink")
@@ -37,6 +38,7 @@ class Written:
     takeback_revisions: int = 0
     net_cash_rows: int = 0
     dead_letters: int = 0
+    actions: int = 0
     rejected: int = 0
     by_table: dict[str, int] = field(default_factory=dict)
 
@@ -86,6 +88,24 @@ INSERT_DEAD_LETTER = (
     "INSERT INTO dead_letters (dead_letter_id, stage, error_code, message, file, source_id, document, raw) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dead_letter_id) DO NOTHING"
 )
+INSERT_ACTION = (
+    "INSERT INTO actions (action_id, target_kind, target_id, provider_id, actor, acted_at, kind, document, "
+    "kafka_topic, kafka_partition, kafka_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (action_id) DO NOTHING"
+)
+# A target's actions in the topic's order (one target is in one partition), to fold its work state from.
+TARGET_ACTIONS = (
+    "SELECT document FROM actions WHERE target_kind = %s AND target_id = %s ORDER BY kafka_partition, kafka_offset"
+)
+UPSERT_WORK_STATE = (
+    "INSERT INTO work_states (target_kind, target_id, provider_id, assignee, dispute_state, reference_number, "
+    "letter_date, last_action, last_action_at, last_actor, actions, document) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (target_kind, target_id) DO UPDATE SET "
+    "provider_id = EXCLUDED.provider_id, assignee = EXCLUDED.assignee, dispute_state = EXCLUDED.dispute_state, "
+    "reference_number = EXCLUDED.reference_number, letter_date = EXCLUDED.letter_date, "
+    "last_action = EXCLUDED.last_action, last_action_at = EXCLUDED.last_action_at, last_actor = EXCLUDED.last_actor, "
+    "actions = EXCLUDED.actions, document = EXCLUDED.document, updated_at = now()"
+)
 INSERT_REJECTED = (
     "INSERT INTO rejected_events (kafka_topic, kafka_partition, kafka_offset, reason, value) "
     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
@@ -93,8 +113,8 @@ INSERT_REJECTED = (
 
 
 def sink_topics(names: TopicNames) -> list[str]:
-    """The topics the sink keeps: takebacks of both kinds, net cash, dead letters."""
-    return [names.reversals, names.recoupments, names.net_cash, names.dead_letters]
+    """The topics the sink keeps: takebacks of both kinds, net cash, dead letters, people's actions."""
+    return [names.reversals, names.recoupments, names.net_cash, names.dead_letters, names.actions]
 
 
 class SinkStore:
@@ -122,6 +142,7 @@ class SinkStore:
             written.takeback_revisions += one.takeback_revisions
             written.net_cash_rows += one.net_cash_rows
             written.dead_letters += one.dead_letters
+            written.actions += one.actions
             written.rejected += one.rejected
         return written
 
@@ -129,6 +150,7 @@ class SinkStore:
         takebacks: list[tuple] = []
         cash: list[tuple] = []
         dead: list[tuple] = []
+        actions: list[tuple] = []
         written = Written()
         for record in records:
             try:
@@ -141,6 +163,8 @@ class SinkStore:
                 takebacks.append(row)
             elif record.topic == self.names.net_cash:
                 cash.append(row)
+            elif record.topic == self.names.actions:
+                actions.append(row)
             else:
                 dead.append(row)
         async with self.conn.cursor() as cursor:
@@ -151,8 +175,21 @@ class SinkStore:
                 await cursor.executemany(UPSERT_CASH, cash)
             if dead:
                 await cursor.executemany(INSERT_DEAD_LETTER, dead)
+            if actions:
+                await cursor.executemany(INSERT_ACTION, actions)
+                await self._refold({(row[1], row[2]) for row in actions})
         written.takeback_revisions, written.net_cash_rows, written.dead_letters = len(takebacks), len(cash), len(dead)
+        written.actions = len(actions)
         return written
+
+    async def _refold(self, targets: set[tuple[str, str]]) -> None:
+        """Each target's work state from its whole audit trail, folded as the workers fold it: a redelivered or
+        repeated action changes nothing, and the table never depends on how the batches were cut."""
+        for target_kind, target_id in sorted(targets):
+            cursor = await self.conn.execute(TARGET_ACTIONS, (target_kind, target_id))
+            state = fold(Action.model_validate(row[0]) for row in await cursor.fetchall())
+            if state is not None:
+                await self.conn.execute(UPSERT_WORK_STATE, _work_state_row(state))
 
     def _row(self, record: Record) -> tuple:
         if record.value is None:
@@ -163,6 +200,8 @@ class SinkStore:
             return _cash_row(NetCashRow.model_validate_json(record.value))
         if record.topic == self.names.dead_letters:
             return _dead_letter_row(DeadLetter.model_validate_json(record.value))
+        if record.topic == self.names.actions:
+            return _action_row(Action.model_validate_json(record.value), record)
         raise ValueError(f"the sink does not keep topic {record.topic}")
 
     async def _reject(self, record: Record, reason: str) -> None:
@@ -177,7 +216,7 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _document(event: Takeback | NetCashRow | DeadLetter, **exclude: bool) -> Jsonb:
+def _document(event: Takeback | NetCashRow | DeadLetter | Action, **exclude: bool) -> Jsonb:
     return Jsonb(event.model_dump(mode="json", exclude=set(exclude) or None))
 
 
@@ -198,3 +237,17 @@ def _dead_letter_row(d: DeadLetter) -> tuple:
     raw = d.raw.encode("latin-1") if d.raw is not None else None  # bytea: an input may hold NUL bytes
     document = _document(d, raw=True)
     return (d.dead_letter_id, d.stage, d.error_code, d.message, d.source.file, d.source.source_id, document, raw)
+
+
+def _action_row(a: Action, record: Record) -> tuple:
+    return (
+        a.action_id, a.target_kind, a.target_id, a.provider_id, a.actor, a.acted_at, a.what.kind, _document(a),
+        record.topic, record.partition, record.offset,
+    )  # fmt: skip
+
+
+def _work_state_row(s: WorkState) -> tuple:
+    return (
+        s.target_kind, s.target_id, s.provider_id, s.assignee, s.dispute_state, s.reference_number, s.letter_date,
+        s.last_action, s.last_action_at, s.last_actor, len(s.history), Jsonb(s.model_dump(mode="json")),
+    )  # fmt: skip
