@@ -12,6 +12,7 @@ import faust
 
 from streams.ledger_table import LedgerTable
 from streams.metrics import WorkerMetrics
+from streams.people import AccessDirectory
 from streams.settings import Settings
 
 
@@ -41,3 +42,4 @@ class TakebackApp:
     cash_shares: faust.Table  # provider_id (bytes) -> {ledger key: its share, NetCashRow JSON} JSON (bytes)
     metrics: WorkerMetrics
     reassociation: faust.Table  # trace (bytes) -> RouteState JSON; clock_key(partition) -> PartitionClock JSON
+    access: AccessDirectory  # people, sessions, sign-in failures (streams/people.py)

@@ -23,6 +23,7 @@ from streams.domain.ledger import takebacks_of
 from streams.feeds.http import register_input_views
 from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
+from streams.security import caller_credentials
 
 MAX_PAGE = 500
 
@@ -41,7 +42,7 @@ def register_views(tb: TakebackApp) -> None:
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            ready = app.tables.recovery.completed.is_set() and not app.rebalancing
+            ready = app.tables.recovery.completed.is_set() and not app.rebalancing and tb.access.loaded.is_set()
             return self.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")
@@ -69,7 +70,7 @@ def register_views(tb: TakebackApp) -> None:
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
             rows = {row["provider_id"]: row for row in rows_here()}
-            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+            headers = caller_credentials(request)
             for url in _other_workers(tb):
                 async with app.http_client.get(f"{url}/providers/local", headers=headers) as response:
                     if response.status == 200:
@@ -126,7 +127,7 @@ def register_views(tb: TakebackApp) -> None:
             if owner is None:
                 return takebacks_answer(self, request, ledger_key, provider_id)
             url = f"{owner}/ledgers/{ledger_key}/providers/{provider_id}/takebacks"
-            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+            headers = caller_credentials(request)
             try:
                 async with app.http_client.get(url, params=request.query, headers=headers) as answer:
                     return self.json(await answer.json(), status=answer.status)

@@ -11,6 +11,7 @@ import jinja2
 from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
 from streams.pages.filters import link
 from streams.pages.queries import AGE_BUCKETS
+from streams.security import csrf_field, signed_in
 
 DASH = "—"
 
@@ -125,5 +126,7 @@ def environment() -> jinja2.Environment:
         STATUS_WORDS=STATUS_WORDS,
         DEPOSIT_STATUS_WORDS=DEPOSIT_STATUS_WORDS,
         DASH=DASH,
+        csrf_field=csrf_field,  # the hidden cross-site token every POST form carries
+        signed_in=signed_in,
     )
     return env

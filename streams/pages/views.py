@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import logging
 import re
 import tempfile
@@ -34,6 +33,7 @@ from streams.deposit_views import GatheredDeposits, gather_deposits
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
+from streams.pages.access_views import register_access_pages
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
 from streams.pages.queries import (
@@ -51,7 +51,7 @@ from streams.pages.queries import (
 )
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
-from streams.security import SESSION_COOKIE, session_value
+from streams.security import caller_credentials
 from streams.web import _other_workers
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,12 @@ ROUTED_HEADER = "X-Takeback-Routed"
 ROW_HOP = "row"  # at the worker holding the provider's cash row, which names its ledger
 LEDGER_HOP = "ledger"  # at the worker holding the provider's ledger (LEDGER_HEADER says which)
 FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept")
-STATIC_FILES = {"takeback.css": "text/css", "htmx.min.js": "text/javascript", "htmx.LICENSE": "text/plain"}
+STATIC_FILES = {
+    "takeback.css": "text/css",
+    "htmx.min.js": "text/javascript",
+    "takeback.js": "text/javascript",
+    "htmx.LICENSE": "text/plain",
+}
 PAYMENTS_ON_PAGE = 50
 
 
@@ -128,11 +133,10 @@ class Pages:
             lines.append(overview_line(row, index))
         return lines
 
-    async def all_lines(self) -> tuple[list[OverviewLine], int]:
+    async def all_lines(self, request: web.Request) -> tuple[list[OverviewLine], int]:
         """Every worker's lines, and how many workers did not answer."""
         lines = {line.provider_id: line for line in self.local_lines()}
-        token = self.tb.settings.api_token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = caller_credentials(request)
         missing = 0
         for url in _other_workers(self.tb):
             try:
@@ -147,11 +151,9 @@ class Pages:
                 missing += 1
         return list(lines.values()), missing
 
-    async def all_deposits(self) -> GatheredDeposits:
+    async def all_deposits(self, request: web.Request) -> GatheredDeposits:
         """Every worker's reassociation records (they are kept by trace, not by provider)."""
-        token = self.tb.settings.api_token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await gather_deposits(self.tb, _other_workers(self.tb), headers)
+        return await gather_deposits(self.tb, _other_workers(self.tb), caller_credentials(request))
 
     # ---------------------------------------------------------------- routing
 
@@ -209,10 +211,10 @@ class Pages:
     async def overview_page(self, request: web.Request) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
         paging = Paging.parse(request.query)
-        lines, missing = await self.all_lines()
+        lines, missing = await self.all_lines(request)
         found = overview(lines, query)
         page = _page(found, paging)
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         return self.page(
             "overview.html",
             query=query,
@@ -226,7 +228,7 @@ class Pages:
 
     async def no_era_page(self, request: web.Request) -> web.StreamResponse:
         paging = Paging.parse(request.query)
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
         return self.page(
             "no_era.html",
@@ -238,7 +240,7 @@ class Pages:
         )
 
     async def no_era_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
         sheet = Sheet("Deposits with no ERA", tables.DEPOSITS, lines)
         return await self.download(request, fmt, "deposits-no-era", [sheet])
@@ -251,7 +253,7 @@ class Pages:
         loaded = self.load(request, provider_id)
         if loaded.data.row is None:
             raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         return self.page(
             "provider.html",
             **provider_context(loaded, wanted, paging),
@@ -272,7 +274,7 @@ class Pages:
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
         data = self.load(request, provider_id).data
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
         return self.page(
             "statement.html",
@@ -289,7 +291,7 @@ class Pages:
 
     async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
-        lines, _ = await self.all_lines()
+        lines, _ = await self.all_lines(request)
         return await self.download(
             request, fmt, "providers", [Sheet("Providers", tables.PROVIDERS, overview(lines, query))]
         )
@@ -313,7 +315,7 @@ class Pages:
             sheet = await self.deposit_sheet(request, provider_id, table)
         elif table == "statement":
             start, end = date_range(request.query)
-            gathered = await self.all_deposits()
+            gathered = await self.all_deposits(request)
             statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
@@ -324,7 +326,7 @@ class Pages:
         return await self.download(request, fmt, name, [sheet])
 
     async def deposit_sheet(self, request: web.Request, provider_id: str, table: str) -> Sheet:
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         if table == "deposits":
             wanted = deposits.DepositFilter.parse(request.query)
             mine = deposits.of_provider(gathered.records, provider_id)
@@ -345,32 +347,6 @@ class Pages:
             # XlsxWriter is CPU work: off the event loop, which the agents share
             await asyncio.get_running_loop().run_in_executor(None, write_xlsx, str(path), materialized)
             return await _stream(request, _file_chunks(path), XLSX_TYPE, f"{name}.xlsx")
-
-    # ---------------------------------------------------------------- sign-in
-
-    def signin_form(self, request: web.Request, wrong: bool = False) -> web.StreamResponse:
-        if not self.tb.settings.api_token:
-            raise web.HTTPSeeOther("/")
-        return self.page(
-            "signin.html", status=401 if wrong else 200, next=_local(request.query.get("next")), wrong=wrong
-        )
-
-    async def signin(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
-        token = str(form.get("token", ""))
-        settings = self.tb.settings
-        if not settings.api_token or not hmac.compare_digest(token.encode(), settings.api_token.encode()):
-            return self.page("signin.html", status=401, next=_local(str(form.get("next", "/"))), wrong=True)
-        response = web.HTTPSeeOther(_local(str(form.get("next", "/"))))
-        response.set_cookie(
-            SESSION_COOKIE,
-            session_value(settings),
-            httponly=True,
-            samesite="Strict",
-            secure=request.secure,
-            path="/",
-        )
-        return response
 
 
 def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> dict[str, Any]:
@@ -449,13 +425,6 @@ def _choices(data: ProviderData) -> dict[str, list[str]]:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:60]
-
-
-def _local(target: str | None) -> str:
-    """Only a path on this server (no scheme, no other host) is followed after sign-in."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -575,13 +544,7 @@ def register(tb: TakebackApp) -> None:
         async def get(self, request: Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
             return await pages.provider_export(request, provider_id, table, fmt)
 
-    @app.page("/signin")
-    class SignIn(View):
-        async def get(self, request: Request) -> web.StreamResponse:
-            return pages.signin_form(request)
-
-        async def post(self, request: Request) -> web.StreamResponse:
-            return await pages.signin(request)
+    register_access_pages(pages)
 
     @app.page("/static/{name}")
     class Static(View):
