@@ -491,7 +491,7 @@ def test_off_loopback_a_browser_signs_in_with_the_token(
             signed_in.wait_for_url(f"**/providers/{SYNTHETIC_PROVIDER}/view")
             assert signed_in.locator("#worklist tbody tr").count() > 0
             (cookie,) = context.cookies()
-            assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+            assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Lax")
             assert TOKEN not in cookie["value"]
             assert signed_in.evaluate("document.cookie") == ""  # not readable by scripts
         finally:
