@@ -13,6 +13,7 @@ the X-CSRF-Token header from htmx), which another site cannot read. Views that a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -20,18 +21,30 @@ import ssl
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup
 
-from streams.domain.access import SessionRecord, role_allows
+from streams.domain.access import Person, SessionRecord, role_allows
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from streams.people import AccessDirectory
+
+class AccessDirectory(Protocol):
+    """What the checks read of streams/people.py's AccessDirectory (named here: people imports this module)."""
+
+    people: dict[str, Person]
+    loaded: asyncio.Event
+
+    async def session(self, session_id: str, wait: float) -> SessionRecord | None: ...
+
+    async def put_session(self, session_id: str, record: SessionRecord) -> None: ...
+
+    async def end_session(self, session_id: str) -> None: ...
+
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 

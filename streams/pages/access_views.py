@@ -13,7 +13,7 @@ import datetime as dt
 import hmac
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from faust.web import Request, View
@@ -31,7 +31,16 @@ from streams.security import (
 )
 
 if TYPE_CHECKING:
-    from streams.pages.views import Pages
+    from streams.container import TakebackApp
+
+
+class Pages(Protocol):
+    """What these views use of streams/pages/views.py's Pages (named here: views imports this module)."""
+
+    tb: TakebackApp
+
+    def page(self, template: str, status: int = 200, **context: Any) -> web.Response: ...
+
 
 MAX_NAME_TYPED = 64  # a typed name longer than any real one is cut before it is counted
 
