@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from aiokafka import AIOKafkaProducer
@@ -153,6 +154,12 @@ class AccessDirectory:
 
     async def end_session(self, session_id: str) -> None:
         await self.write(session_key(session_id), None)
+
+    async def drop_expired_sessions(self, alive: Callable[[SessionRecord], bool], at_most: int = 100) -> None:
+        """Sessions nobody signed out of stay on the topic until dropped: a few at every sign-in."""
+        expired = [key for key, record in list(self.sessions.items()) if not alive(record)][:at_most]
+        for key in expired:
+            await self.write(key, None)
 
     async def session(self, session_id: str, wait: float) -> SessionRecord | None:
         """The session's record; a session started on another worker may take a fetch to arrive: wait that long."""

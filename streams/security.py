@@ -233,13 +233,16 @@ def is_open_demo(settings: Settings, directory: AccessDirectory) -> bool:
     return not settings.api_token and not directory.people
 
 
+def session_alive(settings: Settings, record: SessionRecord, now: float) -> bool:
+    return record.alive(now, settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
+
+
 async def session_principal(settings: Settings, directory: AccessDirectory, session_id: str) -> Principal | None:
     record = await directory.session(session_id, wait=SESSION_WAIT_SECONDS)
     if record is None:
         return None
     now = time.time()
-    idle, longest = settings.session_idle_minutes * 60, settings.session_max_hours * 3600
-    if not record.alive(now, idle, longest):
+    if not session_alive(settings, record, now):
         await directory.end_session(session_id)
         return None
     if record.name == TOKEN_SESSION_NAME:
@@ -251,7 +254,8 @@ async def session_principal(settings: Settings, directory: AccessDirectory, sess
         if person is None or person.disabled or person.changed_at > record.created:
             return None
         principal = Principal(person.name, person.role, "session", session_id)
-    if now - record.last_seen > min(60.0, idle / 10):  # idle time is kept to the minute, not written per request
+    # last_seen is written at most every tenth of the idle limit (a minute at most), not at every request
+    if now - record.last_seen > min(60.0, settings.session_idle_minutes * 6):
         await directory.put_session(session_id, replace(record, last_seen=now))
     return principal
 

@@ -357,7 +357,12 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": ok({"type": "object"}), "503": error},
                 }
             },
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (with the bearer token when one is set, like the rest)",
+                    "responses": {"200": {"description": "text"}, "401": error},
+                }
+            },
         },
         "components": {"schemas": components},
     }

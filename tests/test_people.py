@@ -39,6 +39,7 @@ from streams.people import access_topic
 from streams.runner import WorkerProcess
 from streams.security import SECURITY_HEADERS
 from streams.settings import Settings, settings_to_env
+from streams.sink.store import sink_topics
 
 PASSWORD = "pw-" + uuid.uuid4().hex  # searched for in the worker's log and on the topic afterwards
 TOKEN = "tok-" + uuid.uuid4().hex
@@ -322,6 +323,9 @@ def test_passwords_are_in_no_log_and_on_no_topic(worker) -> None:
     """Run last in this module: by now every test above has typed the password, right and wrong."""
     settings, base, log = worker
     Browserless(base).call("/signin", {"name": "ann", "password": PASSWORD + "-wrong"})
+    assert access_topic(settings) not in sink_topics(settings.topic_names)  # the sink never reads people
+    wrong = Browserless(base).call("/signin", {"name": "ann", "password": PASSWORD + "-typo"})
+    assert wrong.status == 401 and PASSWORD not in wrong.body  # the error page does not echo it
     values = asyncio.run(read_topic(settings, access_topic(settings), idle_seconds=0.5))
     assert any(b"$argon2id$" in v for v in values), "the people are not on the topic"
     assert not any(PASSWORD.encode() in v for v in values)

@@ -27,6 +27,7 @@ from streams.security import (
     is_open_demo,
     new_session,
     require_role,
+    session_alive,
     set_session_cookie,
 )
 
@@ -98,6 +99,7 @@ async def start_session(pages: Pages, request: web.Request, name: str, next_path
     session_id = secrets.token_urlsafe(32)
     now = time.time()
     await directory.put_session(session_id, new_session(name, now))
+    await directory.drop_expired_sessions(lambda record: session_alive(settings, record, now))
     response = web.HTTPSeeOther(next_path)
     set_session_cookie(settings, request, response, session_id)
     return response
