@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -95,15 +95,15 @@ class AccessDirectory:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def _follow(self, consumer: object) -> None:
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         try:
             while True:
                 await self._apply_batch(consumer)
         finally:
-            await consumer.stop()  # type: ignore[attr-defined]
+            await consumer.stop()
 
-    async def _apply_batch(self, consumer: object) -> None:
-        batches = await consumer.getmany(timeout_ms=500)  # type: ignore[attr-defined]
+    async def _apply_batch(self, consumer: AIOKafkaConsumer) -> None:
+        batches = await consumer.getmany(timeout_ms=500)
         for records in batches.values():
             for record in records:
                 self.apply(record.key, record.value)

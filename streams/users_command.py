@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Callable
 
 from streams.domain.access import ROLES, BadPerson
 from streams.people import AccessDirectory, change_person
@@ -18,7 +19,9 @@ from streams.settings import Settings
 EXIT_FAILURE = 1
 
 
-def add_users_parser(commands: argparse._SubParsersAction, broker_arg: object) -> None:
+def add_users_parser(
+    commands: argparse._SubParsersAction, broker_arg: Callable[[argparse.ArgumentParser], None]
+) -> None:
     users = commands.add_parser("users", help="the people who may sign in to the pages, and their roles")
     actions = users.add_subparsers(dest="users_command", required=True)
     add = actions.add_parser("add", help="add a person (the password is asked for, or read from stdin)")
@@ -32,7 +35,7 @@ def add_users_parser(commands: argparse._SubParsersAction, broker_arg: object) -
     reset = actions.add_parser("reset", help="set a new password (asked for, or read from stdin); sessions end")
     reset.add_argument("name")
     for sub in (add, listing, disable, enable, reset):
-        broker_arg(sub)  # type: ignore[operator]
+        broker_arg(sub)
 
 
 def read_password() -> str:
@@ -45,8 +48,8 @@ def read_password() -> str:
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    password = read_password() if args.users_command in ("add", "reset") else ""
     try:
+        password = read_password() if args.users_command in ("add", "reset") else ""
         print(asyncio.run(_run(args, settings, password)))
     except BadPerson as exc:
         print(f"takeback: {exc}", file=sys.stderr)
