@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -190,6 +191,25 @@ def worker(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> 
         yield settings, f"http://127.0.0.1:{settings.web_port}", log
 
 
+@pytest.fixture(scope="module")
+def second(worker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """Another worker of the same app: it shares the partitions and reads the same access topic."""
+    settings = worker[0]
+    work = tmp_path_factory.mktemp("people-second")
+    other = settings.with_overrides(web_port=free_port(), data_dir=work / "state")
+    with WorkerProcess(other, work / "worker.log") as process:
+        assert process.wait_ready(timeout=90), process.problem()
+        yield f"http://127.0.0.1:{other.web_port}", work / "worker.log"
+
+
+def wait_until(check, timeout: float = 30.0) -> None:
+    """Until another worker has read what this one wrote on the access topic (a fetch, usually)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the other worker never saw the change"
+        time.sleep(0.2)
+
+
 def signed_in(base: str, name: str, password: str = PASSWORD) -> Browserless:
     client = Browserless(base)
     answer = client.call("/signin", {"name": name, "password": password, "next": "/"})
@@ -307,6 +327,27 @@ def test_a_disabled_person_or_a_reset_password_ends_their_sessions(worker) -> No
 
 
 @pytest.mark.broker
+def test_every_worker_knows_every_session_person_and_sign_out(worker, second) -> None:
+    _, base, _ = worker
+    other, _ = second
+    client = signed_in(base, "bill")
+    elsewhere = Browserless(other)
+    elsewhere.session = client.session  # the same browser, its next request load-balanced to the other worker
+    assert elsewhere.call("/providers").status == 200
+    # a person added on one worker's People page signs in on the other
+    admin = signed_in(base, "ann")
+    added = admin.call(
+        "/admin/people",
+        {"op": "add", "name": "otto", "role": "viewer", "password": PASSWORD} | {"csrf_token": admin.csrf()},
+    )
+    assert added.status == 200 and "Added otto" in added.body
+    wait_until(lambda: Browserless(other).call("/signin", {"name": "otto", "password": PASSWORD}).status == 303)
+    # signed out on the first worker: the second refuses the cookie too
+    assert client.call("/signout", {"csrf_token": client.csrf()}).status == 303
+    wait_until(lambda: elsewhere.call("/providers").status == 401)
+
+
+@pytest.mark.broker
 def test_users_command_takes_passwords_from_stdin_only_and_lists_no_hashes(worker) -> None:
     settings, _, _ = worker
     listing = takeback(settings, "users", "list")
@@ -319,9 +360,10 @@ def test_users_command_takes_passwords_from_stdin_only_and_lists_no_hashes(worke
 
 
 @pytest.mark.broker
-def test_passwords_are_in_no_log_and_on_no_topic(worker) -> None:
+def test_passwords_are_in_no_log_and_on_no_topic(worker, second) -> None:
     """Run last in this module: by now every test above has typed the password, right and wrong."""
     settings, base, log = worker
+    assert PASSWORD not in second[1].read_text(errors="replace")
     Browserless(base).call("/signin", {"name": "ann", "password": PASSWORD + "-wrong"})
     assert access_topic(settings) not in sink_topics(settings.topic_names)  # the sink never reads people
     wrong = Browserless(base).call("/signin", {"name": "ann", "password": PASSWORD + "-typo"})
