@@ -264,12 +264,10 @@ async def authenticate(settings: Settings, directory: AccessDirectory, request: 
     authorization = request.headers.get("Authorization")
     if authorization is not None and settings.api_token:
         return TOKEN_PRINCIPAL if token_accepted(settings, authorization) else None
+    if is_open_demo(settings, directory):
+        return OPEN_PRINCIPAL  # a cookie left from an earlier run means nothing here (and is not waited for)
     session_id = request.cookies.get(SESSION_COOKIE)
-    if session_id:
-        principal = await session_principal(settings, directory, session_id)
-        if principal is not None:
-            return principal
-    return OPEN_PRINCIPAL if is_open_demo(settings, directory) else None
+    return await session_principal(settings, directory, session_id) if session_id else None
 
 
 def new_session(name: str, now: float) -> SessionRecord:
