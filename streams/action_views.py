@@ -20,6 +20,7 @@ from streams.action_input import ActionInvalid, build_action, new_action_id
 from streams.actions import ActionService
 from streams.container import TakebackApp
 from streams.domain.work_state import WorkState
+from streams.security import TOKEN_PRINCIPAL, caller_credentials, current_principal, require_role
 
 TAKEBACK_TARGETS = (ActionTarget.takeback, ActionTarget.carried_balance)  # both name a takeback by its event_id
 TARGET_PATHS = {
@@ -30,15 +31,14 @@ TARGET_PATHS = {
 
 
 def acting_person(request: web.Request) -> str:
-    """Who is acting: the one place the pages and the API ask.
-
-    For now "api" for a request with the machine token (Authorization: Bearer), else "local": the loopback demo,
-    or a browser signed in with the shared token, where no person is known. Sign-in by person and sessions come
-    from the people work (issue 24): the lead wires this function to the session's name.
-    """
-    if request.headers.get("Authorization", "").startswith("Bearer "):
+    """Who is acting, the one place the pages and the API ask: the signed-in person's name; "api" for the machine
+    token; "local" in the open loopback demo, where nobody signs in (streams.security.current_principal)."""
+    principal = current_principal(request)
+    if principal is None or principal.via == "open":
+        return "local"
+    if principal.name == TOKEN_PRINCIPAL.name:
         return "api"
-    return "local"
+    return principal.name
 
 
 def action_answer(action: Action, state: WorkState | None) -> dict[str, Any]:
@@ -75,6 +75,7 @@ def register_action_views(tb: TakebackApp, other_workers: Any) -> ActionService:
                 return self.json({"items": history, "state": _state_json(state)})
 
             async def post(self, request: Request, target_id: str) -> Response:
+                require_role(request, "biller")  # viewers read; the machine token and billers act
                 try:
                     body = await request.json()
                 except (ValueError, UnicodeDecodeError):
@@ -96,7 +97,9 @@ def register_action_views(tb: TakebackApp, other_workers: Any) -> ActionService:
                 except ActionInvalid as exc:
                     return self.json({"error": "invalid action", "errors": exc.errors}, status=422)
                 if kind in TAKEBACK_TARGETS:  # the pages act only on takebacks they show: the API checks as much
-                    known = await service.takeback_known(action.provider_id or "", target_id)
+                    known = await service.takeback_known(
+                        action.provider_id or "", target_id, caller_credentials(request)
+                    )
                     if known is False:
                         message = f"Provider {action.provider_id} has no takeback {target_id}."
                         return self.json({"error": message}, status=404)
@@ -105,7 +108,7 @@ def register_action_views(tb: TakebackApp, other_workers: Any) -> ActionService:
                             {"error": "the worker holding the provider did not answer; try again"}, status=503
                         )
                 await service.publish([action])
-                states = await service.wait_applied([action])
+                states = await service.wait_applied([action], credentials=caller_credentials(request))
                 state = states.get(action.target_key)
                 return self.json(action_answer(action, state), status=201 if state else 202)
 

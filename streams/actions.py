@@ -88,7 +88,11 @@ class ActionService:
         self.publisher = EventPublisher(tb)
         self.other_workers = other_workers  # tb -> the other workers' URLs (streams.web._other_workers)
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, credentials: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The caller's token or session (`streams.security.caller_credentials`), else the machine token: another
+        worker answers with the caller's rights, and a worker of people without a token still reaches its peers."""
+        if credentials:
+            return dict(credentials)
         token = self.tb.settings.api_token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -100,7 +104,7 @@ class ActionService:
         raw = self.tb.work.get(key.encode())
         return WorkState.model_validate_json(raw) if raw is not None else None
 
-    async def state(self, key: str) -> WorkState | None:
+    async def state(self, key: str, credentials: Mapping[str, str] | None = None) -> WorkState | None:
         """One target's state, from the worker that owns it."""
         try:
             owner = owner_elsewhere(self.tb, self.tb.work, key)
@@ -110,7 +114,7 @@ class ActionService:
             return self.local_state(key)
         try:
             async with self.tb.app.http_client.get(
-                f"{owner}/actions/state", params={"key": key}, headers=self.headers()
+                f"{owner}/actions/state", params={"key": key}, headers=self.headers(credentials)
             ) as response:
                 if response.status != 200:
                     return None
@@ -119,7 +123,9 @@ class ActionService:
             return None
         return WorkState.model_validate(body["state"]) if body.get("state") else None
 
-    async def gather(self, provider_id: str | None = None) -> GatheredWork:
+    async def gather(
+        self, provider_id: str | None = None, credentials: Mapping[str, str] | None = None
+    ) -> GatheredWork:
         """Every worker's states (of one provider, when given)."""
         gathered = GatheredWork()
         for state in self.local_states(provider_id):
@@ -128,7 +134,7 @@ class ActionService:
         for url in self.other_workers(self.tb):
             try:
                 async with self.tb.app.http_client.get(
-                    f"{url}/actions/local", params=params, headers=self.headers()
+                    f"{url}/actions/local", params=params, headers=self.headers(credentials)
                 ) as response:
                     if response.status != 200:
                         gathered.missing_workers += 1
@@ -140,13 +146,15 @@ class ActionService:
                 gathered.missing_workers += 1
         return gathered
 
-    async def takeback_known(self, provider_id: str, event_id: str) -> bool | None:
+    async def takeback_known(
+        self, provider_id: str, event_id: str, credentials: Mapping[str, str] | None = None
+    ) -> bool | None:
         """Whether the provider has this takeback, asked of the API (which routes to the worker holding the provider's
         ledger); None when that cannot be told now (no worker answered)."""
         url = f"{str(self.tb.app.conf.canonical_url).rstrip('/')}/providers/{quote(provider_id, safe='')}/takebacks"
         try:
             async with self.tb.app.http_client.get(
-                url, params={"event_id": event_id, "limit": "1"}, headers=self.headers()
+                url, params={"event_id": event_id, "limit": "1"}, headers=self.headers(credentials)
             ) as response:
                 if response.status == 404:
                     return False
@@ -163,7 +171,12 @@ class ActionService:
         await self.tb.app.producer.flush()
         return sent
 
-    async def wait_applied(self, actions: list[Action], timeout: float = APPLY_WAIT_SECONDS) -> dict[str, WorkState]:
+    async def wait_applied(
+        self,
+        actions: list[Action],
+        timeout: float = APPLY_WAIT_SECONDS,
+        credentials: Mapping[str, str] | None = None,
+    ) -> dict[str, WorkState]:
         """The targets' states once every action is applied; those not applied within `timeout` are left out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -171,7 +184,7 @@ class ActionService:
         done: dict[str, WorkState] = {}
         while pending and loop.time() < deadline:
             for key, ids in list(pending.items()):
-                state = await self.state(key)
+                state = await self.state(key, credentials)
                 if state is not None and all(state.applied(i) for i in ids):
                     done[key] = state
             pending = {k: v for k, v in pending.items() if k not in done}

@@ -7,6 +7,7 @@ Layout, following the faust-streaming examples: this module wires the app, ``con
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -20,7 +21,8 @@ from streams.faust_patches import install_patches
 from streams.ledger_table import LedgerTable
 from streams.metrics import WorkerMetrics
 from streams.pages import register_pages
-from streams.security import bearer_token_middleware, check_api_exposure, faust_credentials
+from streams.people import AccessDirectory
+from streams.security import access_middleware, check_api_exposure, faust_credentials, security_headers
 from streams.settings import Settings, TopicNames
 from streams.web import register_views
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings) -> TakebackApp:
     check_api_exposure(settings)
     install_patches(settings)
     names: TopicNames = settings.topic_names
+    access = AccessDirectory(settings)
     app = faust.App(
         settings.application_id,
         broker=settings.broker,
@@ -80,7 +83,7 @@ def create_app(settings: Settings) -> TakebackApp:
         stream_buffer_maxsize=max(2 * settings.match_batch_size, 64),
         table_cleanup_interval=3600.0,
         broker_credentials=faust_credentials(settings),
-        web_application_options={"middlewares": [bearer_token_middleware(settings)]},
+        web_application_options={"middlewares": [access_middleware(settings, access)]},
     )
     topics = Topics(
         raw=_raw_topic(app, names.raw, settings),
@@ -146,6 +149,7 @@ def create_app(settings: Settings) -> TakebackApp:
         reassociation=reassociation,
         payee_ledgers=payee_ledgers,
         work=work,
+        access=access,
     )
 
     register_agents(takeback)
@@ -153,6 +157,18 @@ def create_app(settings: Settings) -> TakebackApp:
     register_action_agents(takeback)
     register_views(takeback)
     register_pages(takeback)
+    if settings.web_enabled:
+        app.web.web_app.on_response_prepare.append(security_headers)
+
+        @app.task
+        async def follow_access() -> None:
+            """Who may sign in: read before the pages answer (readyz waits), then followed until the worker stops."""
+            await access.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await access.stop()
+
     return takeback
 
 

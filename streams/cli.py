@@ -37,6 +37,7 @@ from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
 from streams.settings import Settings, broker_url, settings_from_env
 from streams.sink import SinkError
+from streams.users_command import add_users_parser
 
 if TYPE_CHECKING:
     from schemas import DeadLetter
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--dsn", help="PostgreSQL connection string (default: TAKEBACK_SINK_DSN)")
     sink.add_argument("--from-beginning", action="store_true", help="re-read every topic from its start (rebuild)")
     _broker_arg(sink)
+    add_users_parser(commands, _broker_arg)
     report = commands.add_parser("report", help="write a provider's statement (summary, takebacks, balances, payments)")
     report.add_argument("--provider", required=True, metavar="ID")
     report.add_argument("--from", dest="start", type=_date_arg, metavar="YYYY-MM-DD")
@@ -399,6 +401,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.users_command import cmd_users as run_users
+
+    if args.broker:
+        settings = settings.with_overrides(broker=_normalize(args.broker))
+    return run_users(args, settings)
+
+
 COMMANDS = {
     "dead-letters": cmd_dead_letters,
     "broker": cmd_broker,
@@ -409,6 +419,7 @@ COMMANDS = {
     "replay": cmd_replay,
     "sink": cmd_sink,
     "report": cmd_report,
+    "users": cmd_users,
 }
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import faust
 
 from streams.ledger_table import LedgerTable
 from streams.metrics import WorkerMetrics
+from streams.people import AccessDirectory
 from streams.settings import Settings
 
 
@@ -46,3 +47,4 @@ class TakebackApp:
     # table: every worker routes every NPI
     payee_ledgers: faust.Table
     work: faust.Table  # action target key (bytes) -> WorkState JSON (rules §12, streams/domain/work_state.py)
+    access: AccessDirectory  # people, sessions, sign-in failures (streams/people.py)

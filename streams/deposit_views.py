@@ -25,6 +25,7 @@ from streams.domain.bank.matcher import PartitionClock, is_internal_key
 from streams.domain.bank.position import positions
 from streams.domain.bank.reassociation import RouteState
 from streams.reassociate_step import is_clock_key
+from streams.security import caller_credentials
 
 
 @dataclass
@@ -100,7 +101,7 @@ def register_deposit_views(tb: TakebackApp, other_workers: Any) -> None:
     @app.page("/deposits")
     class Deposits(View):
         async def get(self, request: Request) -> Response:
-            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+            headers = caller_credentials(request)
             gathered = await gather_deposits(tb, other_workers(tb), headers)
             rows = positions(gathered.records, gathered.as_of)
             if "provider_id" in request.query:

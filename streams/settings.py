@@ -101,6 +101,17 @@ class Settings:
     kafka_sasl_password: str = field(default="", repr=False)
     # Required when the HTTP API listens beyond loopback; clients send "Authorization: Bearer <token>".
     api_token: str = field(default="", repr=False)
+    # People's browser sessions (streams/security.py): they end after this long without a request, and after this
+    # long whatever happens.
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 12.0
+    # Mark the session cookie Secure (sent over HTTPS only). Set it when TLS ends at a proxy in front of the
+    # workers: the worker then sees plain HTTP and cannot tell. A request that arrives over TLS gets it anyway.
+    cookie_secure: bool = False
+    # Sign-in: after this many wrong passwords in a row a name is locked for signin_lock_seconds, doubling with
+    # each further wrong password (at most an hour).
+    signin_free_attempts: int = 5
+    signin_lock_seconds: float = 60.0
     # `takeback sink`: PostgreSQL connection string (libpq URI or key=value), events per write, metrics port.
     sink_dsn: str = field(default="", repr=False)
     sink_batch_size: int = 500

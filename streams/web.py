@@ -25,6 +25,7 @@ from streams.feeds.http import register_input_views
 from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
 from streams.pages.filters import WorklistFilter
+from streams.security import caller_credentials
 
 WORK_FILTERS = ("assignee", "dispute", "last_action")  # the worklist's work filters, as the pages name them
 
@@ -46,7 +47,7 @@ def register_views(tb: TakebackApp) -> None:
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            ready = app.tables.recovery.completed.is_set() and not app.rebalancing
+            ready = app.tables.recovery.completed.is_set() and not app.rebalancing and tb.access.loaded.is_set()
             return self.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")
@@ -74,7 +75,7 @@ def register_views(tb: TakebackApp) -> None:
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
             rows = {row["provider_id"]: row for row in rows_here()}
-            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+            headers = caller_credentials(request)
             for url in _other_workers(tb):
                 async with app.http_client.get(f"{url}/providers/local", headers=headers) as response:
                     if response.status == 200:
@@ -117,7 +118,7 @@ def register_views(tb: TakebackApp) -> None:
             and (event_id is None or t.event_id == event_id)
         ]
         if work_filter.filters_work:
-            gathered = await actions.gather(provider_id)
+            gathered = await actions.gather(provider_id, caller_credentials(request))
             work = {s.target_id: s for s in gathered.states.values() if s.target_kind == ActionTarget.takeback}
             me = acting_person(request)
             items = [t for t in items if work_filter.work_matches(work.get(t.event_id), me)]
@@ -140,7 +141,7 @@ def register_views(tb: TakebackApp) -> None:
             if owner is None:
                 return await takebacks_answer(self, request, ledger_key, provider_id)
             url = f"{owner}/ledgers/{ledger_key}/providers/{provider_id}/takebacks"
-            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+            headers = caller_credentials(request)
             try:
                 async with app.http_client.get(url, params=request.query, headers=headers) as answer:
                     return self.json(await answer.json(), status=answer.status)
@@ -395,7 +396,12 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": ok({"type": "object"}), "503": error},
                 }
             },
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (with the bearer token when one is set, like the rest)",
+                    "responses": {"200": {"description": "text"}, "401": error},
+                }
+            },
         },
         "components": {"schemas": components},
     }

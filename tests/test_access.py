@@ -87,7 +87,8 @@ def test_the_api_asks_for_the_bearer_token_and_never_logs_it(broker: EmbeddedBro
         assert status_of(f"{base}/providers") == 401
         assert status_of(f"{base}/providers", token="wrong") == 401
         assert status_of(f"{base}/providers/123/takebacks") == 401
-        assert status_of(f"{base}/metrics") == 200  # scraped by Prometheus; no patient data in it
+        assert status_of(f"{base}/metrics") == 401  # net cash per NPI: Prometheus sends the token
+        assert status_of(f"{base}/metrics", token=SECRET) == 200
         assert status_of(f"{base}/providers", token=SECRET) == 200
     log = log_path.read_text(errors="replace")
     # An empty or cut-short log would pass the secret check below without proving anything: the log must hold

@@ -332,9 +332,31 @@ def test_grafana_provisioning() -> None:
 # --------------------------------------------------------------------------- (b) Prometheus: config, rules, tests
 
 
-def test_prometheus_config_is_valid(promtool: str) -> None:
-    output = run_promtool(promtool, "check", "config", PROMETHEUS_CONFIG)
+def test_prometheus_config_is_valid(promtool: str, tmp_path: Path) -> None:
+    """promtool wants the token file to exist: the config is checked with it (and the rules) at a temporary path."""
+    config = load_yaml(PROMETHEUS_CONFIG)
+    token_file = tmp_path / "token"
+    token_file.write_text("not-a-real-token")
+    for job in config["scrape_configs"]:
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(token_file)
+    config["rule_files"] = [str(PROMETHEUS_DIR / name) for name in config["rule_files"]]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(config))
+    output = run_promtool(promtool, "check", "config", checked)
     assert "SUCCESS" in output
+
+
+def test_prometheus_sends_the_token_compose_gives_it() -> None:
+    """/metrics is behind the API token (README, "People and sign-in"): the scrape job reads it from the file compose
+    mounts from TAKEBACK_API_TOKEN, the variable the workers take it from."""
+    (job,) = [j for j in load_yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "takeback"]
+    assert job["authorization"].get("type", "Bearer") == "Bearer"
+    path = job["authorization"]["credentials_file"]
+    (secret,) = service("prometheus")["secrets"]
+    assert path == f"/run/secrets/{secret}"
+    assert compose()["secrets"][secret] == {"environment": "TAKEBACK_API_TOKEN"}
+    assert "TAKEBACK_API_TOKEN" in environment(service("worker"))
 
 
 def test_alert_rules_are_valid(promtool: str) -> None:

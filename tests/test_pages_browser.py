@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -400,6 +401,26 @@ def test_pages_read_without_javascript(cluster: Cluster, browser) -> None:
         context.close()
 
 
+def test_the_open_demo_says_so_and_refuses_changes_from_other_sites(cluster: Cluster, page) -> None:
+    """No people and no token: open to this machine, with a banner; a POST another site's page makes is refused by
+    its Origin (there is no session, so no cross-site token to check)."""
+    page.goto(cluster.urls[0] + "/")
+    assert "Demo mode" in page.locator(".demo-banner").inner_text()
+    form = urllib.parse.urlencode({"op": "disable", "name": "nobody"}).encode()
+
+    def post(origin: str) -> tuple[int, str]:
+        request = urllib.request.Request(f"{cluster.urls[0]}/admin/people", data=form, headers={"Origin": origin})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    assert post("http://evil.example")[0] == 403
+    status, body = post(cluster.urls[0])  # this server's own page: the change is looked at (and there is nobody)
+    assert status == 200 and "nobody is called nobody" in body
+
+
 def report(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "streams.cli", "report", *args, "--broker", cluster.settings.broker]
     env = {**os.environ, "TAKEBACK_TOPIC_PREFIX": cluster.settings.topic_prefix}
@@ -492,7 +513,7 @@ def test_off_loopback_a_browser_signs_in_with_the_token(
             signed_in.wait_for_url(f"**/providers/{SYNTHETIC_PROVIDER}/view")
             assert signed_in.locator("#worklist tbody tr").count() > 0
             (cookie,) = context.cookies()
-            assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+            assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Lax")
             assert TOKEN not in cookie["value"]
             assert signed_in.evaluate("document.cookie") == ""  # not readable by scripts
         finally:

@@ -1,4 +1,8 @@
-"""A real Prometheus server scrapes a worker while ERAs flow; its answers must agree with what was emitted."""
+"""A real Prometheus server scrapes a worker while ERAs flow; its answers must agree with what was emitted.
+
+/metrics is behind the API token: Prometheus sends it from a file, as deploy/prometheus/prometheus.yml does; a job
+without it is refused (up = 0).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from streams.runner import WorkerProcess, publish_and_collect
 from streams.settings import Settings
 
 pytestmark = pytest.mark.broker
+TOKEN = "prom-" + uuid.uuid4().hex
 
 
 def query(port: int, promql: str) -> float | None:
@@ -50,14 +55,20 @@ def test_prometheus_counters_agree_with_the_pipeline_output(
         session_timeout=2.0,
         web_port=free_port(),
         data_dir=tmp_path / "state",
+        api_token=TOKEN,
     )
     asyncio.run(ensure_topics(settings))
     prom_port = free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
     config = tmp_path / "prometheus.yml"
+    target = f"static_configs: [{{targets: ['127.0.0.1:{settings.web_port}']}}]"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
-        f"  - job_name: takeback\n    static_configs: [{{targets: ['127.0.0.1:{settings.web_port}']}}]\n"
+        f"  - job_name: takeback\n    {target}\n"
+        f"    authorization: {{type: Bearer, credentials_file: '{token_file}'}}\n"
+        f"  - job_name: no-token\n    {target}\n"
     )
     server = spawn_child(
         [
@@ -84,6 +95,7 @@ def test_prometheus_counters_agree_with_the_pipeline_output(
                 'sum(takeback_remittances_total{outcome="applied"})': results.outcomes.get("applied", 0),
                 "sum(takeback_inputs_total)": len(results.ingested),
                 'up{job="takeback"}': 1,
+                'up{job="no-token"}': 0,
             }
             by_code = Counter(d.error_code for d in results.dead_letters)
             for code, count in by_code.items():

@@ -16,5 +16,6 @@ Where each rule lives:
 * `ledger_records`: how a ledger is stored; `chunking`: cutting large inputs into messages;
 * `x12`: `tokenizer`, `reader`, `builders` (models without re-validation), `identity` (rules §2);
 * `bank`: deposit files (`nacha`, `bai2`, `detect`) and reassociation (`reassociation`: the facts and rules of
-  one route; `matcher`: stream time and due dates; `position`: per provider and payer), rules §10.
+  one route; `matcher`: stream time and due dates; `position`: per provider and payer), rules §10;
+* `access`: people, roles, sessions, sign-in locks, password hashes and the local `next` path, rules §12.
 """

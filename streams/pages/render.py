@@ -12,6 +12,7 @@ from streams.action_input import new_action_id
 from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
 from streams.pages.filters import link
 from streams.pages.queries import AGE_BUCKETS
+from streams.security import csrf_field, may, signed_in
 
 DASH = "—"
 
@@ -143,5 +144,8 @@ def environment() -> jinja2.Environment:
         ACTION_WORDS=ACTION_WORDS,
         DISPUTE_WORDS=DISPUTE_WORDS,
         new_action_id=new_action_id,
+        csrf_field=csrf_field,  # the hidden cross-site token every POST form carries
+        signed_in=signed_in,
+        may=may,  # may('biller'): whether to draw action controls
     )
     return env

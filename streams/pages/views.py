@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import logging
 import re
 import tempfile
@@ -42,6 +41,7 @@ from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.domain.work_state import DisputeState, WorkState, due
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
+from streams.pages.access_views import register_access_pages
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import (
     MINE,
@@ -69,7 +69,7 @@ from streams.pages.queries import (
 )
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
-from streams.security import SESSION_COOKIE, session_value
+from streams.security import CSRF_FIELD, caller_credentials, require_role
 from streams.web import _other_workers
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,13 @@ log = logging.getLogger(__name__)
 ROUTED_HEADER = "X-Takeback-Routed"
 ROW_HOP = "row"  # at the worker holding the provider's cash row, which names its ledger
 LEDGER_HOP = "ledger"  # at the worker holding the provider's ledger (LEDGER_HEADER says which)
-FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept", "Content-Type", "HX-Request")
-STATIC_FILES = {"takeback.css": "text/css", "htmx.min.js": "text/javascript", "htmx.LICENSE": "text/plain"}
+FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept", "Content-Type", "HX-Request", "X-CSRF-Token")
+STATIC_FILES = {
+    "takeback.css": "text/css",
+    "htmx.min.js": "text/javascript",
+    "takeback.js": "text/javascript",
+    "htmx.LICENSE": "text/plain",
+}
 PAYMENTS_ON_PAGE = 50
 
 
@@ -148,11 +153,10 @@ class Pages:
             lines.append(overview_line(row, index))
         return lines
 
-    async def all_lines(self) -> tuple[list[OverviewLine], int]:
+    async def all_lines(self, request: web.Request) -> tuple[list[OverviewLine], int]:
         """Every worker's lines, and how many workers did not answer."""
         lines = {line.provider_id: line for line in self.local_lines()}
-        token = self.tb.settings.api_token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = caller_credentials(request)
         missing = 0
         for url in _other_workers(self.tb):
             try:
@@ -167,11 +171,9 @@ class Pages:
                 missing += 1
         return list(lines.values()), missing
 
-    async def all_deposits(self) -> GatheredDeposits:
+    async def all_deposits(self, request: web.Request) -> GatheredDeposits:
         """Every worker's reassociation records (they are kept by trace, not by provider)."""
-        token = self.tb.settings.api_token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await gather_deposits(self.tb, _other_workers(self.tb), headers)
+        return await gather_deposits(self.tb, _other_workers(self.tb), caller_credentials(request))
 
     # ---------------------------------------------------------------- routing
 
@@ -232,12 +234,12 @@ class Pages:
     async def overview_page(self, request: web.Request) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
         paging = Paging.parse(request.query)
-        lines, missing = await self.all_lines()
-        work = await self.actions.gather()
+        lines, missing = await self.all_lines(request)
+        work = await self.actions.gather(credentials=caller_credentials(request))
         lines = with_untouched(lines, work)
         found = overview(lines, query)
         page = _page(found, paging)
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         return self.page(
             "overview.html",
             query=query,
@@ -251,7 +253,7 @@ class Pages:
 
     async def no_era_page(self, request: web.Request) -> web.StreamResponse:
         paging = Paging.parse(request.query)
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
         return self.page(
             "no_era.html",
@@ -263,7 +265,7 @@ class Pages:
         )
 
     async def no_era_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
         sheet = Sheet("Deposits with no ERA", tables.DEPOSITS, lines)
         return await self.download(request, fmt, "deposits-no-era", [sheet])
@@ -276,8 +278,8 @@ class Pages:
         loaded = self.load(request, provider_id)
         if loaded.data.row is None:
             raise NotFound(f"Provider {provider_id} has no cash row yet; try again in a moment.")
-        gathered = await self.all_deposits()
-        work = await self.actions.gather(provider_id)
+        gathered = await self.all_deposits(request)
+        work = await self.actions.gather(provider_id, caller_credentials(request))
         return self.page(
             "provider.html",
             **provider_context(loaded, wanted, paging, takeback_work(work), acting_person(request)),
@@ -303,7 +305,7 @@ class Pages:
             (r for r in data.remittances if event_id in r.published),
             key=lambda r: r.order_key(),
         )
-        state = await self.actions.state(f"{ActionTarget.takeback}:{event_id}")
+        state = await self.actions.state(f"{ActionTarget.takeback}:{event_id}", caller_credentials(request))
         found = payer_kind_of([takeback.payer_id], [], self.rules)
         first_seen = takeback.takeback_date
         void = takeback.reason_category == ReasonCategory.provider_void
@@ -329,6 +331,7 @@ class Pages:
 
     async def act_on_takeback(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
         """A form on the takeback page: the action, applied, then the page again (htmx swaps the work section)."""
+        require_role(request, "biller")  # a viewer reads; a forged POST of theirs ends here with 403
         data = self.load(request, provider_id).data
         if event_id not in data.takebacks:
             raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
@@ -348,11 +351,12 @@ class Pages:
             status = 200 if request.headers.get("HX-Request") else 422
             return await self.takeback_page(request, provider_id, event_id, errors=exc.errors, form=what, status=status)
         await self.actions.publish([action])
-        await self.actions.wait_applied([action])
+        await self.actions.wait_applied([action], credentials=caller_credentials(request))
         raise web.HTTPSeeOther(f"/providers/{_quote(provider_id)}/takebacks/{_quote(event_id)}#work")
 
     async def bulk_act(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         """The worklist's bulk actions (assign, acknowledge) on the selected takebacks, then the worklist again."""
+        require_role(request, "biller")
         form = await request.post()
         targets = [str(v) for v in form.getall("target", [])]
         kind = str(form.get("kind", ""))
@@ -380,13 +384,13 @@ class Pages:
             message = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in exc.errors.items())
             raise BadFilter("bulk action", message) from None
         await self.actions.publish(actions)
-        await self.actions.wait_applied(actions)
+        await self.actions.wait_applied(actions, credentials=caller_credentials(request))
         raise web.HTTPSeeOther(back)
 
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
         data = self.load(request, provider_id).data
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
         return self.page(
             "statement.html",
@@ -403,8 +407,8 @@ class Pages:
 
     async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
-        lines, _ = await self.all_lines()
-        lines = with_untouched(lines, await self.actions.gather())
+        lines, _ = await self.all_lines(request)
+        lines = with_untouched(lines, await self.actions.gather(credentials=caller_credentials(request)))
         return await self.download(
             request, fmt, "providers", [Sheet("Providers", tables.PROVIDERS, overview(lines, query))]
         )
@@ -416,7 +420,11 @@ class Pages:
         if table == "takebacks":
             wanted = WorklistFilter.parse(request.query)
             columns = tables.takeback_columns(self.tb.settings.include_patient_data)
-            work = takeback_work(await self.actions.gather(provider_id)) if wanted.filters_work else {}
+            work = (
+                takeback_work(await self.actions.gather(provider_id, caller_credentials(request)))
+                if wanted.filters_work
+                else {}
+            )
             found = all_matching(data.takebacks, loaded.index, wanted, work, acting_person(request))
             sheet = Sheet("Takebacks", columns, found)
         elif table == "reconciliation":
@@ -430,7 +438,7 @@ class Pages:
             sheet = await self.deposit_sheet(request, provider_id, table)
         elif table == "statement":
             start, end = date_range(request.query)
-            gathered = await self.all_deposits()
+            gathered = await self.all_deposits(request)
             statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
@@ -441,7 +449,7 @@ class Pages:
         return await self.download(request, fmt, name, [sheet])
 
     async def deposit_sheet(self, request: web.Request, provider_id: str, table: str) -> Sheet:
-        gathered = await self.all_deposits()
+        gathered = await self.all_deposits(request)
         if table == "deposits":
             wanted = deposits.DepositFilter.parse(request.query)
             mine = deposits.of_provider(gathered.records, provider_id)
@@ -465,34 +473,8 @@ class Pages:
             await asyncio.get_running_loop().run_in_executor(None, write_xlsx, str(path), materialized)
             return await _stream(request, _file_chunks(path), XLSX_TYPE, f"{name}.xlsx")
 
-    # ---------------------------------------------------------------- sign-in
 
-    def signin_form(self, request: web.Request, wrong: bool = False) -> web.StreamResponse:
-        if not self.tb.settings.api_token:
-            raise web.HTTPSeeOther("/")
-        return self.page(
-            "signin.html", status=401 if wrong else 200, next=_local(request.query.get("next")), wrong=wrong
-        )
-
-    async def signin(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
-        token = str(form.get("token", ""))
-        settings = self.tb.settings
-        if not settings.api_token or not hmac.compare_digest(token.encode(), settings.api_token.encode()):
-            return self.page("signin.html", status=401, next=_local(str(form.get("next", "/"))), wrong=True)
-        response = web.HTTPSeeOther(_local(str(form.get("next", "/"))))
-        response.set_cookie(
-            SESSION_COOKIE,
-            session_value(settings),
-            httponly=True,
-            samesite="Strict",
-            secure=request.secure,
-            path="/",
-        )
-        return response
-
-
-FORM_FIELDS_NOT_ACTION = ("action_id",)  # the include's hidden fields (streams/pages/templates/action_fields.html)
+FORM_FIELDS_NOT_ACTION = ("action_id", CSRF_FIELD)  # the include's hidden fields (templates/action_fields.html)
 BULK_KINDS = (ActionKind.assign, ActionKind.acknowledge)
 
 
@@ -601,13 +583,6 @@ def _quote(text: str) -> str:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:60]
-
-
-def _local(target: str | None) -> str:
-    """Only a path on this server (no scheme, no other host) is followed after sign-in."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -739,13 +714,7 @@ def register(tb: TakebackApp) -> None:
         async def get(self, request: Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
             return await pages.provider_export(request, provider_id, table, fmt)
 
-    @app.page("/signin")
-    class SignIn(View):
-        async def get(self, request: Request) -> web.StreamResponse:
-            return pages.signin_form(request)
-
-        async def post(self, request: Request) -> web.StreamResponse:
-            return await pages.signin(request)
+    register_access_pages(pages)
 
     @app.page("/static/{name}")
     class Static(View):
