@@ -18,6 +18,8 @@ from streams.domain.deadlines.rule_tables import RuleTableError, load_rule_book
 from streams.domain.deadlines.today import due, forecast_lines, is_due_within
 from streams.domain.ledger import MatchPolicy, ProviderLedger, apply_remittance, cash_row
 from streams.domain.offline import read_files
+from streams.pages.queries import ProviderData
+from streams.pages.statement import build_statement, write_statement
 from streams.settings import Settings, match_policy
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -104,6 +106,19 @@ def test_the_medicare_forecast_counts_day_41_and_what_is_due_today() -> None:
     assert due(settled, D(2026, 4, 10), policy.rules).interest_estimate is None  # nothing owed: offset already
     assert is_due_within(open_one, D(2026, 2, 27), 7) and not is_due_within(open_one, D(2026, 2, 20), 7)
     assert view.lookback_sentence == "Look-back limits are checked for commercial payers only."
+
+
+def test_the_statement_and_its_export_carry_the_forecast(tmp_path: Path) -> None:
+    """`takeback report` and the statement download: the forecast sheet, counted from the given day."""
+    ledger = ledger_of("80_medicare_clocks_from_clp06_mb", MatchPolicy())
+    npi = "1000000800"
+    data = ProviderData(npi, cash_row(ledger, npi), ledger.emitted, list(ledger.remittances.values()))
+    statement = build_statement(data, None, None, today=D(2026, 3, 10))
+    (line,) = statement.forecast
+    assert (line.payer_id, line.within_7_days, line.net_cash_after_7_days) == ("1999999980", 300, Decimal("500.00"))
+    write_statement(tmp_path / "s.csv", statement, include_patient_data=False)
+    text = (tmp_path / "s.csv").read_text("utf-8")
+    assert "Forecast: Expected offsets from 2026-03-10" in text and "1999999980,300.00,300.00,300.00" in text
 
 
 def test_an_unknown_payer_says_why_there_is_no_deadline() -> None:

@@ -31,11 +31,20 @@ from faust.web import Request, View
 from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.deadlines.today import forecast_lines
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
-from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
+from streams.pages.filters import (
+    OVERVIEW_SORTS,
+    BadFilter,
+    OverviewQuery,
+    Paging,
+    WorklistFilter,
+    date_range,
+    forecast_day,
+)
 from streams.pages.queries import (
     IndexCache,
     OverviewLine,
@@ -52,6 +61,7 @@ from streams.pages.queries import (
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
 from streams.security import SESSION_COOKIE, session_value
+from streams.settings import match_policy
 from streams.web import _other_workers
 
 log = logging.getLogger(__name__)
@@ -311,10 +321,17 @@ class Pages:
             sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
         elif table in ("deposits", "deposit-payers", "deposit-ages"):
             sheet = await self.deposit_sheet(request, provider_id, table)
+        elif table == "forecast":
+            rules, today = match_policy(self.tb.settings).rules, forecast_day(request.query)
+            netted_here = [t for t in data.takebacks.values() if t.payee_provider_id == provider_id]
+            sheet = Sheet("Forecast", tables.FORECAST, forecast_lines(netted_here, today, rules, data.row))
         elif table == "statement":
             start, end = date_range(request.query)
             gathered = await self.all_deposits()
-            statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
+            rules = match_policy(self.tb.settings).rules
+            statement = build_statement(
+                data, start, end, gathered.records, gathered.takeback_providers, forecast_day(request.query), rules
+            )
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
                 return await _stream(request, statement_csv(sheets), "text/csv", f"{name}.csv")

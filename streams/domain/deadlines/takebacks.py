@@ -118,12 +118,12 @@ def recovered_twice_fields(takebacks: list[Takeback], paid: Decimal) -> dict[str
     ids = [r.takeback_id for r in excess.recoveries] if excess else []
     fields: dict[str, dict[str, object]] = {}
     for takeback in takebacks:
-        flagged = takeback.event_id in beyond
-        flags = [f for f in takeback.flags if f != RECOVERED_TWICE] + ([RECOVERED_TWICE] if flagged else [])
+        beyond_owed = takeback.event_id in beyond
+        flags = [f for f in takeback.flags if f != RECOVERED_TWICE] + ([RECOVERED_TWICE] if beyond_owed else [])
         fields[takeback.event_id] = {
             "flags": flags,
-            "recovered_twice_excess": excess.amount if flagged and excess else None,
-            "recovered_twice_ids": ids if flagged else [],
+            "recovered_twice_excess": excess.amount if beyond_owed and excess else None,
+            "recovered_twice_ids": ids if beyond_owed else [],
         }
     return fields
 
