@@ -108,7 +108,7 @@ def register_views(tb: TakebackApp) -> None:
             return view.json({"error": str(exc)}, status=400)
         if tb.ledgers.table.get(ledger_key.encode()) is None:
             return view.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
-        overdue, beyond = _flag(request, "overdue"), _flag(request, "beyond_lookback")
+        overdue, beyond = _query_true(request, "overdue"), _query_true(request, "beyond_lookback")
         items = [
             t
             for t in takebacks_of(tb.ledgers.get(ledger_key), provider_id).values()
@@ -212,7 +212,7 @@ def _today(request: Request) -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _flag(request: Request, name: str) -> bool:
+def _query_true(request: Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true", "yes")
 
 
