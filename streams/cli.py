@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.broker import BrokerError, EmbeddedBroker
+from streams.domain.deadlines.rule_tables import RuleTableError
 from streams.inputs import expand_inputs
 from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
-from streams.settings import Settings, broker_url, settings_from_env
+from streams.settings import Settings, broker_url, match_policy, settings_from_env
 from streams.sink import SinkError
 from streams.users_command import add_users_parser
 
@@ -142,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="start", type=_date_arg, metavar="YYYY-MM-DD")
     report.add_argument("--to", dest="end", type=_date_arg, metavar="YYYY-MM-DD")
     report.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx|FILE.csv")
+    report.add_argument(
+        "--today", type=_date_arg, metavar="YYYY-MM-DD", help="the day the forecast counts from (default: today)"
+    )
     _broker_arg(report)
     return parser
 
@@ -161,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     stop_like_ctrl_c()  # SIGTERM too unwinds the `with` blocks that stop the broker and workers
     try:
+        match_policy(settings)  # rules §11: a bad operator rule file stops here, naming its file and line
         return COMMANDS[args.command](args, settings)
     except Interrupted as stop:
         exit_interrupted(stop, "takeback")
@@ -179,6 +184,8 @@ def _failure_line(exc: Exception, args: argparse.Namespace, settings: Settings) 
     from streams.kafka_io import PipelineStalled
 
     if isinstance(exc, (BrokerError, PipelineStalled, InsecureConfiguration, SinkError, FileNotFoundError, OSError)):
+        return str(exc)
+    if isinstance(exc, RuleTableError):
         return str(exc)
     if isinstance(exc, KafkaConnectionError) and (args.broker or args.command not in EMBEDDED_COMMANDS):
         # a broker the user named or configured: say which setting named it, and how to name or start another
@@ -394,7 +401,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     live = settings.with_overrides(broker=_normalize(args.broker))
     try:
-        print(write_report(live, args.provider, args.start, args.end, args.out), file=sys.stderr)
+        print(write_report(live, args.provider, args.start, args.end, args.out, args.today), file=sys.stderr)
     except (UnknownProvider, ValueError) as exc:
         print(f"takeback: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -110,18 +110,3 @@ def test_each_kind_is_checked_with_a_message_per_field(what: dict, errors: dict)
     with pytest.raises(ActionInvalid) as caught:
         act("a1", what)
     assert caught.value.errors == errors
-
-
-def test_the_due_date_counts_from_the_letter_once_a_person_entered_it() -> None:
-    from streams.domain.deadlines.payer_kind import payer_kind_of
-    from streams.domain.deadlines.rule_tables import load_rule_book
-    from streams.domain.work_state import due
-
-    book = load_rule_book()
-    medicare = payer_kind_of([], ["MB"], book)
-    seen, today = dt.date(2026, 11, 25), dt.date(2026, 11, 30)
-    before = due(None, seen, medicare, book, today)
-    after = due(fold([act("a1", DISPUTE)]), seen, medicare, book, today)
-    assert before is not None and after is not None and before.deadline_kind == after.deadline_kind
-    assert (before.act_by - after.act_by).days == 5  # the letter (Nov 20) is 5 days before the 835 (Nov 25)
-    assert due(None, seen, payer_kind_of(["no-such-payer"], [], book), book, today) is None

@@ -14,9 +14,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Action, ActionKind, ActionTarget
-from streams.domain.deadlines.clocks import Deadline, day_one, deadlines_for, next_deadline
-from streams.domain.deadlines.payer_kind import KindFound
-from streams.domain.deadlines.rule_tables import RuleBook
+from streams.domain.deadlines.clocks import day_one
 
 
 class DisputeState(StrEnum):
@@ -111,18 +109,3 @@ def fold(actions: Iterable[Action]) -> WorkState | None:
     for action in actions:
         state = apply(state, action) or state
     return state
-
-
-def due(
-    state: WorkState | None,
-    first_seen: dt.date,
-    found: KindFound,
-    book: RuleBook,
-    today: dt.date,
-    *,
-    provider_void: bool = False,
-) -> Deadline | None:
-    """The target's due date (rules §11/§12): the next clock not yet past, counted from day 1, which is the payer's
-    letter once a person entered it; None when every clock has passed or the payer has none on file."""
-    start = day_one(first_seen, state.letter_date if state else None)
-    return next_deadline(deadlines_for(found, start, book, provider_void=provider_void), today)

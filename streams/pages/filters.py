@@ -61,6 +61,11 @@ def _whole(query: Mapping[str, str], name: str, default: int, low: int, high: in
     return number
 
 
+def forecast_day(query: Mapping[str, str]) -> dt.date:
+    """`today`: the day deadlines and the forecast count from (what-if, tests); the server's UTC date by default."""
+    return _date(query, "today") or dt.datetime.now(dt.UTC).date()
+
+
 def date_range(query: Mapping[str, str]) -> tuple[dt.date | None, dt.date | None]:
     """`from` and `to` (inclusive), checked to be in order."""
     start, end = _date(query, "from"), _date(query, "to")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from schemas import Reassociation, Takeback, TakebackKind
 from streams.domain.bank.position import feed_connected
+from streams.domain.deadlines.rule_tables import RuleBook, shipped_rule_book
+from streams.domain.deadlines.today import ForecastLine, forecast_lines
 from streams.pages import deposits, tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, write_xlsx
 from streams.pages.queries import (
@@ -50,6 +52,7 @@ class Statement:
     ages: list[AgeLine]
     payments: list[PaymentLine]
     deposits: list[deposits.DepositLine]
+    forecast: list[ForecastLine]  # rules §13: offsets expected after `prepared`
 
 
 def deposit_summary(records: Sequence[Reassociation], provider_id: str) -> list[SummaryLine]:
@@ -76,8 +79,11 @@ def build_statement(
     end: dt.date | None,
     reassociations: Sequence[Reassociation] = (),
     takeback_providers: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
+    rules: RuleBook | None = None,
 ) -> Statement:
-    """`reassociations`: every reassociation record known (the provider's are picked out), for the deposits."""
+    """`reassociations`: every reassociation record known (the provider's are picked out), for the deposits;
+    `today` (default: the local date) is when it is prepared, and the day the forecast counts from."""
     everything = list(data.takebacks.values())
     taken = sorted(
         takebacks_in_period(everything, start, end),
@@ -110,17 +116,21 @@ def build_statement(
     mine = deposits.of_provider(reassociations, data.provider_id)
     summary += deposit_summary(reassociations, data.provider_id)  # every provider's: is a bank feed connected?
     lines = deposits.deposit_lines(mine, takeback_providers or {}, connected=feed_connected(reassociations))
+    prepared = today or dt.date.today()
+    netted_here = [t for t in everything if t.payee_provider_id == data.provider_id]
+    expected = forecast_lines(netted_here, prepared, rules or shipped_rule_book(), data.row)
     return Statement(
         provider_id=data.provider_id,
         start=start,
         end=end,
-        prepared=dt.date.today(),
+        prepared=prepared,
         as_of=as_of,
         summary=summary,
         takebacks=taken,
         ages=ages,
         payments=paid,
         deposits=[line for line in lines if in_period(line.date, start, end)],
+        forecast=expected,
     )
 
 
@@ -136,6 +146,7 @@ def statement_sheets(statement: Statement, include_patient_data: bool) -> list[S
         Sheet("Open balances", tables.OPEN_BALANCES, statement.ages, title=f"As of {statement.as_of.isoformat()}"),
         Sheet("Payments", tables.PAYMENTS, statement.payments, title=period),
         Sheet("Deposits", tables.DEPOSITS, statement.deposits, title=period),
+        Sheet("Forecast", tables.FORECAST, statement.forecast, title=f"Expected offsets from {statement.prepared}"),
     ]
 
 

@@ -67,6 +67,13 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
         col("Correction paid", "money", "correction_payment"),
         col("Net change", "money", "net_change"),
         Column("Flags", "text", lambda t: " ".join(t.flags)),
+        # rules §11, §13: what the events say (days left depend on the day they are read: the pages, the API)
+        col("Payer kind", "text", "payer_kind"),
+        col("Act by", "date", "act_by"),
+        col("Deadline", "text", "deadline_kind"),
+        Column("Deadline source", "text", lambda t: t.deadline_source.citation if t.deadline_source else None),
+        Column("Look-back", "text", lambda t: t.lookback.outcome if t.lookback else None),
+        col("Taken twice (excess)", "money", "recovered_twice_excess"),
         col("Takeback id", "text", "event_id"),
     ]
     if include_patient_data:
@@ -133,7 +140,21 @@ PROVIDER_TABLES = (
     "deposits",
     "deposit-payers",
     "deposit-ages",
+    "forecast",
 )
+
+# rules §13: expected offsets per payer from `today` (streams/domain/deadlines/today.py ForecastLine)
+FORECAST = [
+    col("Payer", "text", "payer_id"),
+    col("Within 7 days", "money", "within_7_days"),
+    col("Within 30 days", "money", "within_30_days"),
+    col("Within 60 days", "money", "within_60_days"),
+    col("No expected day", "money", "undated"),
+    col("Net cash to date", "money", "net_cash"),
+    col("Net cash after 7 days", "money", "net_cash_after_7_days"),
+    col("Net cash after 30 days", "money", "net_cash_after_30_days"),
+    col("Net cash after 60 days", "money", "net_cash_after_60_days"),
+]
 
 # --------------------------------------------------------------------------- deposits (rules §10)
 

@@ -35,10 +35,10 @@ from streams.actions import ActionService, GatheredWork
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
 from streams.domain.bank.position import feed_connected
-from streams.domain.deadlines.payer_kind import payer_kind_of
-from streams.domain.deadlines.rule_tables import load_rule_book
+from streams.domain.deadlines.takebacks import kind_found
+from streams.domain.deadlines.today import due, forecast_lines
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
-from streams.domain.work_state import DisputeState, WorkState, due
+from streams.domain.work_state import DisputeState, WorkState
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, tables
 from streams.pages.access_views import register_access_pages
@@ -53,6 +53,7 @@ from streams.pages.filters import (
     Paging,
     WorklistFilter,
     date_range,
+    forecast_day,
 )
 from streams.pages.queries import (
     IndexCache,
@@ -70,6 +71,7 @@ from streams.pages.queries import (
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
 from streams.security import CSRF_FIELD, caller_credentials, require_role
+from streams.settings import match_policy
 from streams.web import _other_workers
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,7 @@ class Pages:
         self.env = environment()
         self.indexes = IndexCache()
         self.actions = ActionService(tb, _other_workers)
-        self.rules = load_rule_book()  # the shipped deadline tables (rules §11): a takeback's due date
+        self.rules = match_policy(tb.settings).rules  # the deadline tables and the operator's files (rules §11)
         self.static = {
             name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC_FILES.items()
@@ -306,21 +308,19 @@ class Pages:
             key=lambda r: r.order_key(),
         )
         state = await self.actions.state(f"{ActionTarget.takeback}:{event_id}", caller_credentials(request))
-        found = payer_kind_of([takeback.payer_id], [], self.rules)
-        first_seen = takeback.takeback_date
-        void = takeback.reason_category == ReasonCategory.provider_void
         # "today" is stream time, as everywhere on the pages: the latest remittance, so old files give the same page
         today = as_of_date(data.row)
-        deadline = due(state, first_seen, found, self.rules, today, provider_void=void) if first_seen else None
+        view = due(takeback, today, self.rules, state.letter_date if state else None)  # rules §11, §12
         return self.page(
             "takeback.html",
             status=status,
             t=takeback,
             revisions=revisions,
             work=state,
-            day_one=state.day_one(first_seen) if state and first_seen else first_seen,
-            deadline=deadline,
-            payer_kind=found,
+            day_one=state.day_one(takeback.takeback_date) if state and takeback.takeback_date else takeback.day_one,
+            deadline=view.next_deadline,
+            due=view,
+            payer_kind=kind_found(takeback, self.rules),
             as_of=today,
             me=acting_person(request),
             errors=errors or {},
@@ -436,10 +436,17 @@ class Pages:
             sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
         elif table in ("deposits", "deposit-payers", "deposit-ages"):
             sheet = await self.deposit_sheet(request, provider_id, table)
+        elif table == "forecast":
+            rules, today = match_policy(self.tb.settings).rules, forecast_day(request.query)
+            netted_here = [t for t in data.takebacks.values() if t.payee_provider_id == provider_id]
+            sheet = Sheet("Forecast", tables.FORECAST, forecast_lines(netted_here, today, rules, data.row))
         elif table == "statement":
             start, end = date_range(request.query)
             gathered = await self.all_deposits(request)
-            statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
+            rules = match_policy(self.tb.settings).rules
+            statement = build_statement(
+                data, start, end, gathered.records, gathered.takeback_providers, forecast_day(request.query), rules
+            )
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
                 return await _stream(request, statement_csv(sheets), "text/csv", f"{name}.csv")
