@@ -28,6 +28,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from playwright.sync_api import expect
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.kafka_io import collect_reassociations, ensure_topics
@@ -226,7 +227,7 @@ def test_provider_page_filters_pages_and_exports_what_the_api_has(cluster: Clust
     page.select_option("#kind", "recoupment")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**kind=recoupment*")
-    page.wait_for_function(f"document.querySelectorAll('#worklist tbody tr').length == {len(recoupments)}")
+    expect(page.locator("#worklist tbody tr")).to_have_count(len(recoupments))
     kinds = page.locator("#worklist tbody tr td:nth-child(3)").all_inner_texts()
     assert kinds == ["recoupment"] * len(recoupments)
 
@@ -253,9 +254,7 @@ def test_provider_page_filters_pages_and_exports_what_the_api_has(cluster: Clust
             break
         older.click()  # htmx swaps the worklist in place and pushes the URL
         page.wait_for_url(f"**offset={len(seen)}*")
-        page.wait_for_function(
-            "previous => document.querySelector('#worklist tbody a').getAttribute('href') != previous", arg=seen[-1]
-        )
+        expect(page.locator("#worklist tbody a").first).not_to_have_attribute("href", seen[-1])
     assert len(set(seen)) == len(expected)
 
 
@@ -295,7 +294,7 @@ def test_provider_page_shows_deposits_against_the_eras_and_follows_a_mismatch_to
     page.select_option("#deposit_status", "amount_mismatch")
     page.get_by_role("button", name="Show deposits").click()
     page.wait_for_url("**deposit_status=amount_mismatch*")
-    page.wait_for_function("document.querySelectorAll('#deposit-records tbody tr.deposit').length == 1")
+    expect(page.locator("#deposit-records tbody tr.deposit")).to_have_count(1)
     mismatch_row = page.locator("#deposit-records tbody tr.deposit")
     said = mismatch_row.inner_text()
     assert "The bank shows $" in said and "the difference is the takebacks below" in said
@@ -433,7 +432,7 @@ def test_report_command_writes_the_statement_with_the_api_figures(cluster: Clust
     run = report(cluster, "--provider", SYNTHETIC_PROVIDER, "--out", str(out))
     assert run.returncode == 0, run.stderr
     workbook = openpyxl.load_workbook(out)
-    assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments", "Deposits"]
+    assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments", "Deposits", "Forecast"]
     rows = list(workbook["Takebacks"].iter_rows(min_row=2, values_only=True))  # row 1: the period
     header, body = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert "Amount" in header
@@ -551,7 +550,7 @@ def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
     page.fill("#dispute-reference_number", "APL-BROWSER-1")
     page.fill("#dispute-letter_date", "2026-11-20")
     page.get_by_role("button", name="Record dispute").click()
-    page.wait_for_function("document.querySelector('#work table.history').innerText.includes('APL-BROWSER-1')")
+    expect(page.locator("#work table.history")).to_contain_text("APL-BROWSER-1")
     assert page.evaluate("window.notReloaded") is True
     work = page.locator("#work").inner_text()
     assert "disputed · reference APL-BROWSER-1" in work
@@ -563,7 +562,7 @@ def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
     assert history.first.locator("td").nth(2).inner_text() == "disputed"
     page.fill("#note-text", "called the payer")
     page.get_by_role("button", name="Add note").click()
-    page.wait_for_function("document.querySelectorAll('#work table.history tbody tr').length == 2")
+    expect(page.locator("#work table.history tbody tr")).to_have_count(2)
     assert page.locator("#work table.history tbody tr td:nth-child(3)").all_inner_texts() == ["note", "disputed"]
     shot(page, tmp_path, "takeback-disputed")
 
@@ -572,7 +571,7 @@ def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
     page.select_option("#assignee", "mine")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**assignee=mine*")
-    page.wait_for_function("document.querySelectorAll('#worklist tbody tr').length == 1")
+    expect(page.locator("#worklist tbody tr")).to_have_count(1)
     assert page.locator(f"#worklist tbody a[href$='/takebacks/{target['event_id']}']").count() == 1
     page.goto(f"{cluster.urls[1]}/providers/{SYNTHETIC_PROVIDER}/view?dispute=disputed")
     assert page.locator("#worklist tbody tr").count() == 1
@@ -590,7 +589,7 @@ def test_a_person_disputes_a_takeback_then_finds_it_in_mine_and_in_its_history(
     page.locator("#worklist tbody input[name=target]").nth(0).check()
     page.locator("#worklist tbody input[name=target]").nth(1).check()
     page.get_by_role("button", name="Acknowledge").click()
-    page.wait_for_function(f"document.querySelectorAll('#worklist tbody tr').length == {untouched - 2}")
+    expect(page.locator("#worklist tbody tr")).to_have_count(untouched - 2)
     assert page.evaluate("window.notReloaded") is True
     acknowledged = api(f"{cluster.urls[0]}/actions/local")["items"] + api(f"{cluster.urls[1]}/actions/local")["items"]
     assert sorted(s["last_action"] for s in acknowledged if s["provider_id"] == SYNTHETIC_PROVIDER) == [

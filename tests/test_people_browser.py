@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.kafka_io import ensure_topics, read_topic, topic_list
@@ -204,3 +205,62 @@ def test_passwords_are_in_no_log_and_on_no_topic(site: Site) -> None:
     text = site.log.read_text(errors="replace")
     assert "[DEBUG]" in text and "Ready" in text, "the log is not the worker's whole debug log"
     assert PASSWORD not in text and VIEWER_PASSWORD not in text
+
+
+SYNTHETIC = "synthetic_835_5010_plb_wo_fb_l6_72_j1_wu_reversals_denials.835"
+SYNTHETIC_PROVIDER = "1234567893"  # its payee: WO, WU and claim reversals
+
+
+def first_takeback_page(page, site: Site) -> str:
+    """The provider's worklist, once the worker has applied the published ERA: the first takeback's page."""
+    worklist = f"{site.url}/providers/{SYNTHETIC_PROVIDER}/view"
+    for _ in range(60):
+        page.goto(worklist)
+        links = page.locator(f"#worklist tbody a[href*='/providers/{SYNTHETIC_PROVIDER}/takebacks/']")
+        if links.count():
+            return site.url + str(links.first.get_attribute("href"))
+        page.wait_for_timeout(1000)
+    raise AssertionError("the provider's takebacks never showed")
+
+
+def test_a_signed_in_biller_acts_under_their_name_and_a_viewer_cannot(site: Site, context, browser, corpus) -> None:  # noqa: F811
+    published = takeback(site.settings, "publish", str(corpus / SYNTHETIC))
+    assert published.returncode == 0, published.stderr
+    page = context.new_page()
+    sign_in(page, site, "bea", PASSWORD)
+    page.wait_for_url(site.url + "/")
+    url = first_takeback_page(page, site)
+    page.goto(url)
+    page.fill("#dispute-filed_date", "2026-12-01")
+    page.fill("#dispute-reference_number", "APL-BEA-1")
+    page.get_by_role("button", name="Record dispute").click()  # htmx, with the session's cross-site token
+    expect(page.locator("#work table.history")).to_contain_text("APL-BEA-1")
+    history = page.locator("#work table.history tbody tr")
+    assert history.first.locator("td").nth(1).inner_text() == "bea"  # the audit trail names the person
+    page.goto(f"{site.url}/providers/{SYNTHETIC_PROVIDER}/view?assignee=mine")
+    assert page.locator("#worklist tbody tr").count() == 1  # a dispute on unassigned work is the filer's
+
+    viewer = browser.new_context()
+    try:
+        seen = viewer.new_page()
+        sign_in(seen, site, "val", VIEWER_PASSWORD)
+        seen.wait_for_url(site.url + "/")
+        seen.goto(url)
+        assert "APL-BEA-1" in seen.locator("#work").inner_text()  # a viewer reads the work
+        assert seen.locator("form.action").count() == 0  # and is shown no action controls
+        assert "needs the biller role" in seen.locator("#work").inner_text()
+        # a forged POST, even with the viewer's own valid cross-site token, is refused
+        token = seen.locator("input[name=csrf_token]").first.get_attribute("value")
+        forged = viewer.request.post(
+            url + "/act",
+            form={"kind": "accept", "action_id": "forged-1", "csrf_token": token or ""},
+            headers={"Origin": site.url},
+            max_redirects=0,
+        )
+        assert forged.status == 403
+        seen.goto(url)
+        assert "accepted" not in seen.locator("#work table.history").inner_text()
+        seen.goto(f"{site.url}/providers/{SYNTHETIC_PROVIDER}/view")
+        assert seen.locator("#worklist tbody tr").count() > 0 and seen.locator("#bulk .bulk").count() == 0
+    finally:
+        viewer.close()
