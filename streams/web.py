@@ -176,34 +176,24 @@ def register_views(tb: TakebackApp) -> None:
         except (TimeoutError, OSError, ClientError, ValueError):
             return view.json({"error": "the worker holding the provider's ledger did not answer"}, status=503)
 
-    @app.page("/providers/{provider_id}/takebacks")
-    class ProviderTakebacks(View):
-        @app.table_route(table=tb.net_cash, match_info="provider_id")
-        async def get(self, request: Request, provider_id: str) -> Response:
-            # here: the worker holding the provider's row, which names the ledger (streams/ledger_routing.py)
-            return await routed(self, request, provider_id, "takebacks", takebacks_answer)
+    def two_hop(what: str, answer: Any) -> None:
+        """/providers/{id}/<what>, answered where the provider's row is, which names its ledger, and its second
+        hop /ledgers/{key}/providers/{id}/<what>, answered by the worker holding that ledger (ledger_routing.py)."""
 
-    @app.page("/ledgers/{ledger_key}/providers/{provider_id}/takebacks")
-    class LedgerTakebacks(View):
-        """The second hop of /providers/{provider_id}/takebacks: the worker holding the ledger answers."""
+        @app.page(f"/providers/{{provider_id}}/{what}")
+        class ByProvider(View):
+            @app.table_route(table=tb.net_cash, match_info="provider_id")
+            async def get(self, request: Request, provider_id: str) -> Response:
+                return await routed(self, request, provider_id, what, answer)
 
-        @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
-        async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
-            return await takebacks_answer(self, request, ledger_key, provider_id)
+        @app.page(f"/ledgers/{{ledger_key}}/providers/{{provider_id}}/{what}")
+        class ByLedger(View):
+            @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
+            async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
+                return await answer(self, request, ledger_key, provider_id)
 
-    @app.page("/providers/{provider_id}/forecast")
-    class ProviderForecast(View):
-        @app.table_route(table=tb.net_cash, match_info="provider_id")
-        async def get(self, request: Request, provider_id: str) -> Response:
-            return await routed(self, request, provider_id, "forecast", forecast_answer)
-
-    @app.page("/ledgers/{ledger_key}/providers/{provider_id}/forecast")
-    class LedgerForecast(View):
-        """The second hop of /providers/{provider_id}/forecast."""
-
-        @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
-        async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
-            return await forecast_answer(self, request, ledger_key, provider_id)
+    two_hop("takebacks", takebacks_answer)
+    two_hop("forecast", forecast_answer)
 
     register_deposit_views(tb, _other_workers)
     register_input_views(tb)
