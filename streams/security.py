@@ -14,6 +14,7 @@ the X-CSRF-Token header from htmx), which another site cannot read. Views that a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -292,6 +293,19 @@ def set_session_cookie(settings: Settings, request: web.Request, response: web.S
     )
 
 
+STARTING_WAIT_SECONDS = 15.0
+
+
+async def _loaded(directory: AccessDirectory) -> bool:
+    """Whether the directory of people has been read; a request in a worker's first seconds waits for it (a few
+    records to read) rather than failing, and gets a 503 only if reading takes longer than that."""
+    if directory.loaded.is_set():
+        return True
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(directory.loaded.wait(), STARTING_WAIT_SECONDS)
+    return directory.loaded.is_set()
+
+
 def access_middleware(settings: Settings, directory: AccessDirectory) -> Any:
     """aiohttp middleware: who makes the request, whether they may, and the cross-site check of every change.
 
@@ -303,7 +317,7 @@ def access_middleware(settings: Settings, directory: AccessDirectory) -> Any:
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path in PROBES or request.path.startswith(OPEN_PREFIXES):
             return await handler(request)
-        if not directory.loaded.is_set():
+        if not await _loaded(directory):
             return web.json_response({"error": "starting: still reading who may sign in"}, status=503)
         principal = await authenticate(settings, directory, request)
         request[PRINCIPAL_KEY] = principal
