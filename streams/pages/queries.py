@@ -387,6 +387,7 @@ class OverviewLine:
     needs_review: int | None  # None: the provider's ledger is on another worker than its row (README, Known problems)
     takebacks: int
     last_remittance_date: dt.date | None
+    provider_name: str | None = None  # N1*PE N102 of its latest remittance, when the ledger is on this worker
 
     def as_json(self) -> dict[str, object]:
         return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()} | {
@@ -400,13 +401,13 @@ class OverviewLine:
             return dt.date.fromisoformat(str(v)) if v else None
 
         money = ("net_cash", "claim_payments", "reversed", "recouped", "still_owed")
-        values = {k: (Decimal(str(d[k])) if k in money else d[k]) for k in cls.__dataclass_fields__}
+        values = {k: (Decimal(str(d[k])) if k in money else d.get(k)) for k in cls.__dataclass_fields__}
         values["oldest_open"] = day(d.get("oldest_open"))
         values["last_remittance_date"] = day(d.get("last_remittance_date"))
         return cls(**values)  # type: ignore[arg-type]
 
 
-def overview_line(row: NetCashRow, index: TakebackIndex | None) -> OverviewLine:
+def overview_line(row: NetCashRow, index: TakebackIndex | None, provider_name: str | None = None) -> OverviewLine:
     dates = [d for d in (row.oldest_open_forward_balance, index.oldest_open if index else None) if d]
     return OverviewLine(
         provider_id=row.provider_id,
@@ -419,12 +420,14 @@ def overview_line(row: NetCashRow, index: TakebackIndex | None) -> OverviewLine:
         needs_review=index.needs_review if index else None,
         takebacks=sum(row.takebacks_by_kind.values()),
         last_remittance_date=row.last_remittance_date,
+        provider_name=provider_name,
     )
 
 
 def overview(lines: Sequence[OverviewLine], query: OverviewQuery) -> list[OverviewLine]:
-    """Searched (by provider id, case-insensitive substring) and sorted; None dates sort last."""
-    found = [line for line in lines if not query.search or query.search.lower() in line.provider_id.lower()]
+    """Searched (by provider id or name, case-insensitive substring) and sorted; None dates sort last."""
+    wanted = (query.search or "").lower()
+    found = [line for line in lines if wanted in f"{line.provider_id} {line.provider_name or ''}".lower()]
 
     def key(line: OverviewLine) -> tuple[bool, object, str]:
         value = getattr(line, query.sort)

@@ -10,6 +10,7 @@ import jinja2
 
 from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
 from streams.pages.filters import link
+from streams.pages.names import NO_NAMES
 from streams.pages.queries import AGE_BUCKETS
 
 DASH = "—"
@@ -125,5 +126,6 @@ def environment() -> jinja2.Environment:
         STATUS_WORDS=STATUS_WORDS,
         DEPOSIT_STATUS_WORDS=DEPOSIT_STATUS_WORDS,
         DASH=DASH,
+        names=NO_NAMES,  # a page that knows the names passes its own (streams/pages/names.py)
     )
     return env

@@ -14,6 +14,7 @@ from pathlib import Path
 from schemas import Reassociation, Takeback, TakebackKind
 from streams.pages import deposits, tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, write_xlsx
+from streams.pages.names import Names
 from streams.pages.queries import (
     ZERO,
     AgeLine,
@@ -49,6 +50,7 @@ class Statement:
     ages: list[AgeLine]
     payments: list[PaymentLine]
     deposits: list[deposits.DepositLine]
+    names: Names
 
 
 def deposit_summary(records: Sequence[Reassociation], provider_id: str) -> list[SummaryLine]:
@@ -119,21 +121,26 @@ def build_statement(
         ages=ages,
         payments=paid,
         deposits=[line for line in lines if in_period(line.date, start, end)],
+        names=Names.of(data.remittances, everything),
     )
 
 
 def statement_sheets(statement: Statement, include_patient_data: bool) -> list[Sheet]:
+    def named(columns: list[tables.Column]) -> list[tables.Column]:
+        return tables.named(columns, statement.names, export=True)
+
+    names = statement.names
     period = (
-        f"Provider {statement.provider_id}, "
+        f"Provider {names.provider(statement.provider_id)}, "
         f"{statement.start.isoformat() if statement.start else 'the beginning'} to "
         f"{statement.end.isoformat() if statement.end else 'the latest remittance'}"
     )
     return [
         Sheet("Summary", SUMMARY, statement.summary, title=period),
-        Sheet("Takebacks", tables.takeback_columns(include_patient_data), statement.takebacks, title=period),
-        Sheet("Open balances", tables.OPEN_BALANCES, statement.ages, title=f"As of {statement.as_of.isoformat()}"),
-        Sheet("Payments", tables.PAYMENTS, statement.payments, title=period),
-        Sheet("Deposits", tables.DEPOSITS, statement.deposits, title=period),
+        Sheet("Takebacks", named(tables.takeback_columns(include_patient_data)), statement.takebacks, title=period),
+        Sheet("Open balances", named(tables.OPEN_BALANCES), statement.ages, title=f"As of {statement.as_of}"),
+        Sheet("Payments", named(tables.PAYMENTS), statement.payments, title=period),
+        Sheet("Deposits", named(tables.DEPOSITS), statement.deposits, title=period),
     ]
 
 

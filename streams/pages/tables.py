@@ -6,13 +6,15 @@ columns and figures of the page it came from.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from streams.pages.names import Names
 from streams.pages.queries import AGE_BUCKETS, AgeLine
 
-Kind = Literal["money", "date", "count", "text"]
+# "payer" and "provider" columns read an id; `named` turns them into what a person reads
+Kind = Literal["money", "date", "count", "text", "payer", "provider"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,30 @@ def col(header: str, kind: Kind, name: str) -> Column:
     return Column(header, kind, _attr(name))
 
 
+def named(columns: Sequence[Column], names: Names, *, export: bool = False) -> list[Column]:
+    """Payer and provider columns named the one way (streams/pages/names.py). On a page: one "NAME (ID)" column.
+    In a download: the id column as it was (a spreadsheet sorts and matches on ids) and a name column beside it."""
+    out: list[Column] = []
+    for column in columns:
+        if column.kind not in ("payer", "provider"):
+            out.append(column)
+            continue
+        of = names.payer if column.kind == "payer" else names.provider
+        name_of = names.payer_name if column.kind == "payer" else names.provider_name
+        if export:
+            out.append(Column(column.header, "text", column.read))
+            out.append(Column(f"{column.header} name", "text", _then(column.read, name_of)))
+        else:
+            out.append(Column(column.header, "text", _then(column.read, of)))
+    return out
+
+
+def _then(read: Callable[[Any], Any], name: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda item: name(read(item))
+
+
 PROVIDERS = [
-    col("Provider", "text", "provider_id"),
+    col("Provider", "provider", "provider_id"),
     col("Net cash", "money", "net_cash"),
     col("Claim payments", "money", "claim_payments"),
     col("Reversed", "money", "reversed"),
@@ -52,8 +76,7 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
         col("Method", "text", "method"),
         col("Amount", "money", "amount"),
         col("Remaining", "money", "remaining"),
-        col("Payer", "text", "payer_id"),
-        col("Payer name", "text", "payer_name"),
+        col("Payer", "payer", "payer_id"),
         col("Claim", "text", "claim_id"),
         col("Payer claim number", "text", "payer_claim_control_number"),
         col("Reason", "text", "reason_category"),
@@ -68,8 +91,9 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
         Column("Flags", "text", lambda t: " ".join(t.flags)),
         col("Takeback id", "text", "event_id"),
     ]
-    if include_patient_data:
-        columns[9:9] = [col("Patient", "text", "patient_name"), col("Member id", "text", "member_id")]
+    if include_patient_data:  # after the claim
+        at = next(i for i, c in enumerate(columns) if c.header == "Claim") + 1
+        columns[at:at] = [col("Patient", "text", "patient_name"), col("Member id", "text", "member_id")]
     return columns
 
 
@@ -85,7 +109,7 @@ def printed_takeback_columns(include_patient_data: bool) -> list[Column]:
 
 
 RECONCILIATION = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Claim payments", "money", "claim_payments"),
     col("Reversed", "money", "reversed"),
     col("Recouped", "money", "recouped"),
@@ -103,7 +127,7 @@ def _bucket(position: int) -> Callable[[AgeLine], Any]:
 
 
 OPEN_BALANCES = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     *[Column(f"{label} days", "money", _bucket(i)) for i, (label, _, _) in enumerate(AGE_BUCKETS)],
     col("Total open", "money", "total"),
 ]
@@ -112,7 +136,7 @@ PAYMENTS = [
     col("Date", "date", "date"),
     col("Effective date", "date", "effective_date"),
     col("Trace (check/EFT)", "text", "trace_number"),
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Amount per ERA", "money", "amount"),
     col("Claims paid", "count", "claims_paid"),
     col("Claim payments", "money", "claim_payments"),
@@ -142,7 +166,7 @@ def _record(name: str) -> Callable[[Any], Any]:
 
 
 DEPOSIT_PAYERS = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Money per ERAs", "money", "era_amount"),
     col("Money per bank", "money", "deposit_amount"),
     col("Difference", "money", "difference"),
@@ -162,7 +186,7 @@ DEPOSIT_AGES = [
 DEPOSITS = [
     col("Date", "date", "date"),
     Column("Status", "text", _record("status")),
-    Column("Payer", "text", _record("payer_id")),
+    Column("Payer", "payer", _record("payer_id")),
     Column("Trace (EFT/check)", "text", _record("trace_number")),
     Column("Method", "text", _record("payment_method")),
     Column("ERA paid", "money", _record("era_amount")),

@@ -36,6 +36,7 @@ from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhe
 from streams.pages import deposits, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
+from streams.pages.names import NO_NAMES, Names
 from streams.pages.queries import (
     IndexCache,
     OverviewLine,
@@ -77,6 +78,7 @@ class NotReady(RuntimeError):
 class Loaded:
     data: ProviderData
     index: TakebackIndex
+    names: Names = NO_NAMES
 
 
 class Pages:
@@ -86,6 +88,7 @@ class Pages:
         self.tb = tb
         self.env = environment()
         self.indexes = IndexCache()
+        self.names: dict[str, tuple[object, Names]] = {}  # ledger key -> (its version, its payees' and payers' names)
         self.static = {
             name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC_FILES.items()
@@ -111,8 +114,18 @@ class Pages:
             row = cash_row(ledger, provider_id) if remittances else None
         data = ProviderData(provider_id, row, takebacks, remittances)
         # the stored header changes whenever the ledger does; bytes cache their hash
-        index = self.indexes.get(provider_id, (len(header), hash(header)), takebacks)
-        return Loaded(data, index)
+        version = (len(header), hash(header))
+        index = self.indexes.get(provider_id, version, takebacks)
+        return Loaded(data, index, self.names_of(ledger_key, version))
+
+    def names_of(self, ledger_key: str, version: object) -> Names:
+        """The names in a ledger's remittances (its payees are the NPIs of one TIN), read once per ledger version."""
+        found = self.names.get(ledger_key)
+        if found is None or found[0] != version:
+            ledger = self.tb.ledgers.get(ledger_key)
+            found = (version, Names.of(ledger.remittances.values(), ledger.emitted.values()))
+            self.names[ledger_key] = found
+        return found[1]
 
     def local_lines(self) -> list[OverviewLine]:
         """A line per provider row held here; its takeback counts when its ledger is here too (see README)."""
@@ -121,11 +134,13 @@ class Pages:
             row = NetCashRow.model_validate_json(raw)
             ledger_key = row.ledger_key or row.provider_id
             header = self.tb.ledgers.table.get(ledger_key.encode())
-            index = None
+            index, name = None, None
             if header is not None:
+                version = (len(header), hash(header))
                 takebacks = takebacks_of(self.tb.ledgers.get(ledger_key), row.provider_id)
-                index = self.indexes.get(row.provider_id, (len(header), hash(header)), takebacks)
-            lines.append(overview_line(row, index))
+                index = self.indexes.get(row.provider_id, version, takebacks)
+                name = self.names_of(ledger_key, version).provider_name(row.provider_id)
+            lines.append(overview_line(row, index, name))
         return lines
 
     async def all_lines(self) -> tuple[list[OverviewLine], int]:
@@ -217,7 +232,8 @@ class Pages:
             "overview.html",
             query=query,
             page=page,
-            columns=tables.PROVIDERS,
+            names=overview_names(lines),
+            columns=tables.named(tables.PROVIDERS, overview_names(lines)),
             sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
             missing_workers=max(missing, gathered.missing_workers),
             no_era=deposits.no_era_summary(gathered.records),
@@ -240,7 +256,7 @@ class Pages:
     async def no_era_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         gathered = await self.all_deposits()
         lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
-        sheet = Sheet("Deposits with no ERA", tables.DEPOSITS, lines)
+        sheet = Sheet("Deposits with no ERA", tables.named(tables.DEPOSITS, NO_NAMES, export=True), lines)
         return await self.download(request, fmt, "deposits-no-era", [sheet])
 
     async def provider_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
@@ -255,11 +271,12 @@ class Pages:
         return self.page(
             "provider.html",
             **provider_context(loaded, wanted, paging),
-            **deposit_context(provider_id, gathered, deposit_filter, deposit_paging),
+            **deposit_context(provider_id, gathered, deposit_filter, deposit_paging, loaded.names),
         )
 
     def takeback_page(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
-        data = self.load(request, provider_id).data
+        loaded = self.load(request, provider_id)
+        data = loaded.data
         takeback = data.takebacks.get(event_id)
         if takeback is None:
             raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
@@ -267,7 +284,7 @@ class Pages:
             (r for r in data.remittances if event_id in r.published),
             key=lambda r: r.order_key(),
         )
-        return self.page("takeback.html", t=takeback, revisions=revisions)
+        return self.page("takeback.html", t=takeback, revisions=revisions, names=loaded.names)
 
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
@@ -278,11 +295,14 @@ class Pages:
             "statement.html",
             provider_id=provider_id,
             statement=statement,
+            names=statement.names,
             summary_columns=SUMMARY,
-            takeback_columns=tables.printed_takeback_columns(self.tb.settings.include_patient_data),
-            age_columns=tables.OPEN_BALANCES,
-            payment_columns=tables.PAYMENTS,
-            deposit_columns=tables.printed_deposit_columns(),
+            takeback_columns=tables.named(
+                tables.printed_takeback_columns(self.tb.settings.include_patient_data), statement.names
+            ),
+            age_columns=tables.named(tables.OPEN_BALANCES, statement.names),
+            payment_columns=tables.named(tables.PAYMENTS, statement.names),
+            deposit_columns=tables.named(tables.printed_deposit_columns(), statement.names),
         )
 
     # ---------------------------------------------------------------- exports
@@ -290,27 +310,31 @@ class Pages:
     async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
         lines, _ = await self.all_lines()
-        return await self.download(
-            request, fmt, "providers", [Sheet("Providers", tables.PROVIDERS, overview(lines, query))]
-        )
+        columns = tables.named(tables.PROVIDERS, overview_names(lines), export=True)
+        return await self.download(request, fmt, "providers", [Sheet("Providers", columns, overview(lines, query))])
 
     async def provider_export(self, request: web.Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
         loaded = self.load(request, provider_id)
         data = loaded.data
         name = f"{table}-{_safe(provider_id)}"
+
+        def named(columns: list[tables.Column]) -> list[tables.Column]:
+            return tables.named(columns, loaded.names, export=True)
+
         if table == "takebacks":
             wanted = WorklistFilter.parse(request.query)
-            columns = tables.takeback_columns(self.tb.settings.include_patient_data)
+            columns = named(tables.takeback_columns(self.tb.settings.include_patient_data))
             sheet = Sheet("Takebacks", columns, all_matching(data.takebacks, loaded.index, wanted))
         elif table == "reconciliation":
-            sheet = Sheet("Cash per payer", tables.RECONCILIATION, reconciliation(data.row))
+            sheet = Sheet("Cash per payer", named(tables.RECONCILIATION), reconciliation(data.row))
         elif table == "open-balances":
             ages = loaded.index.open_balances(data.takebacks, as_of_date(data.row))
-            sheet = Sheet("Open balances", tables.OPEN_BALANCES, ages)
+            sheet = Sheet("Open balances", named(tables.OPEN_BALANCES), ages)
         elif table == "payments":
-            sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
+            lines = payments(data.remittances, carried=loaded.index.carried)
+            sheet = Sheet("Payments", named(tables.PAYMENTS), lines)
         elif table in ("deposits", "deposit-payers", "deposit-ages"):
-            sheet = await self.deposit_sheet(request, provider_id, table)
+            sheet = await self.deposit_sheet(request, provider_id, table, loaded.names)
         elif table == "statement":
             start, end = date_range(request.query)
             gathered = await self.all_deposits()
@@ -323,15 +347,17 @@ class Pages:
             raise NotFound(f"There is no table '{table}' to download; try one of: {', '.join(tables.PROVIDER_TABLES)}.")
         return await self.download(request, fmt, name, [sheet])
 
-    async def deposit_sheet(self, request: web.Request, provider_id: str, table: str) -> Sheet:
+    async def deposit_sheet(self, request: web.Request, provider_id: str, table: str, names: Names) -> Sheet:
         gathered = await self.all_deposits()
         if table == "deposits":
             wanted = deposits.DepositFilter.parse(request.query)
             mine = deposits.of_provider(gathered.records, provider_id)
-            return Sheet("Deposits", tables.DEPOSITS, deposits.deposit_lines(mine, gathered.takeback_providers, wanted))
+            lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted)
+            return Sheet("Deposits", tables.named(tables.DEPOSITS, names, export=True), lines)
         row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
         if table == "deposit-payers":
-            return Sheet("ERAs vs bank", tables.DEPOSIT_PAYERS, deposits.payer_money(row))
+            columns = tables.named(tables.DEPOSIT_PAYERS, names, export=True)
+            return Sheet("ERAs vs bank", columns, deposits.payer_money(row))
         return Sheet("Open deposit items", tables.DEPOSIT_AGES, deposits.open_by_age(row))
 
     async def download(self, request: web.Request, fmt: str, name: str, sheets: list[Sheet]) -> web.StreamResponse:
@@ -375,26 +401,31 @@ class Pages:
 
 def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> dict[str, Any]:
     """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
-    data, index = loaded.data, loaded.index
+    data, index, names = loaded.data, loaded.index, loaded.names
     as_of = as_of_date(data.row)
     return {
         "provider_id": data.provider_id,
+        "names": names,
         "row": data.row,
         "reconciliation": reconciliation(data.row),
-        "reconciliation_columns": tables.RECONCILIATION,
+        "reconciliation_columns": tables.named(tables.RECONCILIATION, names),
         "filters": wanted,
         "page": worklist(data.takebacks, index, wanted, paging),
         "choices": _choices(data),
         "as_of": as_of,
         "ages": index.open_balances(data.takebacks, as_of),
-        "age_columns": tables.OPEN_BALANCES,
+        "age_columns": tables.named(tables.OPEN_BALANCES, names),
         "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
-        "payment_columns": tables.PAYMENTS,
+        "payment_columns": tables.named(tables.PAYMENTS, names),
     }
 
 
 def deposit_context(
-    provider_id: str, gathered: GatheredDeposits, wanted: deposits.DepositFilter, paging: Paging
+    provider_id: str,
+    gathered: GatheredDeposits,
+    wanted: deposits.DepositFilter,
+    paging: Paging,
+    names: Names = NO_NAMES,
 ) -> dict[str, Any]:
     """The provider page's deposits section (rules §10)."""
     row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
@@ -405,7 +436,7 @@ def deposit_context(
             "as_of": gathered.as_of,
             "any": bool(mine),
             "payers": deposits.payer_money(row),
-            "payer_columns": tables.DEPOSIT_PAYERS,
+            "payer_columns": tables.named(tables.DEPOSIT_PAYERS, names),
             "ages": deposits.open_by_age(row),
             "age_columns": tables.DEPOSIT_AGES,
             "filter": wanted,
@@ -424,6 +455,11 @@ class _Listing:
     total: int
     items: list[Any]
     paging: Paging
+
+
+def overview_names(lines: Iterable[OverviewLine]) -> Names:
+    """The overview's lines come from every worker, each named by the worker that holds its provider's ledger."""
+    return Names(providers={line.provider_id: line.provider_name for line in lines if line.provider_name})
 
 
 def _page(items: list[Any], paging: Paging) -> _Listing:
