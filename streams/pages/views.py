@@ -14,6 +14,7 @@ the pages cannot read, 503 while partitions are being assigned, 500 (logged with
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import hmac
 import logging
@@ -33,7 +34,7 @@ from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
-from streams.pages import deposits, tables
+from streams.pages import deposits, figures, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
 from streams.pages.names import NO_NAMES, Names
@@ -234,6 +235,7 @@ class Pages:
             page=page,
             names=overview_names(lines),
             columns=tables.named(tables.PROVIDERS, overview_names(lines)),
+            charts=[figures.taken_per_provider(lines, overview_names(lines))],
             sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
             missing_workers=max(missing, gathered.missing_workers),
             no_era=deposits.no_era_summary(gathered.records),
@@ -415,9 +417,21 @@ def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> 
         "as_of": as_of,
         "ages": index.open_balances(data.takebacks, as_of),
         "age_columns": tables.named(tables.OPEN_BALANCES, names),
+        "charts": provider_charts(loaded, as_of),
         "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
         "payment_columns": tables.named(tables.PAYMENTS, names),
     }
+
+
+def provider_charts(loaded: Loaded, as_of: dt.date) -> list[figures.BarChart]:
+    data, names = loaded.data, loaded.names
+    takebacks = list(data.takebacks.values())
+    return [
+        figures.takebacks_by_month(takebacks, as_of, "reason", names, "taken-by-reason"),
+        figures.takebacks_by_month(takebacks, as_of, "payer", names, "taken-by-payer"),
+        figures.cash_against_taken(data.remittances, takebacks, as_of),
+        figures.open_by_age(loaded.index.open_balances(data.takebacks, as_of), names),
+    ]
 
 
 def deposit_context(

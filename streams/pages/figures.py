@@ -1,0 +1,125 @@
+"""The charts of the provider page and the overview: what a person would rather look at than read.
+
+Each is built from the same figures as the pages' tables (the takebacks, the remittances' net cash, the open
+balances by age), so a bar never says something a table does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from schemas import Takeback
+from streams.domain.facts import RemittanceFacts
+from streams.pages.charts import ZERO, BarChart, Series, series_from
+
+__all__ = ["BarChart", "cash_against_taken", "open_by_age", "takebacks_by_month", "taken_per_provider"]
+from streams.pages.names import Names
+from streams.pages.queries import AGE_BUCKETS, AgeLine, OverviewLine
+
+MONTHS_SHOWN = 12
+PROVIDERS_SHOWN = 12
+
+
+def months_to(as_of: dt.date, days: Iterable[dt.date | None], count: int = MONTHS_SHOWN) -> list[str]:
+    """The calendar months (YYYY-MM) from the first of `days` to as_of's, at most the last `count`, oldest first:
+    a provider seen for two months gets two bars, not ten empty ones."""
+    last = f"{as_of.year:04d}-{as_of.month:02d}"
+    first = min((m for m in map(_month, days) if m and m <= last), default=last)
+    year, month = as_of.year, as_of.month
+    out: list[str] = []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        if out[-1] <= first:
+            break
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def month_names(labels: Sequence[str]) -> tuple[str, ...]:
+    """Under the bars: "Mar", with the year on the first bar and on January ("Jan 26")."""
+    out = []
+    for i, label in enumerate(labels):
+        day = dt.date.fromisoformat(label + "-01")
+        out.append(day.strftime("%b %y") if i == 0 or day.month == 1 else day.strftime("%b"))
+    return tuple(out)
+
+
+def _month(day: dt.date | None) -> str | None:
+    return f"{day.year:04d}-{day.month:02d}" if day else None
+
+
+def takebacks_by_month(
+    takebacks: Iterable[Takeback], as_of: dt.date, group: str, names: Names, chart_id: str
+) -> BarChart:
+    """Amounts taken back per month of the takeback date, stacked by reason (`group` "reason") or payer."""
+    takebacks = [t for t in takebacks if not t.withdrawn]
+    labels = months_to(as_of, (t.takeback_date for t in takebacks))
+    sums: dict[str, dict[str, Decimal]] = {}
+    for t in takebacks:
+        month = _month(t.takeback_date)
+        if month not in labels:
+            continue
+        name = t.reason_category.replace("_", " ") if group == "reason" else names.payer(t.payer_id)
+        per_month = sums.setdefault(name, {})
+        per_month[month] = per_month.get(month, ZERO) + t.amount
+    title = "Taken back per month, by reason" if group == "reason" else "Taken back per month, by payer"
+    return BarChart(
+        chart_id,
+        title,
+        "Month",
+        tuple(labels),
+        series_from(labels, sums),
+        stacked=True,
+        empty_text="Nothing was taken back.",
+        axis_labels=month_names(labels),
+    )
+
+
+def cash_against_taken(
+    remittances: Iterable[RemittanceFacts], takebacks: Iterable[Takeback], as_of: dt.date
+) -> BarChart:
+    """Per month: the net cash the payments brought (BPR02 as it moved) against what takebacks took back."""
+    remittances = list(remittances)
+    labels = months_to(as_of, (r.takeback_date for r in remittances))
+    cash = dict.fromkeys(labels, ZERO)
+    taken = dict.fromkeys(labels, ZERO)
+    for r in remittances:
+        month = _month(r.takeback_date)
+        if month in cash:
+            cash[month] += r.net_cash
+    for t in takebacks:
+        month = _month(t.takeback_date)
+        if not t.withdrawn and month in taken:
+            taken[month] += t.amount
+    series = (
+        Series("net cash", tuple(cash[m] for m in labels)),
+        Series("taken back", tuple(taken[m] for m in labels)),
+    )
+    title = "Net cash against what was taken back, per month"
+    return BarChart("cash-vs-taken", title, "Month", tuple(labels), series, axis_labels=month_names(labels))
+
+
+def open_by_age(ages: Sequence[AgeLine], names: Names) -> BarChart:
+    """What is still owed on open takebacks by age, stacked by payer (the open balances table's figures)."""
+    labels = tuple(f"{label} days" for label, _, _ in AGE_BUCKETS)
+    per_payer = [line for line in ages if line.payer_id != "all payers"]
+    sums = {names.payer(line.payer_id): dict(zip(labels, line.buckets, strict=True)) for line in per_payer}
+    title = "Still owed on open takebacks, by age"
+    series = series_from(labels, sums)
+    return BarChart("open-by-age", title, "Age", labels, series, stacked=True, empty_text="Nothing open.")
+
+
+def taken_per_provider(lines: Sequence[OverviewLine], names: Names) -> BarChart:
+    """The providers most taken from: reversed and recouped, stacked."""
+    top = sorted(lines, key=lambda line: (-(line.reversed + line.recouped), line.provider_id))[:PROVIDERS_SHOWN]
+    labels = tuple(names.provider(line.provider_id) for line in top)
+    series = (
+        Series("reversed", tuple(line.reversed for line in top)),
+        Series("recouped", tuple(line.recouped for line in top)),
+    )
+    note = f"The {PROVIDERS_SHOWN} providers most taken from." if len(lines) > PROVIDERS_SHOWN else ""
+    return BarChart(
+        "taken-per-provider", "Taken back per provider", "Provider", labels, series, stacked=True, note=note
+    )
