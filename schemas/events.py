@@ -160,6 +160,7 @@ class Payee(Event):
     id_qualifier: str | None = None
     name: str | None = None
     tin: str | None = Field(None, description="REF*TJ.")
+    state: str | None = Field(None, description="N4*N402 of the payee's N1*PE loop: its state (rules §11 look-back).")
 
 
 class Payment(Event):
@@ -249,6 +250,37 @@ class Settlement(Event):
     plb_reason_code: str | None = Field(None, description="The PLB code that settled it (WO, FB, 72, B2, CS).")
 
 
+class RuleSource(Event):
+    """Where a rule comes from (rules §11): its citation, a link (empty for an operator's contract) and when it was
+    checked."""
+
+    citation: str
+    url: str = ""
+    checked_on: dt.date | None = None
+
+
+class TakebackDeadline(Event):
+    """One clock a takeback starts (rules §11): what a person may do, by which day, and the rule that says so."""
+
+    deadline_kind: str = Field(description="e.g. medicare_stop_recoupment, medicare_offset, dispute_notice.")
+    act_by: dt.date
+    day: int = Field(description="Day N, counting day 1 (day_one) as 1.")
+    description: str
+    source: RuleSource
+
+
+class Lookback(Event):
+    """A state's look-back limit checked against a recoupment (rules §11): 'may be beyond', never legal advice."""
+
+    outcome: Literal[
+        "inside", "beyond", "no_limit", "no_limit_on_file", "state_unknown", "not_commercial", "dates_unknown"
+    ]
+    state: str | None = Field(None, description="The provider's state (operator's provider file, else the N4).")
+    limit: str | None = Field(None, description="e.g. '12 months', '365 days', 'no limit'.")
+    last_day_allowed: dt.date | None = Field(None, description="The original payment's date plus the limit.")
+    source: RuleSource | None = None
+
+
 class Takeback(Event):
     """A payer taking back money it reported as paid.
 
@@ -305,6 +337,29 @@ class Takeback(Event):
     plb_fiscal_date: dt.date | None = Field(None, description="PLB02, the fiscal period date of a PLB recovery.")
     patient_name: str | None = Field(None, description="PHI: only when TAKEBACK_INCLUDE_PATIENT_DATA is on.")
     member_id: str | None = Field(None, description="PHI: only when TAKEBACK_INCLUDE_PATIENT_DATA is on.")
+    # What a person must act on, and by when (rules §11, §13): from the facts alone, never from a clock.
+    payer_kind: Literal["medicare", "medicaid", "commercial", "other"] | None = Field(
+        None, description="Null for an unknown payer: then there is no deadline (payer_kind_found_by says so)."
+    )
+    payer_kind_found_by: str | None = Field(
+        None, description="'payer profile', 'claim filing indicator CLP06 = MB', or 'unknown payer'."
+    )
+    day_one: dt.date | None = Field(
+        None, description="Day 1 of the clocks: the day the overpayment first appeared on an 835 (takeback_date)."
+    )
+    act_by: dt.date | None = Field(None, description="The earliest clock of `deadlines`; null when there is none.")
+    deadline_kind: str | None = Field(None, description="The kind of that clock.")
+    deadline_source: RuleSource | None = Field(None, description="The rule behind that clock.")
+    deadlines: list[TakebackDeadline] = Field(
+        [], description="Every clock still relevant, earliest first: a settled takeback keeps its appeal clocks only."
+    )
+    lookback: Lookback | None = Field(None, description="The state look-back check of a recoupment (rules §11).")
+    recovered_twice_excess: Money | None = Field(
+        None, description="With flag recovered_twice: what the payer took back beyond what it owed (rules §13)."
+    )
+    recovered_twice_ids: list[str] = Field(
+        [], description="With flag recovered_twice: the event ids of every recovery of the claim, oldest first."
+    )
 
 
 OPEN_AGE_DESCRIPTION = (

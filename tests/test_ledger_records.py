@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -187,12 +188,15 @@ def test_a_claim_fact_with_every_field_set_round_trips_through_its_stored_row() 
         service_dates=(dt.date(2026, 1, 2), dt.date(2026, 1, 4)),
         frequency_code="8",
         patient=("DOE, JANE", "M1"),
+        filing_indicator="MB",
     )
     row = json.loads(json.dumps(claim_row(fact)))
     assert len(row) == len(CLAIM_ROW_FIELDS)
     assert claim_from_row(row) == fact
+    # a row stored before CLP06 was kept loads with its default
+    assert claim_from_row(row[:-1]) == dataclasses.replace(fact, filing_indicator=None)
     with pytest.raises(InvalidRemittance, match="stored claim is malformed"):
-        claim_from_row(row[:-1])
+        claim_from_row(row[:-3])
 
 
 def test_a_restored_or_rederived_ledger_holds_one_object_per_unchanged_takeback() -> None:

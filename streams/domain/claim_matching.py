@@ -15,13 +15,14 @@ from decimal import Decimal
 
 from schemas import REVERSAL_STATUS, ZERO, Settlement, Takeback, TakebackKind, TakebackMethod
 from streams.domain.canonical_order import OrderKey
-from streams.domain.claim_index import PaymentRecord
+from streams.domain.claim_index import ClaimRef, PaymentRecord
+from streams.domain.deadlines.takebacks import first_fields, note_claim
 from streams.domain.derived_state import DerivedState, PendingReversal
 from streams.domain.facts import ClaimFact, RemittanceFacts
 from streams.domain.ids import stable_id
 from streams.domain.match_policy import MatchPolicy
 from streams.domain.reasons import PROVIDER_VOID, added_carcs, carcs, reason_of, remarks
-from streams.domain.references import original_of
+from streams.domain.references import claim_ref, original_of
 from streams.domain.takeback_status import revised, settled_in, with_status
 from streams.domain.work_fields import correction_fields, original_patient_responsibility, reversal_fields
 
@@ -176,6 +177,8 @@ class ClaimMatcher:
             settled_by=_netted_here(facts, amount),
             **reversal_fields(facts, claim, original),
         )
+        indicators = (claim.filing_indicator, original.claim.filing_indicator if original else None)
+        first_fields(takeback, self.policy.rules, indicators, facts.payee_state)
         correction = self._correction_listed_before(facts, position, claim, original)
         if correction is not None:
             takeback = _corrected(takeback, correction.claim, pending)
@@ -184,6 +187,9 @@ class ClaimMatcher:
         else:
             self._await_correction(takeback, pending)
         self.state.put(with_status(takeback))
+        note_claim(
+            self.state, event_id, claim_ref(self.state, original) if original else self._reversed_before(facts, claim)
+        )
         self.state.takebacks_by_claim.setdefault((facts.payer_id, claim.claim_id), []).append(event_id)
         self.state.book(facts, "reversed" if kind == TakebackKind.reversal else "recouped", amount)
 
@@ -215,6 +221,20 @@ class ClaimMatcher:
                 if open_records:
                     same_amount = [p for p in open_records if p.claim.payment == amount]
                     return (same_amount or open_records)[0]
+        return None
+
+    def _reversed_before(self, facts: RemittanceFacts, claim: ClaimFact) -> ClaimRef | None:
+        """Rules §13: a reversal finding no payment left to reverse, of a payment already reversed under its CLP07:
+        the claim reversed twice (a second recovery of it, not an orphan of another claim)."""
+        if not claim.pcn:
+            return None
+        for record in reversed(self.state.payments_by_pcn.get((facts.payer_id, claim.pcn))):
+            if (
+                record.reversed_by is not None
+                and record.remittance.payee_id == facts.payee_id
+                and record.claim.status_code != REVERSAL_STATUS
+            ):
+                return claim_ref(self.state, record)
         return None
 
     def _correction_listed_before(

@@ -89,6 +89,10 @@ class DerivedState:
     # payer -> the latest remittance that opened, settled or resolved one of its carried balances
     carried_changed_at: dict[str, OrderKey] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # takebacks created or changed by the last apply
+    dirty: list[str] = field(default_factory=list)  # takebacks changed since the deadline fields were refreshed
+    # Rules §13: the claim each takeback recovered, and every recovery of each claim (recovered twice)
+    claim_of: dict[str, ClaimRef] = field(default_factory=dict)
+    recoveries_by_claim: dict[ClaimRef, list[str]] = field(default_factory=dict)
 
     def note_applied(self, facts: RemittanceFacts, key: OrderKey) -> None:
         """Keep `applied` in canonical order: an append in order, an insertion for a late remittance."""
@@ -108,6 +112,7 @@ class DerivedState:
         share_fields_set(takeback)
         self.takebacks[takeback.event_id] = takeback
         self.touched.add(takeback.event_id)
+        self.dirty.append(takeback.event_id)
 
     def payee_cash(self, payee_id: str) -> PayeeCash:
         found = self.cash.get(payee_id)

@@ -46,6 +46,7 @@ class ClaimFact:
     service_dates: tuple[dt.date, dt.date] | None = None  # DTM*232/233 of the claim, else the lines' DTM*472
     frequency_code: str | None = None  # CLP09: 8 is a void the provider asked for (rules §6)
     patient: tuple[str | None, str | None] | None = None  # (name, member id): only when ingest kept patient data
+    filing_indicator: str | None = None  # CLP06, interned: which kind of payer (rules §11: MA/MB are Medicare)
 
     def claim_charge(self) -> Decimal | None:
         return None if self.charge is None else Decimal(self.charge)
@@ -82,6 +83,7 @@ class RemittanceFacts(BaseModel):
     published: list[str] = []  # takeback event ids this remittance created or revised
     flags: list[str] = []
     payee_ids: list[str] = []  # the payee's NPI and TIN: PLB01 naming either is the payee itself
+    payee_state: str | None = None  # N4*N402 of the payee: its state's look-back limit (rules §11)
 
     @property
     def payee_id(self) -> str:
@@ -146,6 +148,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             published=[],
             flags=flagged,
             payee_ids=[i for i in (payee["id"], payee.get("tin")) if i],
+            payee_state=payee.get("state"),
         )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         raise InvalidRemittance(f"the remittance event is malformed ({type(exc).__name__}: {exc})") from None
@@ -174,16 +177,22 @@ def claim_row(fact: ClaimFact) -> list[object]:
         None if dates is None else [dates[0].isoformat(), dates[1].isoformat()],
         fact.frequency_code,
         fact.patient,
+        fact.filing_indicator,
     ]
 
 
 def claim_from_row(row: list) -> ClaimFact:
     """The ClaimFact `claim_row` stored (InvalidRemittance when the array does not have its shape)."""
     try:
+        if len(row) < len(CLAIM_ROW_FIELDS) and len(row) >= _FIRST_ROW_LENGTH:
+            row = [*row, *([None] * (len(CLAIM_ROW_FIELDS) - len(row)))]  # stored before a field was added: its default
         values = zip(CLAIM_ROW_FIELDS, row, strict=True)
         return ClaimFact(**{name: _ROW_DECODERS.get(name, _as_is)(value) for name, value in values})
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise InvalidRemittance(f"a stored claim is malformed ({type(exc).__name__}: {exc})") from None
+
+
+_FIRST_ROW_LENGTH = 13  # the fields a stored row has had from the start; later ones (CLP06) default to None
 
 
 def _as_is(value: Any) -> Any:
@@ -204,6 +213,7 @@ _ROW_DECODERS: dict[str, Callable[[Any], Any]] = {
     "service_dates": _unless_none(lambda days: _period(*days)),
     "frequency_code": _unless_none(sys.intern),
     "patient": _unless_none(tuple),
+    "filing_indicator": _unless_none(sys.intern),
 }
 
 
@@ -211,6 +221,7 @@ def _claim_fact(c: dict) -> ClaimFact:
     f8 = next((r["value"] for r in c.get("references") or [] if r.get("qualifier") == "F8"), None)
     responsibility = c.get("patient_responsibility")
     frequency = c.get("frequency_code")
+    filing = c.get("filing_indicator")
     patient = c.get("patient")
     return ClaimFact(
         claim_id=str(c["claim_id"]),
@@ -226,6 +237,7 @@ def _claim_fact(c: dict) -> ClaimFact:
         service_dates=_service_dates(c),
         frequency_code=sys.intern(frequency) if frequency else None,
         patient=_patient(patient) if patient else None,
+        filing_indicator=sys.intern(filing) if filing else None,  # a handful of codes, a million claims
     )
 
 

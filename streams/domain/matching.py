@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from streams.domain.claim_matching import ClaimMatcher
+from streams.domain.deadlines.takebacks import refresh as refresh_deadlines
 from streams.domain.derived_state import DerivedState
 from streams.domain.facts import RemittanceFacts
 from streams.domain.match_policy import MatchPolicy
@@ -21,7 +22,8 @@ class Matcher:
     def __init__(self, state: DerivedState, policy: MatchPolicy) -> None:
         self.state = state
         self.claims = ClaimMatcher(state, policy)
-        self.adjustments = AdjustmentMatcher(state)
+        self.adjustments = AdjustmentMatcher(state, policy)
+        self.rules = policy.rules
 
     def apply(self, facts: RemittanceFacts) -> None:
         state = self.state
@@ -37,6 +39,7 @@ class Matcher:
         self.claims.apply(facts)
         self.adjustments.apply(facts)
         self.claims.flag_overdue_corrections()
+        refresh_deadlines(state, self.rules)  # rules §11, §13: on what this remittance created or changed
 
 
 def derive(all_facts: Iterable[RemittanceFacts], policy: MatchPolicy) -> DerivedState:

@@ -14,9 +14,11 @@ from decimal import Decimal
 
 from schemas import REVERSAL_STATUS, ZERO, Settlement, Takeback, TakebackKind, TakebackMethod
 from streams.domain.claim_index import ClaimRef
+from streams.domain.deadlines.takebacks import first_fields, note_claim
 from streams.domain.derived_state import CarriedBalance, DerivedState
 from streams.domain.facts import PlbFact, RemittanceFacts
 from streams.domain.ids import stable_id
+from streams.domain.match_policy import MatchPolicy
 from streams.domain.npi import is_valid_npi
 from streams.domain.plb_codes import (
     AUTHORIZED_RETURN,
@@ -69,8 +71,9 @@ class _Payment:
 class AdjustmentMatcher:
     """Applies the PLB amounts of remittances, in canonical order, to derived state."""
 
-    def __init__(self, state: DerivedState) -> None:
+    def __init__(self, state: DerivedState, policy: MatchPolicy) -> None:
         self.state = state
+        self.rules = policy.rules
         self._references: list[ResolvedReference] = []
         self._netted: list[str] = []  # takebacks PLB amounts of the current remittance netted from its payment
         self._settled: list[str] = []  # takebacks the last `_settle` settled (part of)
@@ -361,6 +364,8 @@ class AdjustmentMatcher:
             settled_by=settled_by,
             **recovery_fields(facts, adj, linked),
         )
+        first_fields(takeback, self.rules, (linked.claim.filing_indicator,) if linked else (), facts.payee_state)
+        note_claim(self.state, event_id, claim_ref(self.state, linked) if linked else None)
         self.state.put(with_status(takeback))
         self.state.book(facts, "recouped", new_money)
         self._netted.append(event_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -76,6 +77,15 @@ class PayerProfile:
 
 
 @dataclass(frozen=True)
+class ProviderEntry:
+    """The operator's word on one provider (TAKEBACK_PROVIDERS): its state, where its 835s' N4 is missing or wrong."""
+
+    provider_id: str
+    state: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class InterestRate:
     effective_from: dt.date
     annual_percent: Decimal
@@ -91,10 +101,14 @@ class RuleBook:
     filing_kinds: dict[str, PayerKind] = field(default_factory=dict)  # CLP06 code -> kind
     profiles: dict[str, PayerProfile] = field(default_factory=dict)  # payer id (TRN03 or REF*2U) -> profile
     interest_rates: tuple[InterestRate, ...] = ()  # oldest first
+    providers: dict[str, ProviderEntry] = field(default_factory=dict)  # provider id -> the operator's entry
 
 
-def load_rule_book(payer_profiles: Path | None = None, state_limits: Path | None = None) -> RuleBook:
-    """The shipped tables, plus the operator's payer profiles and state limits (their rows win on the same key)."""
+def load_rule_book(
+    payer_profiles: Path | None = None, state_limits: Path | None = None, providers: Path | None = None
+) -> RuleBook:
+    """The shipped tables, plus the operator's payer profiles, state limits and providers (their rows win on the
+    same key)."""
     limits = {row.state: row for row in _state_limits(_shipped("state_lookback_limits.csv"))}
     if state_limits is not None:
         limits |= {row.state: row for row in _state_limits(_file(state_limits))}
@@ -110,10 +124,17 @@ def load_rule_book(payer_profiles: Path | None = None, state_limits: Path | None
         filing_kinds=dict(_filing_kinds(_shipped("claim_filing_indicators.csv"))),
         profiles=profiles,
         interest_rates=tuple(sorted(_rates(_shipped("medicare_interest_rates.csv")), key=lambda r: r.effective_from)),
+        providers={row.provider_id: row for row in _providers(_file(providers))} if providers is not None else {},
     )
 
 
 Row = tuple[str, int, dict[str, str]]  # (file name, line number, columns)
+
+
+@functools.cache
+def shipped_rule_book() -> RuleBook:
+    """The shipped tables alone, loaded once: what a ledger applies when the operator added nothing."""
+    return load_rule_book()
 
 
 def _shipped(name: str) -> Iterator[Row]:
@@ -162,9 +183,22 @@ def _kind_deadlines(rows: Iterator[Row]) -> Iterator[KindDeadline]:
 def _profiles(rows: Iterator[Row]) -> Iterator[PayerProfile]:
     for row in rows:
         _, _, c = row
+        if not c.get("payer_id"):
+            raise _bad(row, "payer_id", "")
         days = {key: _int(row, key) if c.get(key) else None for key in ("dispute_days", "offset_days", "appeal_days")}
         source = _source(row, url_required=False)  # an operator's row may cite its contract, which has no link
         yield PayerProfile(c["payer_id"], c.get("name", ""), _kind(row), **days, source=source)
+
+
+def _providers(rows: Iterator[Row]) -> Iterator[ProviderEntry]:
+    for row in rows:
+        _, _, c = row
+        state = c.get("state", "").upper()
+        if not c.get("provider_id"):
+            raise _bad(row, "provider_id", "")
+        if len(state) != 2 or not state.isalpha():
+            raise _bad(row, "state", c.get("state", ""))
+        yield ProviderEntry(c["provider_id"], state, c.get("name", ""))
 
 
 def _filing_kinds(rows: Iterator[Row]) -> Iterator[tuple[str, PayerKind]]:

@@ -447,6 +447,7 @@ class _SetReader:
         "numbers",
         "patients",
         "payee_n1",
+        "payee_state",
         "payer_n1",
         "payment",
         "phase",
@@ -483,6 +484,7 @@ class _SetReader:
         self.production_date: dt.date | None = None
         self.payer_n1: list[str] | None = None
         self.payee_n1: tuple[list[str], int] | None = None
+        self.payee_state: str | None = None
         self.ref_2u: str | None = None
         self.ref_tj: str | None = None
         self.claims: list[ClaimPayment] = []
@@ -636,6 +638,12 @@ class _SetReader:
             self.payer_n1 = row
         else:
             self.payee_n1 = (row, k)
+
+    def on_n4(self, row: list[str], k: int) -> None:
+        """Rules §11: the payee's state (N402 of its N1*PE loop) is where its look-back limit comes from; the
+        payer's N4 (before N1*PE) and any later one are not the payee's."""
+        if self.phase == "header" and self.payee_n1 is not None and self.payee_state is None:
+            self.payee_state = (_optional(row, 2) or "").upper() or None
 
     def _production_date(self, row: list[str], k: int) -> None:
         self._need(row, 2, k, "a date")
@@ -965,6 +973,7 @@ class _SetReader:
                 "id_qualifier": _optional(row, 3) if _optional(row, 4) else None,
                 "name": _optional(row, 2),
                 "tin": self.ref_tj,
+                "state": self.payee_state,
             },
         )
         return self.payment, self.trace[0], payee
@@ -1017,6 +1026,7 @@ _HANDLERS = {
     "BPR": _SetReader.on_bpr,
     "TRN": _SetReader.on_trn,
     "N1": _SetReader.on_n1,
+    "N4": _SetReader.on_n4,
     "DTM": _SetReader.on_dtm,
     "REF": _SetReader.on_ref,
     "LX": _SetReader.on_lx,
