@@ -15,6 +15,13 @@ from schemas import ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# The worklist's deadline filters (rules §11), as the select shows them; what each means is queries.due_state's.
+DUE_CHOICES = {
+    "7d": "due in 7 days",
+    "overdue": "overdue",
+    "beyond_lookback": "may be beyond look-back",
+}
+WORKLIST_SORTS = {"newest": "newest first", "act_by": "act by, soonest first"}
 
 
 class BadFilter(ValueError):
@@ -88,6 +95,8 @@ class WorklistFilter:
     payer: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    due: str | None = None  # a DUE_CHOICES key
+    sort: str | None = None  # a WORKLIST_SORTS key; None is newest first
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> WorklistFilter:
@@ -100,6 +109,8 @@ class WorklistFilter:
             payer=(query.get("payer") or "").strip() or None,
             date_from=start,
             date_to=end,
+            due=_choice(query, "due", list(DUE_CHOICES)),
+            sort=_choice(query, "sort", list(WORKLIST_SORTS)),
         )
 
     @property

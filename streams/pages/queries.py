@@ -18,6 +18,9 @@ from streams.domain.cash import age_bucket as bucket_of
 from streams.domain.ledger import RemittanceFacts
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
 
+DUE_SOON_DAYS = 7  # "due in 7 days" (rules §11)
+BEYOND_LOOKBACK = "beyond_lookback_limit"
+
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
 # labels are for reading ("0–30", "over 120").
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = tuple(
@@ -53,6 +56,8 @@ class TakebackIndex:
     payer: list[str]
     date: list[dt.date | None]
     withdrawn: list[bool]
+    clocks: list[tuple[dt.date, ...]]  # the act_by day of each of the takeback's clocks, earliest first (rules §11)
+    beyond_lookback: list[bool]
     live: list[int]  # positions of the takebacks that are not withdrawn
     needs_review: int
     open_count: int
@@ -67,7 +72,7 @@ class TakebackIndex:
     def build(cls, takebacks: Mapping[str, Takeback]) -> TakebackIndex:
         keyed = [(t.takeback_date or dt.date.min, t.event_id, t) for t in takebacks.values()]
         keyed.sort(reverse=True)  # event ids are unique: the takebacks themselves are never compared
-        index = cls([], [], [], [], [], [], [], [], [], 0, 0, None, {})
+        index = cls([], [], [], [], [], [], [], [], [], [], [], 0, 0, None, {})
         open_dates = []
         carried = index.carried
         for position, (_, event_id, t) in enumerate(keyed):
@@ -79,6 +84,8 @@ class TakebackIndex:
             index.payer.append(t.payer_id)
             index.date.append(t.takeback_date)
             index.withdrawn.append(t.withdrawn)
+            index.clocks.append(clock_days(t))
+            index.beyond_lookback.append(BEYOND_LOOKBACK in t.flags)
             if t.withdrawn:
                 continue
             index.live.append(position)
@@ -125,7 +132,7 @@ class TakebackIndex:
             self._count(t, +1)
         if new:
             fresh = TakebackIndex.build({t.event_id: t for t in new})
-            for name in ("newest_first", "status", "kind", "method", "category", "payer", "date", "withdrawn"):
+            for name in COLUMNS:
                 setattr(self, name, getattr(fresh, name) + getattr(self, name))
             for t in new:
                 self._count(t, +1)
@@ -144,6 +151,8 @@ class TakebackIndex:
         self.category[position] = t.reason_category
         self.payer[position] = t.payer_id
         self.withdrawn[position] = t.withdrawn
+        self.clocks[position] = clock_days(t)
+        self.beyond_lookback[position] = BEYOND_LOOKBACK in t.flags
 
     def _count(self, t: Takeback, sign: int) -> None:
         """Add (+1) or take away (-1) one takeback's share of the counts and sums."""
@@ -158,6 +167,39 @@ class TakebackIndex:
         if as_of not in self.ages:
             self.ages[as_of] = open_balances_by_age(takebacks.values(), as_of)
         return self.ages[as_of]
+
+
+COLUMNS = (
+    "newest_first",
+    "status",
+    "kind",
+    "method",
+    "category",
+    "payer",
+    "date",
+    "withdrawn",
+    "clocks",
+    "beyond_lookback",
+)
+
+
+def clock_days(t: Takeback) -> tuple[dt.date, ...]:
+    return tuple(sorted(d.act_by for d in t.deadlines))
+
+
+def next_act_by(clocks: Sequence[dt.date], today: dt.date) -> dt.date | None:
+    """The clock a person acts on now: the earliest not yet past (clocks are earliest first)."""
+    return next((day for day in clocks if day >= today), None)
+
+
+def due_state(clocks: Sequence[dt.date], today: dt.date, due: str) -> bool:
+    """Rules §11, as the worklist and the API filter: "7d" when the next clock not yet past falls within
+    DUE_SOON_DAYS of today; "overdue" when the takeback's first clock (its act_by) has passed. A takeback with no
+    clock (an unknown payer) is neither: its page says it has no deadline."""
+    if due == "overdue":
+        return bool(clocks) and clocks[0] < today
+    upcoming = next_act_by(clocks, today)
+    return upcoming is not None and (upcoming - today).days <= DUE_SOON_DAYS
 
 
 class IndexCache:
@@ -175,8 +217,9 @@ class IndexCache:
         return index
 
 
-def matching_positions(index: TakebackIndex, wanted: WorklistFilter) -> list[int]:
-    """Positions (newest first) of the takebacks the filter keeps. Withdrawn ones only when asked for by status."""
+def matching_positions(index: TakebackIndex, wanted: WorklistFilter, today: dt.date | None = None) -> list[int]:
+    """Positions (newest first, or soonest act-by first) of the takebacks the filter keeps. Withdrawn ones only when
+    asked for by status. `today` (the real date: deadlines are in calendar time) is for the deadline filters."""
     if wanted.status == TakebackStatus.withdrawn:
         positions = [i for i, w in enumerate(index.withdrawn) if w]
     else:
@@ -197,6 +240,17 @@ def matching_positions(index: TakebackIndex, wanted: WorklistFilter) -> list[int
     if wanted.date_to is not None:
         end = wanted.date_to
         positions = [i for i in positions if dates[i] is not None and dates[i] <= end]  # type: ignore[operator]
+    return _by_deadline(index, wanted, positions, today or dt.date.today())
+
+
+def _by_deadline(index: TakebackIndex, wanted: WorklistFilter, positions: list[int], today: dt.date) -> list[int]:
+    if wanted.due == "beyond_lookback":
+        positions = [i for i in positions if index.beyond_lookback[i]]
+    elif wanted.due is not None:
+        positions = [i for i in positions if due_state(index.clocks[i], today, wanted.due)]
+    if wanted.sort == "act_by":  # act_by (the first clock) soonest first, as the API sorts; none last
+        clocks, ids = index.clocks, index.newest_first
+        positions = sorted(positions, key=lambda i: (not clocks[i], clocks[i][:1] or (dt.date.max,), ids[i]))
     return positions
 
 
@@ -207,15 +261,23 @@ class Page:
     paging: Paging
 
 
-def worklist(takebacks: Mapping[str, Takeback], index: TakebackIndex, wanted: WorklistFilter, paging: Paging) -> Page:
+def worklist(
+    takebacks: Mapping[str, Takeback],
+    index: TakebackIndex,
+    wanted: WorklistFilter,
+    paging: Paging,
+    today: dt.date | None = None,
+) -> Page:
     """The filtered takebacks, newest first, one page of them and how many there are in all."""
-    positions = matching_positions(index, wanted)
+    positions = matching_positions(index, wanted, today)
     shown = positions[paging.offset : paging.offset + paging.limit]
     return Page(total=len(positions), items=[takebacks[index.newest_first[i]] for i in shown], paging=paging)
 
 
-def all_matching(takebacks: Mapping[str, Takeback], index: TakebackIndex, wanted: WorklistFilter) -> list[Takeback]:
-    return [takebacks[index.newest_first[i]] for i in matching_positions(index, wanted)]
+def all_matching(
+    takebacks: Mapping[str, Takeback], index: TakebackIndex, wanted: WorklistFilter, today: dt.date | None = None
+) -> list[Takeback]:
+    return [takebacks[index.newest_first[i]] for i in matching_positions(index, wanted, today)]
 
 
 # --------------------------------------------------------------------------- cash reconciliation

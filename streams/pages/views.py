@@ -51,6 +51,7 @@ from streams.pages.queries import (
     reconciliation,
     worklist,
 )
+from streams.pages.rebate import rebate_case
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
 from streams.security import SESSION_COOKIE, session_value
@@ -63,7 +64,12 @@ ROUTED_HEADER = "X-Takeback-Routed"
 ROW_HOP = "row"  # at the worker holding the provider's cash row, which names its ledger
 LEDGER_HOP = "ledger"  # at the worker holding the provider's ledger (LEDGER_HEADER says which)
 FORWARDED_HEADERS = ("Authorization", "Cookie", "Accept")
-STATIC_FILES = {"takeback.css": "text/css", "htmx.min.js": "text/javascript", "htmx.LICENSE": "text/plain"}
+STATIC_FILES = {
+    "takeback.css": "text/css",
+    "htmx.min.js": "text/javascript",
+    "htmx.LICENSE": "text/plain",
+    "print.js": "text/javascript",
+}
 PAYMENTS_ON_PAGE = 50
 
 
@@ -287,6 +293,17 @@ class Pages:
             key=lambda r: r.order_key(),
         )
         return self.page("takeback.html", t=takeback, revisions=revisions, names=loaded.names)
+
+    def rebate_page(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
+        """Rules §13: the printable rebate request of a takeback that recovered more than the claim owed."""
+        loaded = self.load(request, provider_id)
+        takeback = loaded.data.takebacks.get(event_id)
+        if takeback is None:
+            raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
+        case = rebate_case(takeback, loaded.data.takebacks)
+        if case is None:
+            raise NotFound("This takeback did not recover more than the claim owed: there is no rebate to ask for.")
+        return self.page("rebate.html", case=case, provider_id=provider_id, names=loaded.names, today=dt.date.today())
 
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
@@ -618,6 +635,12 @@ def register(tb: TakebackApp) -> None:
         @guarded(pages, provider=True)
         async def get(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
             return pages.takeback_page(request, provider_id, event_id)
+
+    @app.page("/providers/{provider_id}/takebacks/{event_id}/rebate-request")
+    class RebatePage(View):
+        @guarded(pages, provider=True)
+        async def get(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
+            return pages.rebate_page(request, provider_id, event_id)
 
     @app.page("/providers/{provider_id}/{table}.{fmt}")
     class ProviderExport(View):
