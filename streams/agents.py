@@ -30,19 +30,19 @@ from streams.container import TakebackApp
 from streams.deposit_agents import ReassociationSender
 from streams.domain.cash_shares import add_share
 from streams.domain.ids import ledger_key
-from streams.domain.ledger import MatchPolicy
 from streams.event_context import event_batches
 from streams.ingest import ingest_input
 from streams.local_ledgers import LocalLedgers
 from streams.match_batch import MatchBatch
 from streams.publishing import EventPublisher
+from streams.settings import match_policy
 
 log = logging.getLogger("takeback.agents")
 
 
 def register_agents(tb: TakebackApp) -> None:
     app, topics, settings = tb.app, tb.topics, tb.settings
-    policy = MatchPolicy(correction_wait_days=settings.correction_wait_days)
+    policy = match_policy(settings)
     reassociation = ReassociationSender(tb)
 
     publisher = EventPublisher(tb)

@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.broker import BrokerError, EmbeddedBroker
+from streams.domain.deadlines.rule_tables import RuleTableError
 from streams.inputs import expand_inputs
 from streams.processes import Interrupted, exit_interrupted, stop_like_ctrl_c
 from streams.security import InsecureConfiguration, check_api_exposure
-from streams.settings import Settings, broker_url, settings_from_env
+from streams.settings import Settings, broker_url, match_policy, settings_from_env
 from streams.sink import SinkError
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     stop_like_ctrl_c()  # SIGTERM too unwinds the `with` blocks that stop the broker and workers
     try:
+        match_policy(settings)  # rules §11: a bad operator rule file stops here, naming its file and line
         return COMMANDS[args.command](args, settings)
     except Interrupted as stop:
         exit_interrupted(stop, "takeback")
@@ -177,6 +179,8 @@ def _failure_line(exc: Exception, args: argparse.Namespace, settings: Settings) 
     from streams.kafka_io import PipelineStalled
 
     if isinstance(exc, (BrokerError, PipelineStalled, InsecureConfiguration, SinkError, FileNotFoundError, OSError)):
+        return str(exc)
+    if isinstance(exc, RuleTableError):
         return str(exc)
     if isinstance(exc, KafkaConnectionError) and (args.broker or args.command not in EMBEDDED_COMMANDS):
         # a broker the user named or configured: say which setting named it, and how to name or start another

@@ -6,9 +6,14 @@ Kubernetes manifests all speak the same names.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.domain.match_policy import MatchPolicy
 
 ENV_PREFIX = "TAKEBACK_"
 KAFKA_SCHEME = "kafka://"
@@ -85,6 +90,10 @@ class Settings:
     stop_grace_seconds: float = 10.0
     # Rules §5: flag a reversal still without its correction after this many days of remittance time.
     correction_wait_days: int = 30
+    # Rules §11: the operator's payer profiles (CSV, the columns of streams/domain/deadlines/data/payer_profiles.csv)
+    # and providers (CSV: provider_id,state,name: the state whose look-back limit applies); empty: none.
+    payer_profiles: str = ""
+    providers: str = ""
     # Rules §10: an ERA's money (or a deposit's ERA) is late after this many business days of stream time.
     deposit_wait_business_days: int = 3
     # Prometheus label sets are capped; providers/payers past the cap are summed under "_other".
@@ -125,6 +134,26 @@ class Settings:
 
     def with_overrides(self, **overrides: object) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def match_policy(settings: Settings) -> MatchPolicy:
+    """The policy every ledger applies: the rules' choices the settings make, and the rule tables with the
+    operator's files, loaded once (a bad file raises RuleTableError naming the file and line)."""
+    return _policy(settings.correction_wait_days, settings.payer_profiles, settings.providers)
+
+
+@functools.cache
+def _policy(correction_wait_days: int, payer_profiles: str, providers: str) -> MatchPolicy:
+    from streams.domain.deadlines.rule_tables import load_rule_book, shipped_rule_book
+    from streams.domain.match_policy import MatchPolicy
+
+    rules = shipped_rule_book()
+    if payer_profiles or providers:
+        rules = load_rule_book(
+            payer_profiles=Path(payer_profiles) if payer_profiles else None,
+            providers=Path(providers) if providers else None,
+        )
+    return MatchPolicy(correction_wait_days=correction_wait_days, rules=rules)
 
 
 def _coerce(raw: str, like: object) -> object:

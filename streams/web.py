@@ -19,10 +19,12 @@ from faust.web import Request, Response, View
 from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
-from streams.domain.ledger import takebacks_of
+from streams.domain.deadlines.today import DueView, ForecastLine, due, forecast_lines, is_due_within
+from streams.domain.ledger import cash_row, takebacks_of
 from streams.feeds.http import register_input_views
 from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
+from streams.settings import match_policy
 
 MAX_PAGE = 500
 
@@ -88,50 +90,83 @@ def register_views(tb: TakebackApp) -> None:
                 return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
             return self.json(NetCashRow.model_validate_json(raw).model_dump(mode="json"))
 
+    rules = match_policy(tb.settings).rules
+
     def takebacks_answer(view: View, request: Request, ledger_key: str, provider_id: str) -> Response:
-        """The provider's takebacks (recovering its claims or netted from its payments), from its ledger here."""
+        """The provider's takebacks (recovering its claims or netted from its payments), from its ledger here, each
+        with what is due as of `today` (rules §11: read-time, never in the events)."""
         kind = request.query.get("kind")
         if kind is not None and kind not in {k.value for k in TakebackKind}:
             return view.json({"error": "kind must be 'reversal' or 'recoupment'"}, status=400)
         try:
             since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
             limit, offset = _paging(request)
+            today = _today(request)
+            within = int(request.query["due_within"]) if "due_within" in request.query else None
+            sort = _choice(request, "sort", ("date", "act_by"))
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
         if tb.ledgers.table.get(ledger_key.encode()) is None:
             return view.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
+        overdue, beyond = _flag(request, "overdue"), _flag(request, "beyond_lookback")
         items = [
             t
             for t in takebacks_of(tb.ledgers.get(ledger_key), provider_id).values()
             if not t.withdrawn
             and (kind is None or t.kind == kind)
             and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
+            and (within is None or is_due_within(t, today, within))
+            and (not overdue or (t.act_by is not None and t.act_by < today))
+            and (not beyond or "beyond_lookback_limit" in t.flags)
         ]
-        items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
-        page = [t.model_dump(mode="json") for t in items[offset : offset + limit]]
-        return view.json({"total": len(items), "limit": limit, "offset": offset, "items": page})
+        if sort == "act_by":  # soonest first; takebacks without a clock last
+            items.sort(key=lambda t: (t.act_by is None, t.act_by or dt.date.max, t.event_id))
+        else:
+            items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
+        page = [
+            {**t.model_dump(mode="json"), "due": due(t, today, rules).model_dump(mode="json")}
+            for t in items[offset : offset + limit]
+        ]
+        return view.json({"total": len(items), "limit": limit, "offset": offset, "today": str(today), "items": page})
+
+    def forecast_answer(view: View, request: Request, ledger_key: str, provider_id: str) -> Response:
+        """Rules §13: the offsets expected from the provider's payments in the next 7, 30 and 60 days, per payer."""
+        try:
+            today = _today(request)
+        except ValueError as exc:
+            return view.json({"error": str(exc)}, status=400)
+        if tb.ledgers.table.get(ledger_key.encode()) is None:
+            return view.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
+        ledger = tb.ledgers.get(ledger_key)
+        takebacks = [t for t in takebacks_of(ledger, provider_id).values() if t.payee_provider_id == provider_id]
+        lines = forecast_lines(takebacks, today, rules, cash_row(ledger, provider_id))
+        return view.json({"today": str(today), "items": [line.model_dump(mode="json") for line in lines]})
+
+    async def routed(view: View, request: Request, provider_id: str, what: str, answer: Any) -> Response:
+        """Answered by the worker holding the provider's ledger: here, or one hop away (streams/ledger_routing.py)."""
+        ledger_key = ledger_key_here(tb, provider_id)
+        if ledger_key is None:
+            return view.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
+        try:
+            owner = owner_elsewhere(tb, tb.ledgers.table, ledger_key)
+        except KeyError:
+            return view.json({"error": "the workers are sharing out the providers; try again"}, status=503)
+        if owner is None:
+            return answer(view, request, ledger_key, provider_id)
+        url = f"{owner}/ledgers/{ledger_key}/providers/{provider_id}/{what}"
+        headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+        try:
+            async with app.http_client.get(url, params=request.query, headers=headers) as reply:
+                return view.json(await reply.json(), status=reply.status)
+        except (TimeoutError, OSError, ClientError, ValueError):
+            return view.json({"error": "the worker holding the provider's ledger did not answer"}, status=503)
 
     @app.page("/providers/{provider_id}/takebacks")
     class ProviderTakebacks(View):
         @app.table_route(table=tb.net_cash, match_info="provider_id")
         async def get(self, request: Request, provider_id: str) -> Response:
             # here: the worker holding the provider's row, which names the ledger (streams/ledger_routing.py)
-            ledger_key = ledger_key_here(tb, provider_id)
-            if ledger_key is None:
-                return self.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
-            try:
-                owner = owner_elsewhere(tb, tb.ledgers.table, ledger_key)
-            except KeyError:
-                return self.json({"error": "the workers are sharing out the providers; try again"}, status=503)
-            if owner is None:
-                return takebacks_answer(self, request, ledger_key, provider_id)
-            url = f"{owner}/ledgers/{ledger_key}/providers/{provider_id}/takebacks"
-            headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
-            try:
-                async with app.http_client.get(url, params=request.query, headers=headers) as answer:
-                    return self.json(await answer.json(), status=answer.status)
-            except (TimeoutError, OSError, ClientError, ValueError):
-                return self.json({"error": "the worker holding the provider's ledger did not answer"}, status=503)
+            return await routed(self, request, provider_id, "takebacks", takebacks_answer)
 
     @app.page("/ledgers/{ledger_key}/providers/{provider_id}/takebacks")
     class LedgerTakebacks(View):
@@ -140,6 +175,20 @@ def register_views(tb: TakebackApp) -> None:
         @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
         async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
             return takebacks_answer(self, request, ledger_key, provider_id)
+
+    @app.page("/providers/{provider_id}/forecast")
+    class ProviderForecast(View):
+        @app.table_route(table=tb.net_cash, match_info="provider_id")
+        async def get(self, request: Request, provider_id: str) -> Response:
+            return await routed(self, request, provider_id, "forecast", forecast_answer)
+
+    @app.page("/ledgers/{ledger_key}/providers/{provider_id}/forecast")
+    class LedgerForecast(View):
+        """The second hop of /providers/{provider_id}/forecast."""
+
+        @app.table_route(table=tb.ledgers.table, match_info="ledger_key")
+        async def get(self, request: Request, ledger_key: str, provider_id: str) -> Response:
+            return forecast_answer(self, request, ledger_key, provider_id)
 
     register_deposit_views(tb, _other_workers)
     register_input_views(tb)
@@ -154,6 +203,24 @@ def _paging(request: Request) -> tuple[int, int]:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
     return limit, offset
+
+
+def _today(request: Request) -> dt.date:
+    """The day deadlines are counted to: `?today=YYYY-MM-DD` (what-if, tests), else the server's UTC date."""
+    if "today" in request.query:
+        return dt.date.fromisoformat(request.query["today"])
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str:
+    value = request.query.get(name, allowed[0])
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+    return value
 
 
 def _other_workers(tb: TakebackApp) -> list[str]:
@@ -224,6 +291,12 @@ def openapi_document() -> dict[str, Any]:
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     ]
     provider = {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    today = {
+        "name": "today",
+        "in": "query",
+        "description": "the day deadlines count to (default: the server's UTC date)",
+        "schema": {"type": "string", "format": "date"},
+    }
     error = {"description": "error", "content": {"application/json": {"schema": {"type": "object"}}}}
 
     def array_of(name: str) -> dict[str, Any]:
@@ -278,6 +351,12 @@ def openapi_document() -> dict[str, Any]:
             mode="serialization", ref_template="#/components/schemas/{model}"
         ),
     }
+    template = "#/components/schemas/{model}"
+    components["DueView"] = DueView.model_json_schema(mode="serialization", ref_template=template)
+    components["ForecastLine"] = ForecastLine.model_json_schema(mode="serialization", ref_template=template)
+    components["TakebackDue"] = {
+        "allOf": [ref("Takeback"), {"type": "object", "properties": {"due": ref("DueView")}, "required": ["due"]}]
+    }
     for schema in list(components.values()):
         components.update(schema.pop("$defs", {}))
     return {
@@ -301,13 +380,56 @@ def openapi_document() -> dict[str, Any]:
             "/providers/{provider_id}/takebacks": {
                 "get": {
                     "summary": "Recent takebacks of a provider, newest first",
+                    "description": (
+                        "Each item is the takeback with `due`: its clocks as of `today` (rules §11), computed when "
+                        "asked, never stored."
+                    ),
                     "parameters": [
                         provider,
                         {"name": "kind", "in": "query", "schema": {"enum": ["reversal", "recoupment"]}},
                         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        today,
+                        {
+                            "name": "due_within",
+                            "in": "query",
+                            "description": "only takebacks whose next deadline is within this many days",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "overdue",
+                            "in": "query",
+                            "description": "only takebacks whose act_by has passed",
+                            "schema": {"type": "boolean"},
+                        },
+                        {
+                            "name": "beyond_lookback",
+                            "in": "query",
+                            "description": "only recoupments flagged beyond_lookback_limit",
+                            "schema": {"type": "boolean"},
+                        },
+                        {"name": "sort", "in": "query", "schema": {"enum": ["date", "act_by"]}},
                         *paging,
                     ],
-                    "responses": {"200": ok(page_of("Takeback")), "400": error, "404": error},
+                    "responses": {"200": ok(page_of("TakebackDue")), "400": error, "404": error},
+                }
+            },
+            "/providers/{provider_id}/forecast": {
+                "get": {
+                    "summary": "Offsets expected from the provider's payments in 7, 30 and 60 days, per payer (§13)",
+                    "parameters": [provider, today],
+                    "responses": {
+                        "200": ok(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "today": {"type": "string", "format": "date"},
+                                    "items": array_of("ForecastLine"),
+                                },
+                            }
+                        ),
+                        "400": error,
+                        "404": error,
+                    },
                 }
             },
             "/deposits": {

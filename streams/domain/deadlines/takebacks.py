@@ -65,7 +65,7 @@ def clock_fields(takeback: Takeback, book: RuleBook) -> dict[str, object]:
     start = day_one(takeback.takeback_date) if takeback.takeback_date else None
     clocks: list[TakebackDeadline] = []
     if start is not None and not takeback.withdrawn:
-        found = _found(takeback, book)
+        found = kind_found(takeback, book)
         void = takeback.reason_category == ReasonCategory.provider_void
         clocks = [_deadline(d) for d in deadlines_for(found, start, book, provider_void=void)]
         if takeback.status == TakebackStatus.settled:
@@ -80,7 +80,7 @@ def clock_fields(takeback: Takeback, book: RuleBook) -> dict[str, object]:
     }
 
 
-def _found(takeback: Takeback, book: RuleBook) -> KindFound:
+def kind_found(takeback: Takeback, book: RuleBook) -> KindFound:
     """The kind `first_fields` found, read back from the event (a profile is looked up again by payer id)."""
     kind = PayerKind(takeback.payer_kind) if takeback.payer_kind else None
     profile = book.profiles.get(takeback.payer_id) if takeback.payer_kind_found_by == PROFILE else None
