@@ -15,11 +15,10 @@ from decimal import Decimal
 from schemas import ZERO, NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
 from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
 from streams.domain.cash import age_bucket as bucket_of
+from streams.domain.deadlines.lookback import FLAG as BEYOND_LOOKBACK
+from streams.domain.deadlines.today import is_due_within, is_overdue
 from streams.domain.ledger import RemittanceFacts
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
-
-DUE_SOON_DAYS = 7  # "due in 7 days" (rules §11)
-BEYOND_LOOKBACK = "beyond_lookback_limit"
 
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
 # labels are for reading ("0–30", "over 120").
@@ -56,8 +55,6 @@ class TakebackIndex:
     payer: list[str]
     date: list[dt.date | None]
     withdrawn: list[bool]
-    clocks: list[tuple[dt.date, ...]]  # the act_by day of each of the takeback's clocks, earliest first (rules §11)
-    beyond_lookback: list[bool]
     live: list[int]  # positions of the takebacks that are not withdrawn
     needs_review: int
     open_count: int
@@ -72,7 +69,7 @@ class TakebackIndex:
     def build(cls, takebacks: Mapping[str, Takeback]) -> TakebackIndex:
         keyed = [(t.takeback_date or dt.date.min, t.event_id, t) for t in takebacks.values()]
         keyed.sort(reverse=True)  # event ids are unique: the takebacks themselves are never compared
-        index = cls([], [], [], [], [], [], [], [], [], [], [], 0, 0, None, {})
+        index = cls([], [], [], [], [], [], [], [], [], 0, 0, None, {})
         open_dates = []
         carried = index.carried
         for position, (_, event_id, t) in enumerate(keyed):
@@ -84,8 +81,6 @@ class TakebackIndex:
             index.payer.append(t.payer_id)
             index.date.append(t.takeback_date)
             index.withdrawn.append(t.withdrawn)
-            index.clocks.append(clock_days(t))
-            index.beyond_lookback.append(BEYOND_LOOKBACK in t.flags)
             if t.withdrawn:
                 continue
             index.live.append(position)
@@ -151,8 +146,6 @@ class TakebackIndex:
         self.category[position] = t.reason_category
         self.payer[position] = t.payer_id
         self.withdrawn[position] = t.withdrawn
-        self.clocks[position] = clock_days(t)
-        self.beyond_lookback[position] = BEYOND_LOOKBACK in t.flags
 
     def _count(self, t: Takeback, sign: int) -> None:
         """Add (+1) or take away (-1) one takeback's share of the counts and sums."""
@@ -178,28 +171,7 @@ COLUMNS = (
     "payer",
     "date",
     "withdrawn",
-    "clocks",
-    "beyond_lookback",
 )
-
-
-def clock_days(t: Takeback) -> tuple[dt.date, ...]:
-    return tuple(sorted(d.act_by for d in t.deadlines))
-
-
-def next_act_by(clocks: Sequence[dt.date], today: dt.date) -> dt.date | None:
-    """The clock a person acts on now: the earliest not yet past (clocks are earliest first)."""
-    return next((day for day in clocks if day >= today), None)
-
-
-def due_state(clocks: Sequence[dt.date], today: dt.date, due: str) -> bool:
-    """Rules §11, as the worklist and the API filter: "7d" when the next clock not yet past falls within
-    DUE_SOON_DAYS of today; "overdue" when the takeback's first clock (its act_by) has passed. A takeback with no
-    clock (an unknown payer) is neither: its page says it has no deadline."""
-    if due == "overdue":
-        return bool(clocks) and clocks[0] < today
-    upcoming = next_act_by(clocks, today)
-    return upcoming is not None and (upcoming - today).days <= DUE_SOON_DAYS
 
 
 class IndexCache:
@@ -244,13 +216,23 @@ def matching_positions(index: TakebackIndex, wanted: WorklistFilter, today: dt.d
 
 
 def _by_deadline(index: TakebackIndex, wanted: WorklistFilter, positions: list[int], today: dt.date) -> list[int]:
-    if wanted.due == "beyond_lookback":
-        positions = [i for i in positions if index.beyond_lookback[i]]
-    elif wanted.due is not None:
-        positions = [i for i in positions if due_state(index.clocks[i], today, wanted.due)]
-    if wanted.sort == "act_by":  # act_by (the first clock) soonest first, as the API sorts; none last
-        clocks, ids = index.clocks, index.newest_first
-        positions = sorted(positions, key=lambda i: (not clocks[i], clocks[i][:1] or (dt.date.max,), ids[i]))
+    """Rules §11, read as of `today` with the domain's rules (streams/domain/deadlines/today.py), on the takebacks
+    themselves: a deadline filter is asked for rarely enough that the columns need not carry the clocks."""
+    if not wanted.by_deadline and wanted.sort != "act_by":
+        return positions
+    of = index.snapshot
+    ids = index.newest_first
+    if wanted.due_within is not None:
+        days = wanted.due_within
+        positions = [i for i in positions if is_due_within(of[ids[i]], today, days)]
+    if wanted.overdue:
+        positions = [i for i in positions if is_overdue(of[ids[i]], today)]
+    if wanted.beyond_lookback:
+        positions = [i for i in positions if BEYOND_LOOKBACK in of[ids[i]].flags]
+    if wanted.sort == "act_by":  # soonest first; takebacks without a clock last (as the API sorts)
+        positions = sorted(
+            positions, key=lambda i: (of[ids[i]].act_by is None, of[ids[i]].act_by or dt.date.max, ids[i])
+        )
     return positions
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import jinja2
 
+from streams.domain.deadlines.today import next_deadline
 from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
-from streams.pages.filters import link
+from streams.pages.filters import WORKLIST_SORTS, link
 from streams.pages.names import NO_NAMES
 from streams.pages.queries import AGE_BUCKETS
 
@@ -60,6 +61,11 @@ FLAG_SENTENCES = {
     "date_outside_window": "The deposit date and the ERA's payment date are more than three business days apart.",
     "era_moved_no_money": "The deposit names an ERA that says no money was sent.",
     "no_date": "Neither the ERA nor the deposit has a date, so it can never be called late.",
+    # deadlines and money taken twice (rules §11, §13)
+    "beyond_lookback_limit": "The payer recouped this payment later than the payee state's look-back limit may "
+    "allow for a commercial payer: the takeback page names the state, the limit and the statute. Not legal advice.",
+    "recovered_twice": "The payer took this claim's overpayment back more than once: it owes the excess back; the "
+    "takeback page links to a printable rebate request.",
 }
 
 KIND_WORDS = {
@@ -126,6 +132,8 @@ def environment() -> jinja2.Environment:
         STATUS_WORDS=STATUS_WORDS,
         DEPOSIT_STATUS_WORDS=DEPOSIT_STATUS_WORDS,
         DASH=DASH,
-        names=NO_NAMES,  # a page that knows the names passes its own (streams/pages/names.py)
+        names=NO_NAMES,
+        WORKLIST_SORTS=WORKLIST_SORTS,
+        next_deadline=next_deadline,  # a page that knows the names passes its own (streams/pages/names.py)
     )
     return env

@@ -32,11 +32,22 @@ from faust.web import Request, View
 from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.deadlines.today import due
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, figures, tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
-from streams.pages.filters import OVERVIEW_SORTS, BadFilter, OverviewQuery, Paging, WorklistFilter, date_range
+from streams.pages.filters import (
+    DUE_WITHIN_CHOICES,
+    OVERVIEW_SORTS,
+    WORKLIST_SORTS,
+    BadFilter,
+    OverviewQuery,
+    Paging,
+    WorklistFilter,
+    date_range,
+    today_of,
+)
 from streams.pages.names import NO_NAMES, Names
 from streams.pages.queries import (
     IndexCache,
@@ -55,6 +66,7 @@ from streams.pages.rebate import rebate_case
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
 from streams.security import SESSION_COOKIE, session_value
+from streams.settings import match_policy
 from streams.web import _other_workers
 
 log = logging.getLogger(__name__)
@@ -95,6 +107,7 @@ class Pages:
         self.tb = tb
         self.env = environment()
         self.indexes = IndexCache()
+        self.rules = match_policy(tb.settings).rules  # the rule book the ledgers apply, for read-time deadlines
         self.names: dict[str, tuple[object, Names]] = {}  # ledger key -> (its version, its payees' and payers' names)
         self.static = {
             name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
@@ -278,7 +291,7 @@ class Pages:
         gathered = await self.all_deposits()
         return self.page(
             "provider.html",
-            **provider_context(loaded, wanted, paging),
+            **provider_context(loaded, wanted, paging, today_of(request.query)),
             **deposit_context(provider_id, gathered, deposit_filter, deposit_paging, loaded.names),
         )
 
@@ -292,7 +305,17 @@ class Pages:
             (r for r in data.remittances if event_id in r.published),
             key=lambda r: r.order_key(),
         )
-        return self.page("takeback.html", t=takeback, revisions=revisions, names=loaded.names)
+        today = today_of(request.query)
+        case = rebate_case(takeback, data.takebacks)
+        return self.page(
+            "takeback.html",
+            t=takeback,
+            revisions=revisions,
+            names=loaded.names,
+            today=today,
+            due=due(takeback, today, self.rules),
+            rebate=case,
+        )
 
     def rebate_page(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
         """Rules §13: the printable rebate request of a takeback that recovered more than the claim owed."""
@@ -303,7 +326,8 @@ class Pages:
         case = rebate_case(takeback, loaded.data.takebacks)
         if case is None:
             raise NotFound("This takeback did not recover more than the claim owed: there is no rebate to ask for.")
-        return self.page("rebate.html", case=case, provider_id=provider_id, names=loaded.names, today=dt.date.today())
+        today = today_of(request.query)
+        return self.page("rebate.html", case=case, provider_id=provider_id, names=loaded.names, today=today)
 
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
@@ -343,7 +367,8 @@ class Pages:
         if table == "takebacks":
             wanted = WorklistFilter.parse(request.query)
             columns = named(tables.takeback_columns(self.tb.settings.include_patient_data))
-            sheet = Sheet("Takebacks", columns, all_matching(data.takebacks, loaded.index, wanted))
+            today = today_of(request.query)
+            sheet = Sheet("Takebacks", columns, all_matching(data.takebacks, loaded.index, wanted, today))
         elif table == "reconciliation":
             sheet = Sheet("Cash per payer", named(tables.RECONCILIATION), reconciliation(data.row))
         elif table == "open-balances":
@@ -418,8 +443,11 @@ class Pages:
         return response
 
 
-def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> dict[str, Any]:
+def provider_context(
+    loaded: Loaded, wanted: WorklistFilter, paging: Paging, today: dt.date | None = None
+) -> dict[str, Any]:
     """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
+    today = today or today_of({})
     data, index, names = loaded.data, loaded.index, loaded.names
     as_of = as_of_date(data.row)
     return {
@@ -429,7 +457,8 @@ def provider_context(loaded: Loaded, wanted: WorklistFilter, paging: Paging) -> 
         "reconciliation": reconciliation(data.row),
         "reconciliation_columns": tables.named(tables.RECONCILIATION, names),
         "filters": wanted,
-        "page": worklist(data.takebacks, index, wanted, paging),
+        "page": worklist(data.takebacks, index, wanted, paging, today),
+        "today": today,
         "choices": _choices(data),
         "as_of": as_of,
         "ages": index.open_balances(data.takebacks, as_of),
@@ -511,6 +540,8 @@ def _choices(data: ProviderData) -> dict[str, list[str]]:
         "method": [m.value for m in TakebackMethod],
         "category": [c.value for c in ReasonCategory],
         "payer": payers,
+        "due_within": [str(days) for days in DUE_WITHIN_CHOICES],
+        "sort": list(WORKLIST_SORTS),
     }
 
 

@@ -47,22 +47,32 @@ class DueView(BaseModel):
 
 def due(takeback: Takeback, today: dt.date, book: RuleBook) -> DueView:
     """The read-time view of one takeback."""
-    upcoming = next((d for d in takeback.deadlines if d.act_by >= today), None)
+    upcoming = next_deadline(takeback, today)
     return DueView(
         today=today,
         next_deadline=upcoming,
         days_left=(upcoming.act_by - today).days if upcoming else None,
-        overdue=takeback.act_by is not None and takeback.act_by < today,
+        overdue=is_overdue(takeback, today),
         sentence=_sentence(takeback, upcoming, today),
         lookback_sentence=_lookback_sentence(takeback),
         interest_estimate=_interest(takeback, today, book),
     )
 
 
+def next_deadline(takeback: Takeback, today: dt.date) -> TakebackDeadline | None:
+    """The clock a person acts on now: the earliest not yet past (the takeback's deadlines are earliest first)."""
+    return next((d for d in takeback.deadlines if d.act_by >= today), None)
+
+
 def is_due_within(takeback: Takeback, today: dt.date, days: int) -> bool:
     """Its next clock falls within `days` days from today (the worklist's "due in 7 days")."""
-    upcoming = next((d for d in takeback.deadlines if d.act_by >= today), None)
+    upcoming = next_deadline(takeback, today)
     return upcoming is not None and (upcoming.act_by - today).days <= days
+
+
+def is_overdue(takeback: Takeback, today: dt.date) -> bool:
+    """Its first clock (act_by) has passed (the worklist's "overdue")."""
+    return takeback.act_by is not None and takeback.act_by < today
 
 
 def _sentence(takeback: Takeback, upcoming: TakebackDeadline | None, today: dt.date) -> str:
