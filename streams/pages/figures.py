@@ -11,13 +11,24 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from schemas import Takeback
+from streams.domain.deadlines.forecast import HORIZONS
+from streams.domain.deadlines.today import ForecastLine
 from streams.domain.facts import RemittanceFacts
 from streams.pages.charts import ZERO, BarChart, Series, series_from
-
-__all__ = ["BarChart", "cash_against_taken", "open_by_age", "takebacks_by_month", "taken_per_provider"]
 from streams.pages.names import Names
-from streams.pages.queries import AGE_BUCKETS, AgeLine, OverviewLine
+from streams.pages.queries import AGE_BUCKETS, OFFSET_FIELDS, AgeLine, OverviewLine
 
+__all__ = [
+    "BarChart",
+    "cash_against_taken",
+    "offsets_by_payer",
+    "offsets_per_provider",
+    "open_by_age",
+    "takebacks_by_month",
+    "taken_per_provider",
+]
+
+WINDOWS = tuple(f"within {days} days" for days in HORIZONS)
 MONTHS_SHOWN = 12
 PROVIDERS_SHOWN = 12
 
@@ -123,3 +134,46 @@ def taken_per_provider(lines: Sequence[OverviewLine], names: Names) -> BarChart:
     return BarChart(
         "taken-per-provider", "Taken back per provider", "Provider", labels, series, stacked=True, note=note
     )
+
+
+def offsets_by_payer(lines: Sequence[ForecastLine], names: Names, today: dt.date) -> BarChart:
+    """Rules §13: what each payer is expected to withhold within 7, 30 and 60 days (cumulative), stacked."""
+    sums = {
+        names.payer(line.payer_id): dict(zip(WINDOWS, _windows(line), strict=True))
+        for line in lines
+        if any(_windows(line))
+    }
+    undated = sum((line.undated for line in lines), ZERO)
+    note = f"Also owed with no expected day: {undated:,.2f} (payer of unknown kind)." if undated else ""
+    return BarChart(
+        "forecast",
+        f"Expected offsets from {today.isoformat()}",
+        "Window",
+        WINDOWS,
+        series_from(WINDOWS, sums),
+        stacked=True,
+        note=note,
+        empty_text="No offset is expected: nothing carried or open with a known offset day.",
+    )
+
+
+def offsets_per_provider(lines: Sequence[OverviewLine], names: Names, today: dt.date) -> BarChart:
+    """The overview's forecast: expected offsets within 7, 30 and 60 days, stacked by provider."""
+    sums = {
+        names.provider(line.provider_id): {w: getattr(line, f) for w, f in zip(WINDOWS, OFFSET_FIELDS, strict=True)}
+        for line in lines
+        if any(getattr(line, f) for f in OFFSET_FIELDS)
+    }
+    return BarChart(
+        "forecast-per-provider",
+        f"Expected offsets from {today.isoformat()}, per provider",
+        "Window",
+        WINDOWS,
+        series_from(WINDOWS, sums),
+        stacked=True,
+        empty_text="No offset is expected for any provider.",
+    )
+
+
+def _windows(line: ForecastLine) -> tuple[Decimal, ...]:
+    return tuple(getattr(line, f"within_{days}_days") for days in HORIZONS)

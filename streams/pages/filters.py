@@ -154,6 +154,7 @@ OVERVIEW_SORTS = (
     "still_owed",
     "oldest_open",
     "needs_review",
+    "due_this_week",
 )
 
 

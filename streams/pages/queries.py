@@ -15,10 +15,14 @@ from decimal import Decimal
 from schemas import ZERO, NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
 from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
 from streams.domain.cash import age_bucket as bucket_of
+from streams.domain.deadlines.forecast import HORIZONS
 from streams.domain.deadlines.lookback import FLAG as BEYOND_LOOKBACK
-from streams.domain.deadlines.today import is_due_within, is_overdue
+from streams.domain.deadlines.rule_tables import RuleBook
+from streams.domain.deadlines.today import ForecastLine, forecast_lines, is_due_within, is_overdue
 from streams.domain.ledger import RemittanceFacts
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
+
+DUE_THIS_WEEK = 7  # days: the overview's "due this week" is the worklist's "due in 7 days"
 
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
 # labels are for reading ("0–30", "over 120").
@@ -432,6 +436,12 @@ class OverviewLine:
     takebacks: int
     last_remittance_date: dt.date | None
     provider_name: str | None = None  # N1*PE N102 of its latest remittance, when the ledger is on this worker
+    # rules §11, §13, as of today, when the ledger is on this worker: takebacks whose next deadline is within a
+    # week, and the offsets expected within 7, 30 and 60 days (the provider page's forecast, summed over payers)
+    due_this_week: int | None = None
+    offsets_7: Decimal | None = None
+    offsets_30: Decimal | None = None
+    offsets_60: Decimal | None = None
 
     def as_json(self) -> dict[str, object]:
         return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()} | {
@@ -444,14 +454,25 @@ class OverviewLine:
         def day(v: object) -> dt.date | None:
             return dt.date.fromisoformat(str(v)) if v else None
 
-        money = ("net_cash", "claim_payments", "reversed", "recouped", "still_owed")
-        values = {k: (Decimal(str(d[k])) if k in money else d.get(k)) for k in cls.__dataclass_fields__}
+        money = ("net_cash", "claim_payments", "reversed", "recouped", "still_owed", *OFFSET_FIELDS)
+        values = {
+            k: (Decimal(str(d[k])) if k in money and d.get(k) is not None else d.get(k))
+            for k in cls.__dataclass_fields__
+        }
         values["oldest_open"] = day(d.get("oldest_open"))
         values["last_remittance_date"] = day(d.get("last_remittance_date"))
         return cls(**values)  # type: ignore[arg-type]
 
 
-def overview_line(row: NetCashRow, index: TakebackIndex | None, provider_name: str | None = None) -> OverviewLine:
+OFFSET_FIELDS = ("offsets_7", "offsets_30", "offsets_60")
+
+
+def overview_line(
+    row: NetCashRow,
+    index: TakebackIndex | None,
+    provider_name: str | None = None,
+    coming: Coming | None = None,
+) -> OverviewLine:
     dates = [d for d in (row.oldest_open_forward_balance, index.oldest_open if index else None) if d]
     return OverviewLine(
         provider_id=row.provider_id,
@@ -465,7 +486,34 @@ def overview_line(row: NetCashRow, index: TakebackIndex | None, provider_name: s
         takebacks=sum(row.takebacks_by_kind.values()),
         last_remittance_date=row.last_remittance_date,
         provider_name=provider_name,
+        due_this_week=coming.due_this_week if coming else None,
+        offsets_7=coming.offsets[0] if coming else None,
+        offsets_30=coming.offsets[1] if coming else None,
+        offsets_60=coming.offsets[2] if coming else None,
     )
+
+
+@dataclass(frozen=True)
+class Coming:
+    """What is coming for one provider as of a day (rules §11, §13)."""
+
+    due_this_week: int
+    offsets: tuple[Decimal, Decimal, Decimal]  # expected within 7, 30, 60 days, all payers
+
+
+def provider_takebacks(takebacks: Iterable[Takeback], provider_id: str) -> list[Takeback]:
+    """The takebacks netted from the provider's own payments: what its forecast counts (as the API's does)."""
+    return [t for t in takebacks if t.payee_provider_id == provider_id]
+
+
+def coming(
+    takebacks: Mapping[str, Takeback], provider_id: str, today: dt.date, rules: RuleBook, row: NetCashRow | None
+) -> tuple[Coming, list[ForecastLine]]:
+    """The overview's counts and the forecast lines they sum, from the same takebacks the worklist filters."""
+    due = sum(1 for t in takebacks.values() if not t.withdrawn and is_due_within(t, today, DUE_THIS_WEEK))
+    lines = forecast_lines(provider_takebacks(takebacks.values(), provider_id), today, rules, row)
+    offsets = tuple(sum((getattr(line, f"within_{days}_days") for line in lines), ZERO) for days in HORIZONS)
+    return Coming(due, offsets), lines  # type: ignore[arg-type]
 
 
 def overview(lines: Sequence[OverviewLine], query: OverviewQuery) -> list[OverviewLine]:

@@ -63,6 +63,7 @@ PROVIDERS = [
     col("Still owed", "money", "still_owed"),
     col("Oldest open item", "date", "oldest_open"),
     col("Needs review", "count", "needs_review"),
+    col("Due this week", "count", "due_this_week"),
     col("Takebacks", "count", "takebacks"),
     col("Last remittance", "date", "last_remittance_date"),
 ]
@@ -147,9 +148,23 @@ PAYMENTS = [
     Column("Flags", "text", lambda p: " ".join(p.flags)),
 ]
 
+# Rules §13: what each payer is expected to withhold (streams.domain.deadlines.today.ForecastLine)
+FORECAST = [
+    col("Payer", "payer", "payer_id"),
+    col("Within 7 days", "money", "within_7_days"),
+    col("Within 30 days", "money", "within_30_days"),
+    col("Within 60 days", "money", "within_60_days"),
+    col("No expected day", "money", "undated"),
+    col("Net cash so far", "money", "net_cash"),
+    col("Net cash after 7 days", "money", "net_cash_after_7_days"),
+    col("Net cash after 30 days", "money", "net_cash_after_30_days"),
+    col("Net cash after 60 days", "money", "net_cash_after_60_days"),
+]
+
 # the provider page's tables that download, by the name in their URL
 PROVIDER_TABLES = (
     "takebacks",
+    "forecast",
     "reconciliation",
     "open-balances",
     "payments",

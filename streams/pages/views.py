@@ -32,6 +32,7 @@ from faust.web import Request, View
 from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, TakebackStatus
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
+from streams.domain.deadlines.rule_tables import RuleBook, shipped_rule_book
 from streams.domain.deadlines.today import due
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
@@ -56,6 +57,7 @@ from streams.pages.queries import (
     TakebackIndex,
     all_matching,
     as_of_date,
+    coming,
     overview,
     overview_line,
     payments,
@@ -147,31 +149,33 @@ class Pages:
             self.names[ledger_key] = found
         return found[1]
 
-    def local_lines(self) -> list[OverviewLine]:
+    def local_lines(self, today: dt.date) -> list[OverviewLine]:
         """A line per provider row held here; its takeback counts when its ledger is here too (see README)."""
         lines = []
         for _, raw in list(self.tb.net_cash.items()):
             row = NetCashRow.model_validate_json(raw)
             ledger_key = row.ledger_key or row.provider_id
             header = self.tb.ledgers.table.get(ledger_key.encode())
-            index, name = None, None
+            index, name, ahead = None, None, None
             if header is not None:
                 version = (len(header), hash(header))
                 takebacks = takebacks_of(self.tb.ledgers.get(ledger_key), row.provider_id)
                 index = self.indexes.get(row.provider_id, version, takebacks)
                 name = self.names_of(ledger_key, version).provider_name(row.provider_id)
-            lines.append(overview_line(row, index, name))
+                ahead, _ = coming(takebacks, row.provider_id, today, self.rules, row)
+            lines.append(overview_line(row, index, name, ahead))
         return lines
 
-    async def all_lines(self) -> tuple[list[OverviewLine], int]:
-        """Every worker's lines, and how many workers did not answer."""
-        lines = {line.provider_id: line for line in self.local_lines()}
+    async def all_lines(self, today: dt.date) -> tuple[list[OverviewLine], int]:
+        """Every worker's lines, and how many workers did not answer; deadlines counted to `today` on every one."""
+        lines = {line.provider_id: line for line in self.local_lines(today)}
         token = self.tb.settings.api_token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         missing = 0
         for url in _other_workers(self.tb):
             try:
-                async with self.tb.app.http_client.get(f"{url}/pages/providers/local", headers=headers) as response:
+                local = f"{url}/pages/providers/local?today={today.isoformat()}"
+                async with self.tb.app.http_client.get(local, headers=headers) as response:
                     if response.status != 200:
                         missing += 1
                         continue
@@ -244,7 +248,8 @@ class Pages:
     async def overview_page(self, request: web.Request) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
         paging = Paging.parse(request.query)
-        lines, missing = await self.all_lines()
+        today = today_of(request.query)
+        lines, missing = await self.all_lines(today)
         found = overview(lines, query)
         page = _page(found, paging)
         gathered = await self.all_deposits()
@@ -254,7 +259,11 @@ class Pages:
             page=page,
             names=overview_names(lines),
             columns=tables.named(tables.PROVIDERS, overview_names(lines)),
-            charts=[figures.taken_per_provider(lines, overview_names(lines))],
+            today=today,
+            charts=[
+                figures.taken_per_provider(lines, overview_names(lines)),
+                figures.offsets_per_provider(lines, overview_names(lines), today),
+            ],
             sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
             missing_workers=max(missing, gathered.missing_workers),
             no_era=deposits.no_era_summary(gathered.records),
@@ -291,7 +300,7 @@ class Pages:
         gathered = await self.all_deposits()
         return self.page(
             "provider.html",
-            **provider_context(loaded, wanted, paging, today_of(request.query)),
+            **provider_context(loaded, wanted, paging, today_of(request.query), self.rules),
             **deposit_context(provider_id, gathered, deposit_filter, deposit_paging, loaded.names),
         )
 
@@ -352,7 +361,7 @@ class Pages:
 
     async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
-        lines, _ = await self.all_lines()
+        lines, _ = await self.all_lines(today_of(request.query))
         columns = tables.named(tables.PROVIDERS, overview_names(lines), export=True)
         return await self.download(request, fmt, "providers", [Sheet("Providers", columns, overview(lines, query))])
 
@@ -374,6 +383,10 @@ class Pages:
         elif table == "open-balances":
             ages = loaded.index.open_balances(data.takebacks, as_of_date(data.row))
             sheet = Sheet("Open balances", named(tables.OPEN_BALANCES), ages)
+        elif table == "forecast":
+            today = today_of(request.query)
+            _, lines = coming(data.takebacks, provider_id, today, self.rules, data.row)
+            sheet = Sheet("Forecast", named(tables.FORECAST), lines, title=f"Expected offsets as of {today}")
         elif table == "payments":
             lines = payments(data.remittances, carried=loaded.index.carried)
             sheet = Sheet("Payments", named(tables.PAYMENTS), lines)
@@ -444,11 +457,16 @@ class Pages:
 
 
 def provider_context(
-    loaded: Loaded, wanted: WorklistFilter, paging: Paging, today: dt.date | None = None
+    loaded: Loaded,
+    wanted: WorklistFilter,
+    paging: Paging,
+    today: dt.date | None = None,
+    rules: RuleBook | None = None,
 ) -> dict[str, Any]:
     """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
     today = today or today_of({})
     data, index, names = loaded.data, loaded.index, loaded.names
+    _, forecast = coming(data.takebacks, data.provider_id, today, rules or shipped_rule_book(), data.row)
     as_of = as_of_date(data.row)
     return {
         "provider_id": data.provider_id,
@@ -464,6 +482,9 @@ def provider_context(
         "ages": index.open_balances(data.takebacks, as_of),
         "age_columns": tables.named(tables.OPEN_BALANCES, names),
         "charts": provider_charts(loaded, as_of),
+        "forecast_chart": figures.offsets_by_payer(forecast, names, today),
+        "forecast": forecast,
+        "forecast_columns": tables.named(tables.FORECAST, names),
         "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
         "payment_columns": tables.named(tables.PAYMENTS, names),
     }
@@ -629,7 +650,8 @@ def register(tb: TakebackApp) -> None:
         """This worker's overview lines (what the overview gathers from each worker)."""
 
         async def get(self, request: Request) -> web.StreamResponse:
-            return web.json_response({"items": [line.as_json() for line in pages.local_lines()]})
+            today = today_of(request.query)
+            return web.json_response({"items": [line.as_json() for line in pages.local_lines(today)]})
 
     @app.page("/providers.{fmt}")
     class ProvidersExport(View):
