@@ -582,15 +582,14 @@ def load_examples() -> dict[str, list[dict]]:
 
 
 def _example_topics() -> dict[str, str]:
-    """The topic whose records show each message's examples: the first channel that carries it."""
+    """The topics whose records show each message's examples: the first channel that carries it, and every channel
+    with an example name of its own (takebacks: reversals and recoupments, either of which a corpus may lack)."""
     chosen: dict[str, str] = {}
     for channel in CHANNELS:
-        if not channel.internal and channel.messages[0] not in chosen.values():
+        named = channel.topic in EXAMPLE_NAMES
+        if not channel.internal and (named or channel.messages[0] not in chosen.values()):
             chosen[channel.topic] = channel.messages[0]
     return chosen
-
-
-MESSAGE_OF_CHANNEL = _example_topics()
 
 
 def capture_examples(corpus: Path) -> dict[str, list[dict]]:
@@ -603,7 +602,7 @@ def capture_examples(corpus: Path) -> dict[str, list[dict]]:
         asyncio.run(feed_and_collect(pipeline, files, timeout=600, progress=False))
         records = asyncio.run(_read_all(pipeline.settings))
     examples: dict[str, list[dict]] = {}
-    for field_name, message_id in MESSAGE_OF_CHANNEL.items():
+    for field_name, message_id in _example_topics().items():
         topic = getattr(pipeline.settings.topic_names, field_name)
         for label, chosen in _pick(field_name, records[topic]).items():
             examples.setdefault(message_id, []).append(_example(label, chosen))

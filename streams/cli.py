@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="start", type=_date_arg, metavar="YYYY-MM-DD")
     report.add_argument("--to", dest="end", type=_date_arg, metavar="YYYY-MM-DD")
     report.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx|FILE.csv")
+    report.add_argument(
+        "--today", type=_date_arg, metavar="YYYY-MM-DD", help="the day the forecast counts from (default: today)"
+    )
     _broker_arg(report)
     return parser
 
@@ -396,7 +399,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     live = settings.with_overrides(broker=_normalize(args.broker))
     try:
-        print(write_report(live, args.provider, args.start, args.end, args.out), file=sys.stderr)
+        print(write_report(live, args.provider, args.start, args.end, args.out, args.today), file=sys.stderr)
     except (UnknownProvider, ValueError) as exc:
         print(f"takeback: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -34,6 +34,9 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 # Rules §5: NORTH and SOUTH share a TIN; a WO in SOUTH's payment recovers NORTH's claim (tests/scenarios/43_...)
 SIBLINGS = ("1000000434", "1000001432")
 SIBLING_FILES = sorted((SCENARIOS / "43_offset_sibling_npi_same_tin").glob("*.835"))
+# Rules §11, §13: a Medicare contractor (CLP06 MB) with one balance carried from 2026-02-02 (tests/scenarios/80_...)
+MEDICARE_PROVIDER = "1000000800"
+MEDICARE_FILES = sorted((SCENARIOS / "80_medicare_clocks_from_clp06_mb").glob("*.835"))
 
 
 @dataclass
@@ -70,7 +73,7 @@ def wait_until(check, timeout: float = 60.0) -> None:
 def cluster(broker: EmbeddedBroker, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with ready_workers(broker.url, "api", tmp_path_factory.mktemp("api")) as workers:
         urls = workers.urls
-        files = [*(corpus / f for f in FILES), *SIBLING_FILES]
+        files = [*(corpus / f for f in FILES), *SIBLING_FILES, *MEDICARE_FILES]
         pipeline = RunningPipeline(workers.settings, workers.processes[0])
         results = asyncio.run(feed_and_collect(pipeline, files, timeout=120, progress=False))
         # the cash agent is one hop behind the rows the pipeline published
@@ -140,6 +143,38 @@ def test_sibling_npis_of_one_tin_each_see_the_offset_through_their_shared_ledger
 def only(items: list):
     assert len(items) == 1, items
     return items[0]
+
+
+def test_takebacks_come_with_what_is_due_as_of_today_and_filter_by_it(cluster: Cluster) -> None:
+    """Day 1 = 2026-02-02: the open balance's rebuttal day is 02-16, stop-recoupment day 30 is 03-03; the settled
+    one keeps only its redetermination day (06-01). Any worker answers the same."""
+    for url in cluster.urls:
+        base = f"{url}/providers/{MEDICARE_PROVIDER}/takebacks"
+        status, page = get(f"{base}?today=2026-02-27&due_within=7")
+        assert status == 200 and page["today"] == "2026-02-27"
+        (item,) = page["items"]
+        assert item["claim_id"] == "PCN8001" and item["due"]["days_left"] == 4
+        assert item["due"]["next_deadline"]["deadline_kind"] == "medicare_stop_recoupment"
+        assert "may" in item["due"]["sentence"] and item["due"]["overdue"]
+        _, overdue = get(f"{base}?today=2026-02-20&overdue=true")
+        assert [t["claim_id"] for t in overdue["items"]] == ["PCN8001"]
+        _, by_act_by = get(f"{base}?today=2026-02-20&sort=act_by")
+        assert [t["claim_id"] for t in by_act_by["items"]] == ["PCN8001", "PCN8002"]
+        assert get(f"{base}?today=soon")[0] == 400 and get(f"{base}?sort=amount")[0] == 400
+
+
+def test_the_forecast_of_a_provider_counts_medicare_day_41(cluster: Cluster) -> None:
+    """Day 41 from 2026-02-02 is 2026-03-14: within 7 days of 03-10, not of 03-01; net cash 800 before it."""
+    for url in cluster.urls:
+        base = f"{url}/providers/{MEDICARE_PROVIDER}/forecast"
+        _, early = get(f"{base}?today=2026-03-01")
+        (line,) = early["items"]
+        assert line["payer_id"] == "1999999980"
+        assert (Decimal(line["within_7_days"]), Decimal(line["within_30_days"])) == (0, 300)
+        _, late = get(f"{base}?today=2026-03-10")
+        assert Decimal(late["items"][0]["within_7_days"]) == 300
+        assert Decimal(late["items"][0]["net_cash_after_7_days"]) == 500
+    assert get(f"{cluster.urls[0]}/providers/0000000000/forecast")[0] == 404
 
 
 def test_health_readiness_and_openapi(cluster: Cluster) -> None:

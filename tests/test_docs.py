@@ -88,7 +88,9 @@ def emitted_codes_and_flags() -> tuple[set[str], set[str]]:
                 for key, value in zip(node.keys, node.values, strict=True):
                     if isinstance(key, ast.Constant) and key.value == "flags":
                         flags |= _strings(ast.walk(value))
-            elif isinstance(node, ast.Assign) and any("flags" in ast.unparse(t) for t in node.targets):
+            elif isinstance(node, ast.Assign) and any(
+                "flags" in ast.unparse(t) or ast.unparse(t) == "FLAG" for t in node.targets
+            ):  # `FLAG`: the one flag a rules module raises (streams/domain/deadlines/)
                 flags |= _strings(ast.walk(node.value))
     return dead_letters, flags
 

@@ -206,6 +206,7 @@ def test_statement_writes_csv_and_xlsx_and_refuses_other_files(tmp_path: Path) -
         "Open balances",
         "Payments",
         "Deposits",
+        "Forecast",
     ]
     with pytest.raises(ValueError):
         write_statement(tmp_path / "s.pdf", statement, include_patient_data=False)

@@ -6,7 +6,8 @@ Each folder holds 835 files (sorted order = chronological order) and ``expected.
 * ``net_cash``: provider id -> the NetCashRow fields to check (money as Decimal; ``flags`` checked as a subset;
   ``by_payer``: payer id -> the PayerCash fields to check; ``open_by_age``: bucket -> amount, every bucket given).
 * ``dead_letters``: the dead letters, as a multiset of field subsets.
-* A list of objects (e.g. a takeback's ``settled_by``) is checked as a multiset of field subsets, extra entries allowed.
+* A list of objects (e.g. a takeback's ``settled_by``) is checked as a multiset of field subsets, extra entries allowed;
+  a nested object (a takeback's ``lookback``) as a field subset.
 * A field the model does not have yet is reported as such (a failure, which a ``known_gap`` covers), never a crash.
 * ``flags``: claim id (or PLB reason code) -> flags every takeback of that claim (or code) must carry.
 * ``known_gap`` (optional): the program disagrees with the rules; the scenario is a strict xfail with that reason.
@@ -68,6 +69,7 @@ MONEY_FIELDS = frozenset(
         "original_payment_amount",
         "claim_charge",
         "patient_responsibility_change",
+        "recovered_twice_excess",
     }
 )
 NOTE_FIELDS = frozenset({"why"})
@@ -132,6 +134,8 @@ def same_value(field: str, expected: Any, actual: Any) -> bool:
             payer in rows and all(same_value(f, v, rows[payer].get(f)) for f, v in fields.items())
             for payer, fields in expected.items()
         )
+    if isinstance(expected, dict) and isinstance(actual, dict):  # a nested object (a takeback's lookback): a subset
+        return matches(expected, actual)
     if isinstance(expected, list) and expected and all(isinstance(e, dict) for e in expected):
         return (
             isinstance(actual, list)

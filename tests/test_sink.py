@@ -4,6 +4,7 @@ embedded broker: identical to `replay`'s files, and nothing lost or duplicated w
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import urllib.request
@@ -13,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemas import DeadLetter, NetCashRow, PayerCash, SourceRef
+from schemas import DeadLetter, Lookback, NetCashRow, PayerCash, RuleSource, SourceRef, TakebackDeadline
 from streams.broker import EmbeddedBroker, free_port
 from streams.inputs import expand_inputs
 from streams.kafka_io import read_topic
@@ -98,6 +99,27 @@ def test_net_cash_columns_for_money_not_moved_and_accepted_differences(dsn: str)
     assert query(dsn, "SELECT payer_id, not_moved, unexplained FROM net_cash_by_payer WHERE provider_id = 'q'") == [
         ("P1", Decimal("5.75"), Decimal("0"))
     ]
+
+
+def test_takeback_columns_for_deadlines_look_back_and_money_taken_twice(dsn: str) -> None:
+    """Rules §11, §13: what a worklist sorts and filters by is a column; the full list stays in the document."""
+    source = RuleSource(citation="SSA § 1893(f)(2)", url="https://example.org", checked_on=dt.date(2026, 12, 7))
+    clock = TakebackDeadline(
+        deadline_kind="medicare_stop_recoupment", act_by=dt.date(2026, 3, 3), day=30, description="d", source=source
+    )
+    takeback = a_takeback(
+        kind="recoupment", payer_kind="medicare", day_one=dt.date(2026, 2, 2), act_by=dt.date(2026, 3, 3),
+        deadline_kind="medicare_stop_recoupment", deadline_source=source, deadlines=[clock],
+        lookback=Lookback(outcome="beyond", state="TX", limit="180 days"), flags=["beyond_lookback_limit"],
+        recovered_twice_excess=Decimal("200.00"),
+    )  # fmt: skip
+    asyncio.run(write(dsn, [record(NAMES.recoupments, takeback)]))
+    columns = "payer_kind, day_one, act_by, deadline_kind, deadline_citation, lookback_outcome, lookback_state, "
+    columns += "beyond_lookback_limit, recovered_twice_excess"
+    expected = ("medicare", dt.date(2026, 2, 2), dt.date(2026, 3, 3), "medicare_stop_recoupment",
+                "SSA § 1893(f)(2)", "beyond", "TX", True, Decimal("200.00"))  # fmt: skip
+    assert query(dsn, f"SELECT {columns} FROM takebacks") == [expected]
+    assert query(dsn, f"SELECT {columns} FROM takeback_revisions") == [expected]
 
 
 def test_what_postgres_cannot_hold_is_kept_with_a_reason(dsn: str) -> None:

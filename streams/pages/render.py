@@ -34,6 +34,11 @@ FLAG_SENTENCES = {
     "provider (NPI) of the same tax id owed for its claim; that provider no longer owes it.",
     "refund_exceeds_recovery": "The refund check (PLB 72 or B2) was larger than the recovery it pays back: the excess "
     "is shown apart and is not counted as a refund of this takeback; find what the rest of the check was for.",
+    "beyond_lookback_limit": "This recoupment may be beyond the provider's state look-back limit for commercial "
+    "payers (rules §11): see the limit and its citation. This is not legal advice.",
+    "recovered_twice": "The payer took back more for this claim than it had decided the claim was worth (a refund "
+    "and an offset, or a second reversal or recovery): the excess may be owed back (rules §13); the "
+    "takeback page links to a printable rebate request.",
     "reused_trace_number": "The payer used this check/EFT number before for a different remittance.",
     "claim_unbalanced": "The claim's amounts do not add up as the 835 standard requires.",
     "line_unbalanced": "A service line's amounts do not add up as the 835 standard requires.",
@@ -61,11 +66,6 @@ FLAG_SENTENCES = {
     "date_outside_window": "The deposit date and the ERA's payment date are more than three business days apart.",
     "era_moved_no_money": "The deposit names an ERA that says no money was sent.",
     "no_date": "Neither the ERA nor the deposit has a date, so it can never be called late.",
-    # deadlines and money taken twice (rules §11, §13)
-    "beyond_lookback_limit": "The payer recouped this payment later than the payee state's look-back limit may "
-    "allow for a commercial payer: the takeback page names the state, the limit and the statute. Not legal advice.",
-    "recovered_twice": "The payer took this claim's overpayment back more than once: it owes the excess back; the "
-    "takeback page links to a printable rebate request.",
 }
 
 KIND_WORDS = {

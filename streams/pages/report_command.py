@@ -16,7 +16,7 @@ from streams.domain.ledger import InvalidRemittance, RemittanceFacts, facts_from
 from streams.kafka_io import read_topic
 from streams.pages.queries import ProviderData
 from streams.pages.statement import build_statement, write_statement
-from streams.settings import Settings
+from streams.settings import Settings, match_policy
 
 
 class UnknownProvider(LookupError):
@@ -59,18 +59,25 @@ async def reassociations_from_topic(settings: Settings) -> list[Reassociation]:
     return list(latest.values())
 
 
-def write_report(settings: Settings, provider_id: str, start: dt.date | None, end: dt.date | None, out: Path) -> str:
-    """Write the statement; returns a one-line summary of what was written."""
+def write_report(
+    settings: Settings,
+    provider_id: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    out: Path,
+    today: dt.date | None = None,
+) -> str:
+    """Write the statement (with the forecast of offsets from `today`, rules §13); returns a one-line summary."""
     if out.suffix.lower() not in (".xlsx", ".csv"):
         raise ValueError(f"{out}: the report is written as .xlsx or .csv")
     if start and end and start > end:
         raise ValueError(f"--from {start} is after --to {end}")
     data = asyncio.run(provider_from_topics(settings, provider_id))
     records = asyncio.run(reassociations_from_topic(settings))
-    statement = build_statement(data, start, end, records)
+    statement = build_statement(data, start, end, records, today=today, rules=match_policy(settings).rules)
     write_statement(out, statement, settings.include_patient_data)
     return (
         f"wrote {out}: provider {provider_id}, {len(statement.takebacks)} takebacks, "
         f"{len(statement.payments)} payments, {len(statement.ages)} open-balance lines, "
-        f"{len(statement.deposits)} deposit records"
+        f"{len(statement.deposits)} deposit records, {len(statement.forecast)} forecast lines"
     )

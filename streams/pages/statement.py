@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from schemas import Reassociation, Takeback, TakebackKind
+from streams.domain.deadlines.rule_tables import RuleBook, shipped_rule_book
+from streams.domain.deadlines.today import ForecastLine, forecast_lines
 from streams.pages import deposits, tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, write_xlsx
 from streams.pages.names import Names
@@ -25,6 +27,7 @@ from streams.pages.queries import (
     kind_total,
     open_balances_by_age,
     payments,
+    provider_takebacks,
     takebacks_in_period,
 )
 
@@ -51,6 +54,7 @@ class Statement:
     payments: list[PaymentLine]
     deposits: list[deposits.DepositLine]
     names: Names
+    forecast: list[ForecastLine]  # rules §13: offsets expected after `prepared`
 
 
 def deposit_summary(records: Sequence[Reassociation], provider_id: str) -> list[SummaryLine]:
@@ -76,8 +80,11 @@ def build_statement(
     end: dt.date | None,
     reassociations: Sequence[Reassociation] = (),
     takeback_providers: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
+    rules: RuleBook | None = None,
 ) -> Statement:
-    """`reassociations`: every reassociation record known (the provider's are picked out), for the deposits."""
+    """`reassociations`: every reassociation record known (the provider's are picked out), for the deposits;
+    `today` (default: the local date) is when it is prepared, and the day the forecast counts from."""
     everything = list(data.takebacks.values())
     taken = sorted(
         takebacks_in_period(everything, start, end),
@@ -110,11 +117,15 @@ def build_statement(
     mine = deposits.of_provider(reassociations, data.provider_id)
     summary += deposit_summary(mine, data.provider_id)
     lines = deposits.deposit_lines(mine, takeback_providers or {})
+    prepared = today or dt.date.today()
+    expected = forecast_lines(
+        provider_takebacks(everything, data.provider_id), prepared, rules or shipped_rule_book(), data.row
+    )
     return Statement(
         provider_id=data.provider_id,
         start=start,
         end=end,
-        prepared=dt.date.today(),
+        prepared=prepared,
         as_of=as_of,
         summary=summary,
         takebacks=taken,
@@ -122,6 +133,7 @@ def build_statement(
         payments=paid,
         deposits=[line for line in lines if in_period(line.date, start, end)],
         names=Names.of(data.remittances, everything),
+        forecast=expected,
     )
 
 
@@ -129,7 +141,7 @@ def statement_sheets(statement: Statement, include_patient_data: bool) -> list[S
     def named(columns: list[tables.Column]) -> list[tables.Column]:
         return tables.named(columns, statement.names, export=True)
 
-    names = statement.names
+    names, prepared = statement.names, statement.prepared
     period = (
         f"Provider {names.provider(statement.provider_id)}, "
         f"{statement.start.isoformat() if statement.start else 'the beginning'} to "
@@ -141,6 +153,7 @@ def statement_sheets(statement: Statement, include_patient_data: bool) -> list[S
         Sheet("Open balances", named(tables.OPEN_BALANCES), statement.ages, title=f"As of {statement.as_of}"),
         Sheet("Payments", named(tables.PAYMENTS), statement.payments, title=period),
         Sheet("Deposits", named(tables.DEPOSITS), statement.deposits, title=period),
+        Sheet("Forecast", named(tables.FORECAST), statement.forecast, title=f"Expected offsets from {prepared}"),
     ]
 
 

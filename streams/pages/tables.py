@@ -34,8 +34,10 @@ def col(header: str, kind: Kind, name: str) -> Column:
 
 def named(columns: Sequence[Column], names: Names, *, export: bool = False) -> list[Column]:
     """Payer and provider columns named the one way (streams/pages/names.py). On a page: one "NAME (ID)" column.
-    In a download: the id column as it was (a spreadsheet sorts and matches on ids) and a name column beside it."""
+    In a download: the id column as it was (a spreadsheet sorts and matches on ids), and a name column per id
+    column at the end, so every column of a download keeps its place."""
     out: list[Column] = []
+    names_last: list[Column] = []
     for column in columns:
         if column.kind not in ("payer", "provider"):
             out.append(column)
@@ -44,10 +46,10 @@ def named(columns: Sequence[Column], names: Names, *, export: bool = False) -> l
         name_of = names.payer_name if column.kind == "payer" else names.provider_name
         if export:
             out.append(Column(column.header, "text", column.read))
-            out.append(Column(f"{column.header} name", "text", _then(column.read, name_of)))
+            names_last.append(Column(f"{column.header} name", "text", _then(column.read, name_of)))
         else:
             out.append(Column(column.header, "text", _then(column.read, of)))
-    return out
+    return out + names_last
 
 
 def _then(read: Callable[[Any], Any], name: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -90,6 +92,13 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
         col("Correction paid", "money", "correction_payment"),
         col("Net change", "money", "net_change"),
         Column("Flags", "text", lambda t: " ".join(t.flags)),
+        # rules §11, §13: what the events say (days left depend on the day they are read: the pages, the API)
+        col("Payer kind", "text", "payer_kind"),
+        col("Act by", "date", "act_by"),
+        col("Deadline", "text", "deadline_kind"),
+        Column("Deadline source", "text", lambda t: t.deadline_source.citation if t.deadline_source else None),
+        Column("Look-back", "text", lambda t: t.lookback.outcome if t.lookback else None),
+        col("Taken twice (excess)", "money", "recovered_twice_excess"),
         col("Takeback id", "text", "event_id"),
     ]
     if include_patient_data:  # after the claim
@@ -155,7 +164,7 @@ FORECAST = [
     col("Within 30 days", "money", "within_30_days"),
     col("Within 60 days", "money", "within_60_days"),
     col("No expected day", "money", "undated"),
-    col("Net cash so far", "money", "net_cash"),
+    col("Net cash to date", "money", "net_cash"),
     col("Net cash after 7 days", "money", "net_cash_after_7_days"),
     col("Net cash after 30 days", "money", "net_cash_after_30_days"),
     col("Net cash after 60 days", "money", "net_cash_after_60_days"),

@@ -342,7 +342,9 @@ class Pages:
         start, end = date_range(request.query)
         data = self.load(request, provider_id).data
         gathered = await self.all_deposits()
-        statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
+        statement = build_statement(
+            data, start, end, gathered.records, gathered.takeback_providers, today_of(request.query), self.rules
+        )
         return self.page(
             "statement.html",
             provider_id=provider_id,
@@ -395,7 +397,9 @@ class Pages:
         elif table == "statement":
             start, end = date_range(request.query)
             gathered = await self.all_deposits()
-            statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
+            statement = build_statement(
+                data, start, end, gathered.records, gathered.takeback_providers, today_of(request.query), self.rules
+            )
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
                 return await _stream(request, statement_csv(sheets), "text/csv", f"{name}.csv")

@@ -114,6 +114,33 @@ MIGRATIONS: tuple[Migration, ...] = (
             FROM net_cash n, jsonb_array_elements(n.document->'by_payer') AS p;
         """,
     ),
+    Migration(
+        3,
+        "takebacks: payer kind, day 1, the earliest deadline, the look-back check, recovered twice (rules §11, §13)",
+        """
+        ALTER TABLE takeback_revisions
+            ADD COLUMN payer_kind text,
+            ADD COLUMN day_one date,
+            ADD COLUMN act_by date,
+            ADD COLUMN deadline_kind text,
+            ADD COLUMN deadline_citation text,
+            ADD COLUMN lookback_outcome text,
+            ADD COLUMN lookback_state text,
+            ADD COLUMN beyond_lookback_limit boolean NOT NULL DEFAULT false,
+            ADD COLUMN recovered_twice_excess numeric;
+        ALTER TABLE takebacks
+            ADD COLUMN payer_kind text,
+            ADD COLUMN day_one date,
+            ADD COLUMN act_by date,
+            ADD COLUMN deadline_kind text,
+            ADD COLUMN deadline_citation text,
+            ADD COLUMN lookback_outcome text,
+            ADD COLUMN lookback_state text,
+            ADD COLUMN beyond_lookback_limit boolean NOT NULL DEFAULT false,
+            ADD COLUMN recovered_twice_excess numeric;
+        CREATE INDEX takebacks_act_by ON takebacks (provider_id, act_by) WHERE act_by IS NOT NULL;
+        """,
+    ),
 )
 
 # Serializes migrations between sinks started at the same time (any constant; "takeback" in ASCII).

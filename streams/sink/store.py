@@ -44,7 +44,8 @@ class Written:
 _TAKEBACK_FIELDS = (
     "event_id, revision, kind, method, amount, provider_id, payee_provider_id, payer_id, payer_name, claim_id, "
     "payer_claim_control_number, trace_number, original_trace_number, takeback_date, reason_category, status, "
-    "remaining, withdrawn, document, kafka_topic, kafka_partition, kafka_offset"
+    "remaining, withdrawn, document, kafka_topic, kafka_partition, kafka_offset, payer_kind, day_one, act_by, "
+    "deadline_kind, deadline_citation, lookback_outcome, lookback_state, beyond_lookback_limit, recovered_twice_excess"
 )
 _TAKEBACK_VALUES = ", ".join(["%s"] * len(_TAKEBACK_FIELDS.split(",")))
 _TAKEBACK_UPDATES = ", ".join(
@@ -187,6 +188,10 @@ def _takeback_row(t: Takeback, record: Record) -> tuple:
         t.payer_name, t.claim_id, t.payer_claim_control_number, t.trace_number, t.original_trace_number,
         t.takeback_date, t.reason_category, t.status, t.remaining, t.withdrawn, _document(t),
         record.topic, record.partition, record.offset,
+        t.payer_kind, t.day_one, t.act_by, t.deadline_kind,
+        t.deadline_source.citation if t.deadline_source else None,
+        t.lookback.outcome if t.lookback else None, t.lookback.state if t.lookback else None,
+        "beyond_lookback_limit" in t.flags, t.recovered_twice_excess,
     )  # fmt: skip
 
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from schemas import ZERO, Lookback, ReasonCategory, RuleSource, Takeback, TakebackDeadline, TakebackStatus
 from streams.domain.deadlines.clocks import Deadline, day_one, deadlines_for
 from streams.domain.deadlines.lookback import FLAG as BEYOND_LOOKBACK
-from streams.domain.deadlines.lookback import LookbackOutcome, check_lookback
+from streams.domain.deadlines.lookback import LookbackCheck, LookbackOutcome, check_lookback
 from streams.domain.deadlines.payer_kind import KindFound, payer_kind_of
 from streams.domain.deadlines.recovered_twice import FLAG as RECOVERED_TWICE
 from streams.domain.deadlines.recovered_twice import Recovery, recovered_twice
 from streams.domain.deadlines.rule_tables import PayerKind, RuleBook, Source
-from streams.domain.takeback_status import revised
+from streams.domain.takeback_status import revised, status_of
 
 if TYPE_CHECKING:
     from streams.domain.claim_index import ClaimRef
@@ -39,25 +39,34 @@ def first_fields(
     filing_indicators: Iterable[str | None],
     payee_state: str | None,
 ) -> None:
-    """A takeback just built (not yet published, so set in place): its payer's kind and its look-back check."""
+    """A takeback just built (not yet published, so set in place): its payer's kind, its look-back check and its
+    clocks (so `refresh` finds nothing to change on a new takeback: no second copy of it on the hot path)."""
     found = payer_kind_of([takeback.payer_id], filing_indicators, book)
     takeback.payer_kind = found.kind.value if found.kind else None
     takeback.payer_kind_found_by = found.how
     entry = book.providers.get(takeback.provider_id)
     state = entry.state if entry is not None else payee_state
-    if takeback.kind != "recoupment":
-        return  # a payment not yet disbursed was never the provider's: no look-back (rules §5, §11)
-    check = check_lookback(found.kind, state, takeback.original_effective_date, takeback.takeback_date, book)
+    if takeback.kind == "recoupment":  # a payment not yet disbursed was never the provider's: no look-back (§5, §11)
+        check = check_lookback(found.kind, state, takeback.original_effective_date, takeback.takeback_date, book)
+        takeback.lookback = _lookback(check)
+        if check.outcome is LookbackOutcome.beyond:
+            takeback.flags = [*takeback.flags, BEYOND_LOOKBACK]
+    takeback.status = status_of(takeback)
+    for name, value in clock_fields(takeback, book).items():
+        setattr(takeback, name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lookback(check: LookbackCheck) -> Lookback:
+    """One shared event object per outcome, state and last day (a ledger's memory)."""
     limit = check.limit
-    takeback.lookback = Lookback(
+    return Lookback(
         outcome=check.outcome.value,
         state=check.state,
         limit=limit.describe() if limit else None,
         last_day_allowed=check.limit_ends,
         source=_source(limit.source) if limit else None,
     )
-    if check.outcome is LookbackOutcome.beyond:
-        takeback.flags = [*takeback.flags, BEYOND_LOOKBACK]
 
 
 def clock_fields(takeback: Takeback, book: RuleBook) -> dict[str, object]:
@@ -118,12 +127,12 @@ def recovered_twice_fields(takebacks: list[Takeback], paid: Decimal) -> dict[str
     ids = [r.takeback_id for r in excess.recoveries] if excess else []
     fields: dict[str, dict[str, object]] = {}
     for takeback in takebacks:
-        flagged = takeback.event_id in beyond
-        flags = [f for f in takeback.flags if f != RECOVERED_TWICE] + ([RECOVERED_TWICE] if flagged else [])
+        beyond_owed = takeback.event_id in beyond
+        flags = [f for f in takeback.flags if f != RECOVERED_TWICE] + ([RECOVERED_TWICE] if beyond_owed else [])
         fields[takeback.event_id] = {
             "flags": flags,
-            "recovered_twice_excess": excess.amount if flagged and excess else None,
-            "recovered_twice_ids": ids if flagged else [],
+            "recovered_twice_excess": excess.amount if beyond_owed and excess else None,
+            "recovered_twice_ids": ids if beyond_owed else [],
         }
     return fields
 
