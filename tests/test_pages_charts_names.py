@@ -12,7 +12,7 @@ from schemas import RuleSource, Takeback, TakebackDeadline
 from streams.pages import tables
 from streams.pages.charts import OTHER, BarChart, Series, series_from
 from streams.pages.exports import csv_chunks
-from streams.pages.figures import months_to, takebacks_by_month
+from streams.pages.figures import TakenByDay, months_to, takebacks_by_month
 from streams.pages.filters import BadFilter, Paging, WorklistFilter
 from streams.pages.names import Names, label
 from streams.pages.queries import TakebackIndex, reconciliation, worklist
@@ -87,7 +87,7 @@ def test_months_run_from_the_first_takeback_to_the_latest_remittance_at_most_a_y
     assert months_to(dt.date(2026, 3, 5), [dt.date(2026, 1, 31)]) == ["2026-01", "2026-02", "2026-03"]
     assert len(months_to(dt.date(2026, 3, 5), [dt.date(2019, 1, 1)])) == 12
     data = provider()
-    chart = takebacks_by_month(data.takebacks.values(), dt.date(2026, 3, 1), "reason", Names(), "x")
+    chart = takebacks_by_month(TakenByDay.of(data.takebacks.values()), dt.date(2026, 3, 1), "reason", Names(), "x")
     total = sum((t.amount for t in data.takebacks.values() if not t.withdrawn), D(0))
     assert sum((sum(values, D(0)) for _, values in chart.rows), D(0)) == total
 

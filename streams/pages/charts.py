@@ -9,6 +9,7 @@ computed in Decimal and rounded to a tenth of a pixel only when written.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -69,6 +70,12 @@ class BarChart:
     def svg(self) -> Markup:
         return Markup(_draw(self))
 
+    @functools.cached_property
+    def figure(self) -> Markup:
+        """The <figure>: caption, drawing and the table of its figures. Made once per chart (pages keep their charts
+        per ledger version), so a page view does not draw again."""
+        return Markup(_figure(self))
+
 
 def series_from(
     labels: Sequence[str], sums: dict[str, dict[str, Decimal]], *, keep: int = len(PALETTE) - 1
@@ -83,6 +90,33 @@ def series_from(
 
 
 # --------------------------------------------------------------------------- drawing
+
+
+def _figure(chart: BarChart) -> str:
+    note = f' <span class="hint">{escape(chart.note)}</span>' if chart.note else ""
+    parts = [
+        f'<figure class="chart" id="{escape(chart.chart_id)}">',
+        f"<figcaption>{escape(chart.title)}{note}</figcaption>",
+    ]
+    if chart.empty:
+        parts.append(f'<p class="empty">{escape(chart.empty_text)}</p></figure>')
+        return "".join(parts)
+    headers = "".join(f'<th scope="col" class="num">{escape(s.name)}</th>' for s in chart.series)
+    total = '<th scope="col" class="num">Total</th>' if chart.totals else ""
+    parts += [
+        '<div class="chart-body">',
+        _draw(chart),
+        '<table class="chart-figures">',
+        f"<caption>The figures of “{escape(chart.title)}”</caption>",
+        f'<thead><tr><th scope="col">{escape(chart.label_header)}</th>{headers}{total}</tr></thead><tbody>',
+    ]
+    for label, values in chart.rows:
+        cells = "".join(f'<td class="num">{_money(v)}</td>' for v in values)
+        if chart.totals:
+            cells += f'<td class="num">{_money(sum(values, ZERO))}</td>'
+        parts.append(f'<tr><th scope="row">{escape(label)}</th>{cells}</tr>')
+    parts.append("</tbody></table></div></figure>")
+    return "".join(parts)
 
 
 def _draw(chart: BarChart) -> str:

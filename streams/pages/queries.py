@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from schemas import ZERO, NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
 from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
@@ -22,7 +23,8 @@ from streams.domain.deadlines.today import ForecastLine, forecast_lines, is_due_
 from streams.domain.ledger import RemittanceFacts
 from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
 
-DUE_THIS_WEEK = 7  # days: the overview's "due this week" is the worklist's "due in 7 days"
+DERIVED_KEPT = 16
+DUE_SOON = 7  # days: the overview's "due this week" is the worklist's "due in 7 days"
 
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
 # labels are for reading ("0–30", "over 120").
@@ -65,6 +67,9 @@ class TakebackIndex:
     oldest_open: dt.date | None
     carried: dict[str, tuple[int, Decimal]]  # remittance id -> (takebacks in it, their amount), withdrawn left out
     ages: dict[dt.date, list[AgeLine]] = field(default_factory=dict)  # as_of -> open balances by age
+    # what a page derives from all the takebacks (charts, forecast), by what it also depends on (today, the row's
+    # revision): made once per ledger version and day, not on every view
+    derived: dict[tuple[object, ...], Any] = field(default_factory=dict)
     # what the index was built from (the ledger replaces a takeback object when it revises it), for `updated`
     snapshot: dict[str, Takeback] = field(default_factory=dict)
     position_of: dict[str, int] = field(default_factory=dict)
@@ -140,6 +145,7 @@ class TakebackIndex:
         open_dates = [self.date[i] for i in self.live if self.status[i] == TakebackStatus.open and self.date[i]]
         self.oldest_open = min(open_dates, default=None)  # type: ignore[type-var]
         self.ages = {}
+        self.derived = {}
         self.snapshot.update((t.event_id, t) for t in changed)
         return self
 
@@ -159,6 +165,14 @@ class TakebackIndex:
         self.open_count += sign * (t.status == TakebackStatus.open)
         count, amount = self.carried.get(t.remittance_id, (0, ZERO))
         self.carried[t.remittance_id] = (count + sign, amount + sign * t.amount)
+
+    def remember(self, key: tuple[object, ...], make: Callable[[], Any]) -> Any:
+        """`make()` once per key while the takebacks stay as they are (a day's worth of keys at most)."""
+        if key not in self.derived:
+            if len(self.derived) >= DERIVED_KEPT:
+                self.derived.clear()
+            self.derived[key] = make()
+        return self.derived[key]
 
     def open_balances(self, takebacks: Mapping[str, Takeback], as_of: dt.date) -> list[AgeLine]:
         if as_of not in self.ages:
@@ -510,7 +524,12 @@ def coming(
     takebacks: Mapping[str, Takeback], provider_id: str, today: dt.date, rules: RuleBook, row: NetCashRow | None
 ) -> tuple[Coming, list[ForecastLine]]:
     """The overview's counts and the forecast lines they sum, from the same takebacks the worklist filters."""
-    due = sum(1 for t in takebacks.values() if not t.withdrawn and is_due_within(t, today, DUE_THIS_WEEK))
+    # a takeback with no clock, or whose last clock has passed, cannot be due: most are skipped on that
+    due = sum(
+        1
+        for t in takebacks.values()
+        if t.deadlines and t.deadlines[-1].act_by >= today and not t.withdrawn and is_due_within(t, today, DUE_SOON)
+    )
     lines = forecast_lines(provider_takebacks(takebacks.values(), provider_id), today, rules, row)
     offsets = tuple(sum((getattr(line, f"within_{days}_days") for line in lines), ZERO) for days in HORIZONS)
     return Coming(due, offsets), lines  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from schemas import NetCashRow, ReasonCategory, TakebackKind, TakebackMethod, Ta
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
 from streams.domain.deadlines.rule_tables import RuleBook, shipped_rule_book
-from streams.domain.deadlines.today import due
+from streams.domain.deadlines.today import ForecastLine, due
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
 from streams.pages import deposits, figures, tables
@@ -162,7 +162,8 @@ class Pages:
                 takebacks = takebacks_of(self.tb.ledgers.get(ledger_key), row.provider_id)
                 index = self.indexes.get(row.provider_id, version, takebacks)
                 name = self.names_of(ledger_key, version).provider_name(row.provider_id)
-                ahead, _ = coming(takebacks, row.provider_id, today, self.rules, row)
+                make = functools.partial(coming, takebacks, row.provider_id, today, self.rules, row)
+                ahead, _ = index.remember(("coming", today, row.revision), make)
             lines.append(overview_line(row, index, name, ahead))
         return lines
 
@@ -470,8 +471,15 @@ def provider_context(
     """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
     today = today or today_of({})
     data, index, names = loaded.data, loaded.index, loaded.names
-    _, forecast = coming(data.takebacks, data.provider_id, today, rules or shipped_rule_book(), data.row)
     as_of = as_of_date(data.row)
+
+    def figures_of() -> tuple[list[figures.BarChart], list[ForecastLine], figures.BarChart]:
+        _, forecast = coming(data.takebacks, data.provider_id, today, rules or shipped_rule_book(), data.row)
+        return provider_charts(loaded, as_of), forecast, figures.offsets_by_payer(forecast, names, today)
+
+    # every takeback goes into these: once per ledger version (the row's revision) and day, not per view
+    revision = data.row.revision if data.row else None
+    charts, forecast, forecast_chart = index.remember(("provider page", today, as_of, revision), figures_of)
     return {
         "provider_id": data.provider_id,
         "names": names,
@@ -485,8 +493,8 @@ def provider_context(
         "as_of": as_of,
         "ages": index.open_balances(data.takebacks, as_of),
         "age_columns": tables.named(tables.OPEN_BALANCES, names),
-        "charts": provider_charts(loaded, as_of),
-        "forecast_chart": figures.offsets_by_payer(forecast, names, today),
+        "charts": charts,
+        "forecast_chart": forecast_chart,
         "forecast": forecast,
         "forecast_columns": tables.named(tables.FORECAST, names),
         "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
@@ -496,11 +504,11 @@ def provider_context(
 
 def provider_charts(loaded: Loaded, as_of: dt.date) -> list[figures.BarChart]:
     data, names = loaded.data, loaded.names
-    takebacks = list(data.takebacks.values())
+    taken = figures.TakenByDay.of(data.takebacks.values())
     return [
-        figures.takebacks_by_month(takebacks, as_of, "reason", names, "taken-by-reason"),
-        figures.takebacks_by_month(takebacks, as_of, "payer", names, "taken-by-payer"),
-        figures.cash_against_taken(data.remittances, takebacks, as_of),
+        figures.takebacks_by_month(taken, as_of, "reason", names, "taken-by-reason"),
+        figures.takebacks_by_month(taken, as_of, "payer", names, "taken-by-payer"),
+        figures.cash_against_taken(data.remittances, taken, as_of),
         figures.open_by_age(loaded.index.open_balances(data.takebacks, as_of), names),
     ]
 
