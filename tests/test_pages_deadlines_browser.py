@@ -181,7 +181,7 @@ def test_the_takeback_page_says_what_to_do_and_by_when_or_that_there_is_no_deadl
     assert page.locator("#deadlines tbody tr").count() == len(due["deadlines"])
     unknown = next(t for t in takebacks(cluster) if t["payer_kind"] is None)
     page.goto(f"{cluster.urls[1]}/providers/{PROVIDER}/takebacks/{unknown['event_id']}")
-    assert page.locator("#todo-sentence").inner_text().startswith("No deadline")
+    assert page.locator("#todo-sentence").inner_text().startswith("No deadline: unknown payer")
     assert "ACME HEALTH" in page.locator("main").inner_text()
     assert_accessible_structure(page)
     no_inline_script(page)

@@ -229,7 +229,9 @@ def test_templates_render_with_a_dash_for_missing_fields_and_no_patient_columns_
     context = {"t": t, "revisions": [], "today": today, "due": due(t, today, shipped_rule_book()), "rebate": None}
     html = env.get_template("takeback.html").render(include_patient_data=False, **context)
     assert "—" in html and "Patient" not in html
-    assert "No deadline" in html and t.payer_kind is None  # the builders' payer is of no known kind: said plainly
+    assert (
+        "No deadline: unknown payer" in html and t.payer_kind is None
+    )  # the builders' payer is of no known kind: said plainly
     html = env.get_template("takeback.html").render(include_patient_data=True, **context)
     assert "Patient" in html
 

@@ -79,7 +79,11 @@ def _sentence(takeback: Takeback, upcoming: TakebackDeadline | None, today: dt.d
     if takeback.withdrawn or takeback.status == TakebackStatus.withdrawn:
         return "Withdrawn: later 835s showed this was not a takeback; nothing to do."
     if takeback.payer_kind is None:
-        return "No deadline: the payer's kind is not known (no payer profile, no Medicare or other CLP06 code)."
+        # said plainly first (the pages show this sentence as it is), then why
+        return (
+            "No deadline: unknown payer (the payer's kind is not known: no payer profile, no Medicare or other "
+            "CLP06 code)."
+        )
     if not takeback.deadlines:
         if takeback.reason_category == "provider_void":
             return "No deadline: a void the provider asked for is not a payer's overpayment demand."
