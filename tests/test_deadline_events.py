@@ -8,6 +8,9 @@ day 1 + N - 1, Medicare offsets on day 41, interest per full 30-day period on a 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from streams.pages.statement import build_statement, write_statement
 from streams.settings import Settings, match_policy
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 D = dt.date
 PROFILES = "payer_id,name,kind,dispute_days,offset_days,appeal_days,citation,source_url,checked_on\n"
 
@@ -135,6 +139,16 @@ def test_a_bad_provider_file_names_its_file_and_line(tmp_path: Path) -> None:
         load_rule_book(providers=providers)
     with pytest.raises(RuleTableError, match="cannot read it"):
         match_policy(Settings(providers=str(tmp_path / "missing.csv")))
+
+
+def test_a_bad_operator_file_stops_the_cli_with_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    profiles = tmp_path / "payers.csv"
+    profiles.write_text(PROFILES + "1234567890,ACME,commercial,30,soon,,Contract § 1,,2026-12-01\n")
+    env = {**os.environ, "TAKEBACK_PAYER_PROFILES": str(profiles)}
+    command = [sys.executable, "-m", "streams.cli", "dead-letters", "list"]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, cwd=PROJECT_ROOT)
+    assert run.returncode == 1
+    assert run.stderr.strip() == f"takeback: {profiles} line 2: offset_days 'soon' is not valid"
 
 
 def test_the_settings_load_the_operator_files_once(tmp_path: Path) -> None:

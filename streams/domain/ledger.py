@@ -36,6 +36,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from schemas import ZERO, NetCashRow, PayerCash, Remittance, Takeback, TakebackStatus
 from streams.domain.cash import open_by_age, totals_as_fields
+from streams.domain.deadlines.takebacks import NO_CLOCKS
 from streams.domain.derived_state import CarriedBalance, DerivedState, PayeeCash
 from streams.domain.facts import InvalidRemittance, RemittanceFacts, facts_from_json, facts_of
 from streams.domain.late_arrival import can_apply_in_place, late_arrivals
@@ -265,6 +266,7 @@ def _publishable_changes(ledger: ProviderLedger, state: DerivedState, touched: s
         for event_id, previous in ledger.emitted.items():
             if event_id not in state.takebacks and not previous.withdrawn:
                 update = {"revision": previous.revision + 1, "withdrawn": True, "status": TakebackStatus.withdrawn}
+                update |= NO_CLOCKS  # rules §11: a withdrawn takeback has nothing to act on
                 withdrawn = previous.model_copy(update=update)
                 ledger.emitted[event_id] = withdrawn
                 changed.append(withdrawn)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # What a person may still do about money already taken back: appeal it (rules §11).
 APPEAL_CLOCKS = frozenset({"medicare_redetermination", "payer_appeal"})
 PROFILE = "payer profile"
+NO_CLOCKS: dict[str, object] = {"act_by": None, "deadline_kind": None, "deadline_source": None, "deadlines": []}
 
 
 def first_fields(
