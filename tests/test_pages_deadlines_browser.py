@@ -220,6 +220,9 @@ def test_the_overview_counts_what_is_due_this_week_and_names_the_provider(cluste
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert int(row.locator("td").nth(column).inner_text()) == len(takebacks(cluster, f"due_within=7&today={today}"))
     assert page.locator("#forecast-per-provider svg rect.bar").count() >= 1
+    row.locator("td").nth(column).get_by_role("link").click()  # the count opens the worklist filtered the same way
+    page.wait_for_url("**due_within=7*")
+    assert listed_ids(page) == {t["event_id"] for t in takebacks(cluster, f"due_within=7&today={page_today(page)}")}
 
 
 def test_screenshot_of_the_deadlines_for_the_readme(cluster: Cluster, page, tmp_path: Path) -> None:
