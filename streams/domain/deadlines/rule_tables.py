@@ -102,6 +102,8 @@ class RuleBook:
     profiles: dict[str, PayerProfile] = field(default_factory=dict)  # payer id (TRN03 or REF*2U) -> profile
     interest_rates: tuple[InterestRate, ...] = ()  # oldest first
     providers: dict[str, ProviderEntry] = field(default_factory=dict)  # provider id -> the operator's entry
+    # what callers derive from these tables, kept with them (the tables never change once loaded)
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def load_rule_book(

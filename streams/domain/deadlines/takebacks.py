@@ -53,8 +53,9 @@ def first_fields(
         if check.outcome is LookbackOutcome.beyond:
             takeback.flags = [*takeback.flags, BEYOND_LOOKBACK]
     takeback.status = status_of(takeback)
-    for name, value in clock_fields(takeback, book).items():
-        setattr(takeback, name, value)
+    # not yet published: set in place, past pydantic's per-field __setattr__ (its fields-set is shared anyway:
+    # streams/domain/derived_state.py share_fields_set)
+    vars(takeback).update(clock_fields(takeback, book))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -75,11 +76,8 @@ def clock_fields(takeback: Takeback, book: RuleBook) -> dict[str, object]:
     start = day_one(takeback.takeback_date) if takeback.takeback_date else None
     clocks: list[TakebackDeadline] = []
     if start is not None and not takeback.withdrawn:
-        found = kind_found(takeback, book)
         void = takeback.reason_category == ReasonCategory.provider_void
-        clocks = [_deadline(d) for d in deadlines_for(found, start, book, provider_void=void)]
-        if takeback.status == TakebackStatus.settled:
-            clocks = [c for c in clocks if c.deadline_kind in APPEAL_CLOCKS]
+        clocks = _clocks(takeback, start, void, takeback.status == TakebackStatus.settled, book)
     first = clocks[0] if clocks else None
     return {
         "day_one": start,
@@ -88,6 +86,23 @@ def clock_fields(takeback: Takeback, book: RuleBook) -> dict[str, object]:
         "deadline_kind": first.deadline_kind if first else None,
         "deadline_source": first.source if first else None,
     }
+
+
+def _clocks(takeback: Takeback, start: dt.date, void: bool, settled: bool, book: RuleBook) -> list[TakebackDeadline]:
+    """The clocks of one payer kind (or profile) from one day 1, computed once per book: the takebacks of one
+    payment share them. A takeback gets its own copy of the list (lists in events are never shared)."""
+    profile = takeback.payer_id if takeback.payer_kind_found_by == PROFILE else None
+    key = ("clocks", takeback.payer_kind, profile, start, void, settled)
+    clocks = book.memo.get(key)
+    if clocks is None:
+        if len(book.memo) > 50_000:
+            book.memo.clear()
+        found = kind_found(takeback, book)
+        clocks = [_deadline(d) for d in deadlines_for(found, start, book, provider_void=void)]
+        if settled:
+            clocks = [c for c in clocks if c.deadline_kind in APPEAL_CLOCKS]
+        book.memo[key] = clocks
+    return list(clocks)  # type: ignore[arg-type]
 
 
 def kind_found(takeback: Takeback, book: RuleBook) -> KindFound:
