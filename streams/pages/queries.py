@@ -21,7 +21,7 @@ from streams.domain.deadlines.lookback import FLAG as BEYOND_LOOKBACK
 from streams.domain.deadlines.rule_tables import RuleBook
 from streams.domain.deadlines.today import ForecastLine, forecast_lines, is_due_within, is_overdue
 from streams.domain.ledger import RemittanceFacts
-from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
+from streams.pages.filters import OverviewQuery, Paging, WorklistFilter, today_of
 
 DERIVED_KEPT = 16
 DUE_SOON = 7  # days: the overview's "due this week" is the worklist's "due in 7 days"
@@ -230,7 +230,7 @@ def matching_positions(index: TakebackIndex, wanted: WorklistFilter, today: dt.d
     if wanted.date_to is not None:
         end = wanted.date_to
         positions = [i for i in positions if dates[i] is not None and dates[i] <= end]  # type: ignore[operator]
-    return _by_deadline(index, wanted, positions, today or dt.date.today())
+    return _by_deadline(index, wanted, positions, today or today_of({}))
 
 
 def _by_deadline(index: TakebackIndex, wanted: WorklistFilter, positions: list[int], today: dt.date) -> list[int]:

@@ -254,17 +254,15 @@ class Pages:
         found = overview(lines, query)
         page = _page(found, paging)
         gathered = await self.all_deposits()
+        names = overview_names(lines)
         return self.page(
             "overview.html",
             query=query,
             page=page,
-            names=overview_names(lines),
-            columns=tables.named(tables.PROVIDERS, overview_names(lines)),
+            names=names,
+            columns=tables.named(tables.PROVIDERS, names),
             today=today,
-            charts=[
-                figures.taken_per_provider(lines, overview_names(lines)),
-                figures.offsets_per_provider(lines, overview_names(lines), today),
-            ],
+            charts=[figures.taken_per_provider(lines, names), figures.offsets_per_provider(lines, names, today)],
             sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
             missing_workers=max(missing, gathered.missing_workers),
             no_era=deposits.no_era_summary(gathered.records),
