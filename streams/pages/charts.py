@@ -18,7 +18,8 @@ from markupsafe import Markup, escape
 
 ZERO = Decimal(0)
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 72, 12, 30, 46  # room for the value axis, the legend and the labels
+LEFT, RIGHT, TOP, BOTTOM = 72, 12, 30, 46  # room for the value axis, one row of legend and the labels
+LEGEND_ROW = 16  # each further row of legend takes this from the drawing's height
 # Okabe and Ito's palette: told apart by people with any common colour blindness, and in greyscale print
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 OTHER = "other"
@@ -121,15 +122,17 @@ def _figure(chart: BarChart) -> str:
 
 def _draw(chart: BarChart) -> str:
     low, high = _range(chart)
-    scale = Decimal(HEIGHT - TOP - BOTTOM) / (high - low) if high > low else ZERO
-    zero_y = TOP + (high - ZERO) * scale
+    legend, rows = _legend(chart)
+    top = TOP + LEGEND_ROW * (rows - 1)
+    scale = Decimal(HEIGHT - top - BOTTOM) / (high - low) if high > low else ZERO
+    zero_y = top + (high - ZERO) * scale
     slot = Decimal(WIDTH - LEFT - RIGHT) / max(len(chart.labels), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" aria-hidden="true" focusable="false">'
     ]
-    parts += _axis(low, high, scale)
-    parts += _legend(chart)
+    parts += _axis(low, high, scale, top)
+    parts += legend
     for i, (label, values) in enumerate(chart.rows):
         x = LEFT + slot * i
         parts += _bars(chart, x, slot, label, values, zero_y, scale)
@@ -165,11 +168,11 @@ def _nice(value: Decimal) -> Decimal:
     return power * 10
 
 
-def _axis(low: Decimal, high: Decimal, scale: Decimal) -> list[str]:
+def _axis(low: Decimal, high: Decimal, scale: Decimal, top: int) -> list[str]:
     ticks = [low + (high - low) * Decimal(k) / 4 for k in range(5)] if high > low else [ZERO]
     out = []
     for tick in ticks:
-        y = _px(TOP + (high - tick) * scale)
+        y = _px(top + (high - tick) * scale)
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}" stroke="#ddd" stroke-width="1"/>')
         out.append(
             f'<text x="{LEFT - 6}" y="{y}" dy="4" text-anchor="end" font-size="11" fill="#555">{_tick(tick)}</text>'
@@ -177,13 +180,18 @@ def _axis(low: Decimal, high: Decimal, scale: Decimal) -> list[str]:
     return out
 
 
-def _legend(chart: BarChart) -> list[str]:
-    out, x = [], Decimal(LEFT)
+def _legend(chart: BarChart) -> tuple[list[str], int]:
+    """A swatch and the name of each series, in as many rows as they need; and how many rows."""
+    out, x, row = [], Decimal(LEFT), 0
     for position, s in enumerate(chart.series):
-        out.append(f'<rect x="{_px(x)}" y="8" width="10" height="10" fill="{chart.colour(position)}"/>')
-        out.append(f'<text x="{_px(x + 14)}" y="17" font-size="11">{escape(s.name)}</text>')
-        x += 24 + Decimal(len(s.name)) * Decimal("6.2")
-    return out
+        width = 24 + Decimal(len(s.name)) * Decimal("6.6")
+        if x > LEFT and x + width > WIDTH - RIGHT:
+            x, row = Decimal(LEFT), row + 1
+        y = 8 + LEGEND_ROW * row
+        out.append(f'<rect x="{_px(x)}" y="{y}" width="10" height="10" fill="{chart.colour(position)}"/>')
+        out.append(f'<text x="{_px(x + 14)}" y="{y + 9}" font-size="11">{escape(s.name)}</text>')
+        x += width
+    return out, row + 1
 
 
 def _bars(
