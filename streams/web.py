@@ -17,7 +17,16 @@ from typing import Any
 from aiohttp import ClientError
 from faust.web import Request, Response, View
 
-from schemas import DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from schemas import (
+    DepositPosition,
+    NetCashRow,
+    ReasonCategory,
+    Reassociation,
+    Takeback,
+    TakebackKind,
+    TakebackMethod,
+    TakebackStatus,
+)
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
 from streams.domain.deadlines.today import DueView, ForecastLine, due, forecast_lines
@@ -274,6 +283,14 @@ def openapi_document() -> dict[str, Any]:
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     ]
     provider = {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    worklist_filters = [
+        {"name": "status", "in": "query", "schema": {"enum": [v.value for v in TakebackStatus]}},
+        {"name": "method", "in": "query", "schema": {"enum": [v.value for v in TakebackMethod]}},
+        {"name": "category", "in": "query", "schema": {"enum": [v.value for v in ReasonCategory]}},
+        {"name": "payer", "in": "query", "schema": {"type": "string"}},
+        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+    ]
     today = {
         "name": "today",
         "in": "query",
@@ -365,12 +382,13 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Recent takebacks of a provider, newest first",
                     "description": (
                         "Each item is the takeback with `due`: its clocks as of `today` (rules §11), computed when "
-                        "asked, never stored."
+                        "asked, never stored. The filters are the worklist page's, read and applied by the same code."
                     ),
                     "parameters": [
                         provider,
                         {"name": "kind", "in": "query", "schema": {"enum": ["reversal", "recoupment"]}},
                         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        *worklist_filters,
                         today,
                         {
                             "name": "due_within",
