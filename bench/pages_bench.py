@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from schemas import NetCashRow, PayerCash, ReasonCategory, Takeback, TakebackKind, TakebackMethod, TakebackStatus
-from streams.domain.ledger import ClaimFact, PlbFact, RemittanceFacts
+from streams.domain.facts import ClaimFact, PlbFact, RemittanceFacts
 from streams.pages import tables
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import Paging, WorklistFilter

@@ -11,25 +11,36 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import ClientError
 from faust.web import Request, Response, View
 
-from schemas import Action, ActionTarget, DepositPosition, NetCashRow, Reassociation, Takeback, TakebackKind
+from schemas import (
+    Action,
+    ActionTarget,
+    DepositPosition,
+    NetCashRow,
+    ReasonCategory,
+    Reassociation,
+    Takeback,
+    TakebackKind,
+    TakebackMethod,
+    TakebackStatus,
+)
 from streams.action_views import acting_person, action_paths, register_action_views
 from streams.container import TakebackApp
 from streams.deposit_views import register_deposit_views
-from streams.domain.deadlines.today import DueView, ForecastLine, due, forecast_lines, is_due_within
+from streams.domain.deadlines.today import DueView, ForecastLine, due, forecast_lines
 from streams.domain.ledger import cash_row, takebacks_of
 from streams.feeds.http import register_input_views
 from streams.ledger_routing import ledger_key_here, owner_elsewhere
 from streams.metrics import CONTENT_TYPE_LATEST
-from streams.pages.filters import WorklistFilter
+from streams.pages.filters import BadFilter, WorklistFilter, today_of
+from streams.pages.queries import TakebackIndex, all_matching
 from streams.security import caller_credentials
 from streams.settings import match_policy
-
-WORK_FILTERS = ("assignee", "dispute", "last_action")  # the worklist's work filters, as the pages name them
 
 MAX_PAGE = 500
 
@@ -106,38 +117,29 @@ def register_views(tb: TakebackApp) -> None:
         if kind is not None and kind not in {k.value for k in TakebackKind}:
             return view.json({"error": "kind must be 'reversal' or 'recoupment'"}, status=400)
         try:
+            # the worklist page's filters, read and applied by the same code (streams/pages/filters.py, queries.py)
+            wanted = WorklistFilter.parse(request.query)
             since = dt.date.fromisoformat(request.query["since"]) if "since" in request.query else None
             limit, offset = _paging(request)
-            work_filter = WorklistFilter.parse({k: request.query[k] for k in WORK_FILTERS if k in request.query})
             event_id = request.query.get("event_id") or None  # one takeback (the actions API checks it exists)
-            today = _today(request)
-            within = int(request.query["due_within"]) if "due_within" in request.query else None
-            sort = _choice(request, "sort", ("date", "act_by"))
+            today = today_of(request.query)
+        except BadFilter as exc:
+            return view.json({"error": f"{exc.field}: {exc.why}"}, status=400)
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
+        if since is not None:  # the API's older name of `from`
+            wanted = replace(wanted, date_from=max(since, wanted.date_from or since))
         if tb.ledgers.table.get(ledger_key.encode()) is None:
             return view.json({"error": f"no remittances seen for provider {provider_id}"}, status=404)
-        overdue, beyond = _query_true(request, "overdue"), _query_true(request, "beyond_lookback")
-        items = [
-            t
-            for t in takebacks_of(tb.ledgers.get(ledger_key), provider_id).values()
-            if not t.withdrawn
-            and (kind is None or t.kind == kind)
-            and (since is None or (t.takeback_date is not None and t.takeback_date >= since))
-            and (event_id is None or t.event_id == event_id)
-            and (within is None or is_due_within(t, today, within))
-            and (not overdue or (t.act_by is not None and t.act_by < today))
-            and (not beyond or "beyond_lookback_limit" in t.flags)
-        ]
-        if work_filter.filters_work:
+        takebacks = takebacks_of(tb.ledgers.get(ledger_key), provider_id)
+        if event_id is not None:
+            takebacks = {event_id: takebacks[event_id]} if event_id in takebacks else {}
+        work = {}
+        if wanted.filters_work:  # rules §12: the work states live with the actions, gathered from every worker
             gathered = await actions.gather(provider_id, caller_credentials(request))
             work = {s.target_id: s for s in gathered.states.values() if s.target_kind == ActionTarget.takeback}
-            me = acting_person(request)
-            items = [t for t in items if work_filter.work_matches(work.get(t.event_id), me)]
-        if sort == "act_by":  # soonest first; takebacks without a clock last
-            items.sort(key=lambda t: (t.act_by is None, t.act_by or dt.date.max, t.event_id))
-        else:
-            items.sort(key=lambda t: (str(t.takeback_date or ""), t.event_id), reverse=True)
+        me = acting_person(request)
+        items = all_matching(takebacks, TakebackIndex.build(takebacks), wanted, work, me, today)
         page = [
             {**t.model_dump(mode="json"), "due": due(t, today, rules).model_dump(mode="json")}
             for t in items[offset : offset + limit]
@@ -211,21 +213,10 @@ def _paging(request: Request) -> tuple[int, int]:
 
 
 def _today(request: Request) -> dt.date:
-    """The day deadlines are counted to: `?today=YYYY-MM-DD` (what-if, tests), else the server's UTC date."""
-    if "today" in request.query:
-        return dt.date.fromisoformat(request.query["today"])
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _query_true(request: Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str:
-    value = request.query.get(name, allowed[0])
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}")
-    return value
+    try:
+        return today_of(request.query)
+    except BadFilter as exc:
+        raise ValueError(f"{exc.field}: {exc.why}") from None
 
 
 def _other_workers(tb: TakebackApp) -> list[str]:
@@ -296,6 +287,14 @@ def openapi_document() -> dict[str, Any]:
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     ]
     provider = {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    worklist_filters = [
+        {"name": "status", "in": "query", "schema": {"enum": [v.value for v in TakebackStatus]}},
+        {"name": "method", "in": "query", "schema": {"enum": [v.value for v in TakebackMethod]}},
+        {"name": "category", "in": "query", "schema": {"enum": [v.value for v in ReasonCategory]}},
+        {"name": "payer", "in": "query", "schema": {"type": "string"}},
+        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+    ]
     today = {
         "name": "today",
         "in": "query",
@@ -388,12 +387,13 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Recent takebacks of a provider, newest first",
                     "description": (
                         "Each item is the takeback with `due`: its clocks as of `today` (rules §11), computed when "
-                        "asked, never stored."
+                        "asked, never stored. The filters are the worklist page's, read and applied by the same code."
                     ),
                     "parameters": [
                         provider,
                         {"name": "kind", "in": "query", "schema": {"enum": ["reversal", "recoupment"]}},
                         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+                        *worklist_filters,
                         today,
                         {
                             "name": "due_within",

@@ -433,6 +433,8 @@ def test_report_command_writes_the_statement_with_the_api_figures(cluster: Clust
     assert run.returncode == 0, run.stderr
     workbook = openpyxl.load_workbook(out)
     assert workbook.sheetnames == ["Summary", "Takebacks", "Open balances", "Payments", "Deposits", "Forecast"]
+    forecast_header = next(workbook["Forecast"].iter_rows(min_row=2, max_row=2, values_only=True))
+    assert forecast_header[0] == "Payer" and forecast_header[-1] == "Payer name"  # ids where they were, names last
     rows = list(workbook["Takebacks"].iter_rows(min_row=2, values_only=True))  # row 1: the period
     header, body = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert "Amount" in header

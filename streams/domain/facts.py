@@ -80,6 +80,7 @@ class RemittanceFacts(BaseModel):
     interchange_generated_at: dt.datetime | None = None  # ISA09+ISA10
     body_hash: str = ""
     payer_name: str | None = None  # N1*PR N102
+    payee_name: str | None = None  # N1*PE N102: an organisation's name, not patient data (the pages show it)
     claims: list[ClaimFact] = []
     adjustments: list[PlbFact] = []
     published: list[str] = []  # takeback event ids this remittance created or revised
@@ -163,6 +164,7 @@ def facts_from_dict(d: dict) -> RemittanceFacts:
             interchange_generated_at=_datetime(d.get("interchange_generated_at")),
             body_hash=str(d.get("body_hash") or ""),
             payer_name=d["payer"].get("name"),
+            payee_name=payee.get("name"),
             claims=claims,
             adjustments=adjustments,
             published=[],

@@ -20,6 +20,10 @@ UNTOUCHED = "none"  # the last-action filter's value for work nobody has acted o
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# The worklist's deadline filters and sorts (rules §11); what each means is streams.domain.deadlines.today's.
+DUE_WITHIN_CHOICES = (7, 30)  # "due in 7 days", as the page offers it; the API takes any number of days
+MAX_DUE_WITHIN = 3660
+WORKLIST_SORTS = {"date": "newest first", "act_by": "act by, soonest first"}
 
 
 class BadFilter(ValueError):
@@ -61,8 +65,17 @@ def _whole(query: Mapping[str, str], name: str, default: int, low: int, high: in
     return number
 
 
-def forecast_day(query: Mapping[str, str]) -> dt.date:
-    """`today`: the day deadlines and the forecast count from (what-if, tests); the server's UTC date by default."""
+def _yes(query: Mapping[str, str], name: str) -> bool:
+    """A checkbox or an API flag: true, 1, yes or on; absent, empty or false is no."""
+    value = (query.get(name) or "").lower()
+    if value not in ("", "true", "1", "yes", "on", "false", "0", "no", "off"):
+        raise BadFilter(name, f"'{value}' is not true or false")
+    return value in ("true", "1", "yes", "on")
+
+
+def today_of(query: Mapping[str, str]) -> dt.date:
+    """The day deadlines are counted to (rules §11): `?today=YYYY-MM-DD` (what-if, tests), else the UTC date.
+    The API and the pages both count from here, so a page and the API agree on what is due."""
     return _date(query, "today") or dt.datetime.now(dt.UTC).date()
 
 
@@ -105,6 +118,10 @@ class WorklistFilter:
     assignee: str | None = None
     dispute: str | None = None
     last_action: str | None = None
+    due_within: int | None = None  # the next deadline falls within this many days of today
+    overdue: bool = False  # the first deadline (act_by) has passed
+    beyond_lookback: bool = False  # flagged beyond_lookback_limit
+    sort: str = "date"  # a WORKLIST_SORTS key
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> WorklistFilter:
@@ -120,7 +137,15 @@ class WorklistFilter:
             assignee=(query.get("assignee") or "").strip() or None,
             dispute=_choice(query, "dispute", [d.value for d in DisputeState]),
             last_action=_choice(query, "last_action", [UNTOUCHED, *(k.value for k in ActionKind)]),
+            due_within=_whole(query, "due_within", -1, 0, MAX_DUE_WITHIN) if query.get("due_within") else None,
+            overdue=_yes(query, "overdue"),
+            beyond_lookback=_yes(query, "beyond_lookback"),
+            sort=_choice(query, "sort", list(WORKLIST_SORTS)) or "date",
         )
+
+    @property
+    def by_deadline(self) -> bool:
+        return self.due_within is not None or self.overdue or self.beyond_lookback
 
     @property
     def is_empty(self) -> bool:
@@ -146,7 +171,12 @@ class WorklistFilter:
 
     def as_query(self) -> dict[str, str]:
         names = {"date_from": "from", "date_to": "to"}
-        return {names.get(f.name, f.name): str(v) for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        default = WorklistFilter()
+        return {
+            names.get(f.name, f.name): ("true" if v is True else str(v))
+            for f in fields(self)
+            if (v := getattr(self, f.name)) is not None and v != getattr(default, f.name)
+        }
 
 
 OVERVIEW_SORTS = (
@@ -157,6 +187,7 @@ OVERVIEW_SORTS = (
     "still_owed",
     "oldest_open",
     "needs_review",
+    "due_this_week",
 )
 
 

@@ -11,13 +11,21 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from schemas import ZERO, NetCashRow, PayerCash, Takeback, TakebackKind, TakebackStatus
 from streams.domain.cash import AGE_BUCKETS as OPEN_AGE_BUCKETS
 from streams.domain.cash import age_bucket as bucket_of
+from streams.domain.deadlines.forecast import HORIZONS
+from streams.domain.deadlines.lookback import FLAG as BEYOND_LOOKBACK
+from streams.domain.deadlines.rule_tables import RuleBook
+from streams.domain.deadlines.today import ForecastLine, forecast_lines, is_due_within, is_overdue
 from streams.domain.ledger import RemittanceFacts
 from streams.domain.work_state import WorkState
-from streams.pages.filters import OverviewQuery, Paging, WorklistFilter
+from streams.pages.filters import OverviewQuery, Paging, WorklistFilter, today_of
+
+DERIVED_KEPT = 16
+DUE_SOON = 7  # days: the overview's "due this week" is the worklist's "due in 7 days"
 
 # Rules §8a: open balances by age, per provider and payer; the bounds are the cash row's (`open_by_age`), the
 # labels are for reading ("0–30", "over 120").
@@ -60,6 +68,9 @@ class TakebackIndex:
     oldest_open: dt.date | None
     carried: dict[str, tuple[int, Decimal]]  # remittance id -> (takebacks in it, their amount), withdrawn left out
     ages: dict[dt.date, list[AgeLine]] = field(default_factory=dict)  # as_of -> open balances by age
+    # what a page derives from all the takebacks (charts, forecast), by what it also depends on (today, the row's
+    # revision): made once per ledger version and day, not on every view
+    derived: dict[tuple[object, ...], Any] = field(default_factory=dict)
     # what the index was built from (the ledger replaces a takeback object when it revises it), for `updated`
     snapshot: dict[str, Takeback] = field(default_factory=dict)
     position_of: dict[str, int] = field(default_factory=dict)
@@ -126,7 +137,7 @@ class TakebackIndex:
             self._count(t, +1)
         if new:
             fresh = TakebackIndex.build({t.event_id: t for t in new})
-            for name in ("newest_first", "status", "kind", "method", "category", "payer", "date", "withdrawn"):
+            for name in COLUMNS:
                 setattr(self, name, getattr(fresh, name) + getattr(self, name))
             for t in new:
                 self._count(t, +1)
@@ -135,6 +146,7 @@ class TakebackIndex:
         open_dates = [self.date[i] for i in self.live if self.status[i] == TakebackStatus.open and self.date[i]]
         self.oldest_open = min(open_dates, default=None)  # type: ignore[type-var]
         self.ages = {}
+        self.derived = {}
         self.snapshot.update((t.event_id, t) for t in changed)
         return self
 
@@ -155,10 +167,30 @@ class TakebackIndex:
         count, amount = self.carried.get(t.remittance_id, (0, ZERO))
         self.carried[t.remittance_id] = (count + sign, amount + sign * t.amount)
 
+    def remember(self, key: tuple[object, ...], make: Callable[[], Any]) -> Any:
+        """`make()` once per key while the takebacks stay as they are (a day's worth of keys at most)."""
+        if key not in self.derived:
+            if len(self.derived) >= DERIVED_KEPT:
+                self.derived.clear()
+            self.derived[key] = make()
+        return self.derived[key]
+
     def open_balances(self, takebacks: Mapping[str, Takeback], as_of: dt.date) -> list[AgeLine]:
         if as_of not in self.ages:
             self.ages[as_of] = open_balances_by_age(takebacks.values(), as_of)
         return self.ages[as_of]
+
+
+COLUMNS = (
+    "newest_first",
+    "status",
+    "kind",
+    "method",
+    "category",
+    "payer",
+    "date",
+    "withdrawn",
+)
 
 
 class IndexCache:
@@ -177,10 +209,15 @@ class IndexCache:
 
 
 def matching_positions(
-    index: TakebackIndex, wanted: WorklistFilter, work: Mapping[str, WorkState] | None = None, me: str = ""
+    index: TakebackIndex,
+    wanted: WorklistFilter,
+    work: Mapping[str, WorkState] | None = None,
+    me: str = "",
+    today: dt.date | None = None,
 ) -> list[int]:
-    """Positions (newest first) of the takebacks the filter keeps. Withdrawn ones only when asked for by status.
-    `work`: the takebacks' work states by event id (rules §12), for the work filters; `me`: who is looking."""
+    """Positions (newest first, or soonest act-by first) of the takebacks the filter keeps. Withdrawn ones only when
+    asked for by status. `work`: the takebacks' work states by event id (rules §12), for the work filters; `me`: who
+    is looking; `today` (the real date: deadlines are in calendar time) is for the deadline filters."""
     if wanted.status == TakebackStatus.withdrawn:
         positions = [i for i, w in enumerate(index.withdrawn) if w]
     else:
@@ -205,6 +242,27 @@ def matching_positions(
         states = work or {}
         ids = index.newest_first
         positions = [i for i in positions if wanted.work_matches(states.get(ids[i]), me)]
+    return _by_deadline(index, wanted, positions, today or today_of({}))
+
+
+def _by_deadline(index: TakebackIndex, wanted: WorklistFilter, positions: list[int], today: dt.date) -> list[int]:
+    """Rules §11, read as of `today` with the domain's rules (streams/domain/deadlines/today.py), on the takebacks
+    themselves: a deadline filter is asked for rarely enough that the columns need not carry the clocks."""
+    if not wanted.by_deadline and wanted.sort != "act_by":
+        return positions
+    of = index.snapshot
+    ids = index.newest_first
+    if wanted.due_within is not None:
+        days = wanted.due_within
+        positions = [i for i in positions if is_due_within(of[ids[i]], today, days)]
+    if wanted.overdue:
+        positions = [i for i in positions if is_overdue(of[ids[i]], today)]
+    if wanted.beyond_lookback:
+        positions = [i for i in positions if BEYOND_LOOKBACK in of[ids[i]].flags]
+    if wanted.sort == "act_by":  # soonest first; takebacks without a clock last (as the API sorts)
+        positions = sorted(
+            positions, key=lambda i: (of[ids[i]].act_by is None, of[ids[i]].act_by or dt.date.max, ids[i])
+        )
     return positions
 
 
@@ -222,9 +280,10 @@ def worklist(
     paging: Paging,
     work: Mapping[str, WorkState] | None = None,
     me: str = "",
+    today: dt.date | None = None,
 ) -> Page:
     """The filtered takebacks, newest first, one page of them and how many there are in all."""
-    positions = matching_positions(index, wanted, work, me)
+    positions = matching_positions(index, wanted, work, me, today)
     shown = positions[paging.offset : paging.offset + paging.limit]
     return Page(total=len(positions), items=[takebacks[index.newest_first[i]] for i in shown], paging=paging)
 
@@ -235,8 +294,9 @@ def all_matching(
     wanted: WorklistFilter,
     work: Mapping[str, WorkState] | None = None,
     me: str = "",
+    today: dt.date | None = None,
 ) -> list[Takeback]:
-    return [takebacks[index.newest_first[i]] for i in matching_positions(index, wanted, work, me)]
+    return [takebacks[index.newest_first[i]] for i in matching_positions(index, wanted, work, me, today)]
 
 
 # --------------------------------------------------------------------------- cash reconciliation
@@ -409,6 +469,13 @@ class OverviewLine:
     takebacks: int
     last_remittance_date: dt.date | None
     untouched: int | None = None  # takebacks nobody has acted on (rules §12); None until the work states are read
+    provider_name: str | None = None  # N1*PE N102 of its latest remittance, when the ledger is on this worker
+    # rules §11, §13, as of today, when the ledger is on this worker: takebacks whose next deadline is within a
+    # week, and the offsets expected within 7, 30 and 60 days (the provider page's forecast, summed over payers)
+    due_this_week: int | None = None
+    offsets_7: Decimal | None = None
+    offsets_30: Decimal | None = None
+    offsets_60: Decimal | None = None
 
     def as_json(self) -> dict[str, object]:
         return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()} | {
@@ -421,14 +488,25 @@ class OverviewLine:
         def day(v: object) -> dt.date | None:
             return dt.date.fromisoformat(str(v)) if v else None
 
-        money = ("net_cash", "claim_payments", "reversed", "recouped", "still_owed")
-        values = {k: (Decimal(str(d[k])) if k in money else d.get(k)) for k in cls.__dataclass_fields__}
+        money = ("net_cash", "claim_payments", "reversed", "recouped", "still_owed", *OFFSET_FIELDS)
+        values = {
+            k: (Decimal(str(d[k])) if k in money and d.get(k) is not None else d.get(k))
+            for k in cls.__dataclass_fields__
+        }
         values["oldest_open"] = day(d.get("oldest_open"))
         values["last_remittance_date"] = day(d.get("last_remittance_date"))
         return cls(**values)  # type: ignore[arg-type]
 
 
-def overview_line(row: NetCashRow, index: TakebackIndex | None) -> OverviewLine:
+OFFSET_FIELDS = ("offsets_7", "offsets_30", "offsets_60")
+
+
+def overview_line(
+    row: NetCashRow,
+    index: TakebackIndex | None,
+    provider_name: str | None = None,
+    coming: Coming | None = None,
+) -> OverviewLine:
     dates = [d for d in (row.oldest_open_forward_balance, index.oldest_open if index else None) if d]
     return OverviewLine(
         provider_id=row.provider_id,
@@ -441,12 +519,46 @@ def overview_line(row: NetCashRow, index: TakebackIndex | None) -> OverviewLine:
         needs_review=index.needs_review if index else None,
         takebacks=sum(row.takebacks_by_kind.values()),
         last_remittance_date=row.last_remittance_date,
+        provider_name=provider_name,
+        due_this_week=coming.due_this_week if coming else None,
+        offsets_7=coming.offsets[0] if coming else None,
+        offsets_30=coming.offsets[1] if coming else None,
+        offsets_60=coming.offsets[2] if coming else None,
     )
 
 
+@dataclass(frozen=True)
+class Coming:
+    """What is coming for one provider as of a day (rules §11, §13)."""
+
+    due_this_week: int
+    offsets: tuple[Decimal, Decimal, Decimal]  # expected within 7, 30, 60 days, all payers
+
+
+def provider_takebacks(takebacks: Iterable[Takeback], provider_id: str) -> list[Takeback]:
+    """The takebacks netted from the provider's own payments: what its forecast counts (as the API's does)."""
+    return [t for t in takebacks if t.payee_provider_id == provider_id]
+
+
+def coming(
+    takebacks: Mapping[str, Takeback], provider_id: str, today: dt.date, rules: RuleBook, row: NetCashRow | None
+) -> tuple[Coming, list[ForecastLine]]:
+    """The overview's counts and the forecast lines they sum, from the same takebacks the worklist filters."""
+    # a takeback with no clock, or whose last clock has passed, cannot be due: most are skipped on that
+    due = sum(
+        1
+        for t in takebacks.values()
+        if t.deadlines and t.deadlines[-1].act_by >= today and not t.withdrawn and is_due_within(t, today, DUE_SOON)
+    )
+    lines = forecast_lines(provider_takebacks(takebacks.values(), provider_id), today, rules, row)
+    offsets = tuple(sum((getattr(line, f"within_{days}_days") for line in lines), ZERO) for days in HORIZONS)
+    return Coming(due, offsets), lines  # type: ignore[arg-type]
+
+
 def overview(lines: Sequence[OverviewLine], query: OverviewQuery) -> list[OverviewLine]:
-    """Searched (by provider id, case-insensitive substring) and sorted; None dates sort last."""
-    found = [line for line in lines if not query.search or query.search.lower() in line.provider_id.lower()]
+    """Searched (by provider id or name, case-insensitive substring) and sorted; None dates sort last."""
+    wanted = (query.search or "").lower()
+    found = [line for line in lines if wanted in f"{line.provider_id} {line.provider_name or ''}".lower()]
 
     def key(line: OverviewLine) -> tuple[bool, object, str]:
         value = getattr(line, query.sort)

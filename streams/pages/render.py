@@ -9,8 +9,10 @@ from typing import Any
 import jinja2
 
 from streams.action_input import new_action_id
+from streams.domain.deadlines.today import next_deadline
 from streams.pages.deposits import STATUS_WORDS as DEPOSIT_STATUS_WORDS
-from streams.pages.filters import link
+from streams.pages.filters import WORKLIST_SORTS, link
+from streams.pages.names import NO_NAMES
 from streams.pages.queries import AGE_BUCKETS
 from streams.security import csrf_field, may, signed_in
 
@@ -37,7 +39,8 @@ FLAG_SENTENCES = {
     "beyond_lookback_limit": "This recoupment may be beyond the provider's state look-back limit for commercial "
     "payers (rules §11): see the limit and its citation. This is not legal advice.",
     "recovered_twice": "The payer took back more for this claim than it had decided the claim was worth (a refund "
-    "and an offset, or a second reversal or recovery): the excess may be owed back (rules §13).",
+    "and an offset, or a second reversal or recovery): the excess may be owed back (rules §13); the "
+    "takeback page links to a printable rebate request.",
     "reused_trace_number": "The payer used this check/EFT number before for a different remittance.",
     "claim_unbalanced": "The claim's amounts do not add up as the 835 standard requires.",
     "line_unbalanced": "A service line's amounts do not add up as the 835 standard requires.",
@@ -151,5 +154,8 @@ def environment() -> jinja2.Environment:
         csrf_field=csrf_field,  # the hidden cross-site token every POST form carries
         signed_in=signed_in,
         may=may,  # may('biller'): whether to draw action controls
+        names=NO_NAMES,
+        WORKLIST_SORTS=WORKLIST_SORTS,
+        next_deadline=next_deadline,  # a page that knows the names passes its own (streams/pages/names.py)
     )
     return env

@@ -17,6 +17,7 @@ from streams.domain.deadlines.rule_tables import RuleBook, shipped_rule_book
 from streams.domain.deadlines.today import ForecastLine, forecast_lines
 from streams.pages import deposits, tables
 from streams.pages.exports import BOM, Sheet, csv_chunks, write_xlsx
+from streams.pages.names import Names
 from streams.pages.queries import (
     ZERO,
     AgeLine,
@@ -27,6 +28,7 @@ from streams.pages.queries import (
     kind_total,
     open_balances_by_age,
     payments,
+    provider_takebacks,
     takebacks_in_period,
 )
 
@@ -52,6 +54,7 @@ class Statement:
     ages: list[AgeLine]
     payments: list[PaymentLine]
     deposits: list[deposits.DepositLine]
+    names: Names
     forecast: list[ForecastLine]  # rules §13: offsets expected after `prepared`
 
 
@@ -117,8 +120,9 @@ def build_statement(
     summary += deposit_summary(reassociations, data.provider_id)  # every provider's: is a bank feed connected?
     lines = deposits.deposit_lines(mine, takeback_providers or {}, connected=feed_connected(reassociations))
     prepared = today or dt.date.today()
-    netted_here = [t for t in everything if t.payee_provider_id == data.provider_id]
-    expected = forecast_lines(netted_here, prepared, rules or shipped_rule_book(), data.row)
+    expected = forecast_lines(
+        provider_takebacks(everything, data.provider_id), prepared, rules or shipped_rule_book(), data.row
+    )
     return Statement(
         provider_id=data.provider_id,
         start=start,
@@ -130,23 +134,28 @@ def build_statement(
         ages=ages,
         payments=paid,
         deposits=[line for line in lines if in_period(line.date, start, end)],
+        names=Names.of(data.remittances, everything),
         forecast=expected,
     )
 
 
 def statement_sheets(statement: Statement, include_patient_data: bool) -> list[Sheet]:
+    def named(columns: list[tables.Column]) -> list[tables.Column]:
+        return tables.named(columns, statement.names, export=True)
+
+    names, prepared = statement.names, statement.prepared
     period = (
-        f"Provider {statement.provider_id}, "
+        f"Provider {names.provider(statement.provider_id)}, "
         f"{statement.start.isoformat() if statement.start else 'the beginning'} to "
         f"{statement.end.isoformat() if statement.end else 'the latest remittance'}"
     )
     return [
         Sheet("Summary", SUMMARY, statement.summary, title=period),
-        Sheet("Takebacks", tables.takeback_columns(include_patient_data), statement.takebacks, title=period),
-        Sheet("Open balances", tables.OPEN_BALANCES, statement.ages, title=f"As of {statement.as_of.isoformat()}"),
-        Sheet("Payments", tables.PAYMENTS, statement.payments, title=period),
-        Sheet("Deposits", tables.DEPOSITS, statement.deposits, title=period),
-        Sheet("Forecast", tables.FORECAST, statement.forecast, title=f"Expected offsets from {statement.prepared}"),
+        Sheet("Takebacks", named(tables.takeback_columns(include_patient_data)), statement.takebacks, title=period),
+        Sheet("Open balances", named(tables.OPEN_BALANCES), statement.ages, title=f"As of {statement.as_of}"),
+        Sheet("Payments", named(tables.PAYMENTS), statement.payments, title=period),
+        Sheet("Deposits", named(tables.DEPOSITS), statement.deposits, title=period),
+        Sheet("Forecast", named(tables.FORECAST), statement.forecast, title=f"Expected offsets from {prepared}"),
     ]
 
 

@@ -6,13 +6,15 @@ columns and figures of the page it came from.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from streams.pages.names import Names
 from streams.pages.queries import AGE_BUCKETS, AgeLine
 
-Kind = Literal["money", "date", "count", "text"]
+# "payer" and "provider" columns read an id; `named` turns them into what a person reads
+Kind = Literal["money", "date", "count", "text", "payer", "provider"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,32 @@ def col(header: str, kind: Kind, name: str) -> Column:
     return Column(header, kind, _attr(name))
 
 
+def named(columns: Sequence[Column], names: Names, *, export: bool = False) -> list[Column]:
+    """Payer and provider columns named the one way (streams/pages/names.py). On a page: one "NAME (ID)" column.
+    In a download: the id column as it was (a spreadsheet sorts and matches on ids), and a name column per id
+    column at the end, so every column of a download keeps its place."""
+    out: list[Column] = []
+    names_last: list[Column] = []
+    for column in columns:
+        if column.kind not in ("payer", "provider"):
+            out.append(column)
+            continue
+        of = names.payer if column.kind == "payer" else names.provider
+        name_of = names.payer_name if column.kind == "payer" else names.provider_name
+        if export:
+            out.append(Column(column.header, "text", column.read))
+            names_last.append(Column(f"{column.header} name", "text", _then(column.read, name_of)))
+        else:
+            out.append(Column(column.header, "text", _then(column.read, of)))
+    return out + names_last
+
+
+def _then(read: Callable[[Any], Any], name: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda item: name(read(item))
+
+
 PROVIDERS = [
-    col("Provider", "text", "provider_id"),
+    col("Provider", "provider", "provider_id"),
     col("Net cash", "money", "net_cash"),
     col("Claim payments", "money", "claim_payments"),
     col("Reversed", "money", "reversed"),
@@ -39,6 +65,7 @@ PROVIDERS = [
     col("Still owed", "money", "still_owed"),
     col("Oldest open item", "date", "oldest_open"),
     col("Needs review", "count", "needs_review"),
+    col("Due this week", "count", "due_this_week"),
     col("Takebacks", "count", "takebacks"),
     col("Untouched", "count", "untouched"),
     col("Last remittance", "date", "last_remittance_date"),
@@ -53,8 +80,7 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
         col("Method", "text", "method"),
         col("Amount", "money", "amount"),
         col("Remaining", "money", "remaining"),
-        col("Payer", "text", "payer_id"),
-        col("Payer name", "text", "payer_name"),
+        col("Payer", "payer", "payer_id"),
         col("Claim", "text", "claim_id"),
         col("Payer claim number", "text", "payer_claim_control_number"),
         col("Reason", "text", "reason_category"),
@@ -76,8 +102,9 @@ def takeback_columns(include_patient_data: bool) -> list[Column]:
         col("Taken twice (excess)", "money", "recovered_twice_excess"),
         col("Takeback id", "text", "event_id"),
     ]
-    if include_patient_data:
-        columns[9:9] = [col("Patient", "text", "patient_name"), col("Member id", "text", "member_id")]
+    if include_patient_data:  # after the claim
+        at = next(i for i, c in enumerate(columns) if c.header == "Claim") + 1
+        columns[at:at] = [col("Patient", "text", "patient_name"), col("Member id", "text", "member_id")]
     return columns
 
 
@@ -93,7 +120,7 @@ def printed_takeback_columns(include_patient_data: bool) -> list[Column]:
 
 
 RECONCILIATION = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Claim payments", "money", "claim_payments"),
     col("Reversed", "money", "reversed"),
     col("Recouped", "money", "recouped"),
@@ -111,7 +138,7 @@ def _bucket(position: int) -> Callable[[AgeLine], Any]:
 
 
 OPEN_BALANCES = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     *[Column(f"{label} days", "money", _bucket(i)) for i, (label, _, _) in enumerate(AGE_BUCKETS)],
     col("Total open", "money", "total"),
 ]
@@ -120,7 +147,7 @@ PAYMENTS = [
     col("Date", "date", "date"),
     col("Effective date", "date", "effective_date"),
     col("Trace (check/EFT)", "text", "trace_number"),
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Amount per ERA", "money", "amount"),
     col("Claims paid", "count", "claims_paid"),
     col("Claim payments", "money", "claim_payments"),
@@ -131,21 +158,9 @@ PAYMENTS = [
     Column("Flags", "text", lambda p: " ".join(p.flags)),
 ]
 
-# the provider page's tables that download, by the name in their URL
-PROVIDER_TABLES = (
-    "takebacks",
-    "reconciliation",
-    "open-balances",
-    "payments",
-    "deposits",
-    "deposit-payers",
-    "deposit-ages",
-    "forecast",
-)
-
-# rules §13: expected offsets per payer from `today` (streams/domain/deadlines/today.py ForecastLine)
+# Rules §13: what each payer is expected to withhold (streams.domain.deadlines.today.ForecastLine)
 FORECAST = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Within 7 days", "money", "within_7_days"),
     col("Within 30 days", "money", "within_30_days"),
     col("Within 60 days", "money", "within_60_days"),
@@ -156,6 +171,18 @@ FORECAST = [
     col("Net cash after 60 days", "money", "net_cash_after_60_days"),
 ]
 
+# the provider page's tables that download, by the name in their URL
+PROVIDER_TABLES = (
+    "takebacks",
+    "forecast",
+    "reconciliation",
+    "open-balances",
+    "payments",
+    "deposits",
+    "deposit-payers",
+    "deposit-ages",
+)
+
 # --------------------------------------------------------------------------- deposits (rules §10)
 
 
@@ -164,7 +191,7 @@ def _record(name: str) -> Callable[[Any], Any]:
 
 
 DEPOSIT_PAYERS = [
-    col("Payer", "text", "payer_id"),
+    col("Payer", "payer", "payer_id"),
     col("Money per ERAs", "money", "era_amount"),
     col("Money per bank", "money", "deposit_amount"),
     col("Difference", "money", "difference"),
@@ -184,7 +211,7 @@ DEPOSIT_AGES = [
 DEPOSITS = [
     col("Date", "date", "date"),
     Column("Status", "text", _record("status")),
-    Column("Payer", "text", _record("payer_id")),
+    Column("Payer", "payer", _record("payer_id")),
     Column("Trace (EFT/check)", "text", _record("trace_number")),
     Column("Method", "text", _record("payment_method")),
     Column("ERA paid", "money", _record("era_amount")),

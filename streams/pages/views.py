@@ -14,6 +14,7 @@ the pages cannot read, 503 while partitions are being assigned, 500 (logged with
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import re
@@ -35,26 +36,30 @@ from streams.actions import ActionService, GatheredWork
 from streams.container import TakebackApp
 from streams.deposit_views import GatheredDeposits, gather_deposits
 from streams.domain.bank.position import feed_connected
+from streams.domain.deadlines.rule_tables import RuleBook, shipped_rule_book
 from streams.domain.deadlines.takebacks import kind_found
-from streams.domain.deadlines.today import due, forecast_lines
+from streams.domain.deadlines.today import ForecastLine, due
 from streams.domain.ledger import cash_row, remittances_of, takebacks_of
 from streams.domain.work_state import DisputeState, WorkState
 from streams.ledger_routing import LEDGER_HEADER, ledger_key_here, owner_elsewhere
-from streams.pages import deposits, tables
+from streams.pages import deposits, figures, tables
 from streams.pages.access_views import register_access_pages
 from streams.pages.exports import Sheet, csv_chunks, write_xlsx
 from streams.pages.filters import (
+    DUE_WITHIN_CHOICES,
     MINE,
     NOBODY,
     OVERVIEW_SORTS,
     UNTOUCHED,
+    WORKLIST_SORTS,
     BadFilter,
     OverviewQuery,
     Paging,
     WorklistFilter,
     date_range,
-    forecast_day,
+    today_of,
 )
+from streams.pages.names import NO_NAMES, Names
 from streams.pages.queries import (
     IndexCache,
     OverviewLine,
@@ -62,12 +67,14 @@ from streams.pages.queries import (
     TakebackIndex,
     all_matching,
     as_of_date,
+    coming,
     overview,
     overview_line,
     payments,
     reconciliation,
     worklist,
 )
+from streams.pages.rebate import rebate_case
 from streams.pages.render import environment
 from streams.pages.statement import SUMMARY, build_statement, statement_csv, statement_sheets
 from streams.security import CSRF_FIELD, caller_credentials, require_role
@@ -102,6 +109,7 @@ class NotReady(RuntimeError):
 class Loaded:
     data: ProviderData
     index: TakebackIndex
+    names: Names = NO_NAMES
 
 
 class Pages:
@@ -113,6 +121,7 @@ class Pages:
         self.indexes = IndexCache()
         self.actions = ActionService(tb, _other_workers)
         self.rules = match_policy(tb.settings).rules  # the deadline tables and the operator's files (rules §11)
+        self.names: dict[str, tuple[object, Names]] = {}  # ledger key -> (its version, its names)
         self.static = {
             name: (resources.files("streams.pages").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC_FILES.items()
@@ -138,31 +147,46 @@ class Pages:
             row = cash_row(ledger, provider_id) if remittances else None
         data = ProviderData(provider_id, row, takebacks, remittances)
         # the stored header changes whenever the ledger does; bytes cache their hash
-        index = self.indexes.get(provider_id, (len(header), hash(header)), takebacks)
-        return Loaded(data, index)
+        version = (len(header), hash(header))
+        index = self.indexes.get(provider_id, version, takebacks)
+        return Loaded(data, index, self.names_of(ledger_key, version))
 
-    def local_lines(self) -> list[OverviewLine]:
+    def names_of(self, ledger_key: str, version: object) -> Names:
+        """The names in a ledger's remittances (its payees are the NPIs of one TIN), read once per ledger version."""
+        found = self.names.get(ledger_key)
+        if found is None or found[0] != version:
+            ledger = self.tb.ledgers.get(ledger_key)
+            found = (version, Names.of(ledger.remittances.values(), ledger.emitted.values()))
+            self.names[ledger_key] = found
+        return found[1]
+
+    def local_lines(self, today: dt.date) -> list[OverviewLine]:
         """A line per provider row held here; its takeback counts when its ledger is here too (see README)."""
         lines = []
         for _, raw in list(self.tb.net_cash.items()):
             row = NetCashRow.model_validate_json(raw)
             ledger_key = row.ledger_key or row.provider_id
             header = self.tb.ledgers.table.get(ledger_key.encode())
-            index = None
+            index, name, ahead = None, None, None
             if header is not None:
+                version = (len(header), hash(header))
                 takebacks = takebacks_of(self.tb.ledgers.get(ledger_key), row.provider_id)
-                index = self.indexes.get(row.provider_id, (len(header), hash(header)), takebacks)
-            lines.append(overview_line(row, index))
+                index = self.indexes.get(row.provider_id, version, takebacks)
+                name = self.names_of(ledger_key, version).provider_name(row.provider_id)
+                make = functools.partial(coming, takebacks, row.provider_id, today, self.rules, row)
+                ahead, _ = index.remember(("coming", today, row.revision), make)
+            lines.append(overview_line(row, index, name, ahead))
         return lines
 
-    async def all_lines(self, request: web.Request) -> tuple[list[OverviewLine], int]:
-        """Every worker's lines, and how many workers did not answer."""
-        lines = {line.provider_id: line for line in self.local_lines()}
+    async def all_lines(self, request: web.Request, today: dt.date) -> tuple[list[OverviewLine], int]:
+        """Every worker's lines, and how many workers did not answer; deadlines counted to `today` on every one."""
+        lines = {line.provider_id: line for line in self.local_lines(today)}
         headers = caller_credentials(request)
         missing = 0
         for url in _other_workers(self.tb):
             try:
-                async with self.tb.app.http_client.get(f"{url}/pages/providers/local", headers=headers) as response:
+                local = f"{url}/pages/providers/local?today={today.isoformat()}"
+                async with self.tb.app.http_client.get(local, headers=headers) as response:
                     if response.status != 200:
                         missing += 1
                         continue
@@ -236,17 +260,22 @@ class Pages:
     async def overview_page(self, request: web.Request) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
         paging = Paging.parse(request.query)
-        lines, missing = await self.all_lines(request)
+        today = today_of(request.query)
+        lines, missing = await self.all_lines(request, today)
         work = await self.actions.gather(credentials=caller_credentials(request))
         lines = with_untouched(lines, work)
         found = overview(lines, query)
         page = _page(found, paging)
         gathered = await self.all_deposits(request)
+        names = overview_names(lines)
         return self.page(
             "overview.html",
             query=query,
             page=page,
-            columns=tables.PROVIDERS,
+            names=names,
+            columns=tables.named(tables.PROVIDERS, names),
+            today=today,
+            charts=[figures.taken_per_provider(lines, names), figures.offsets_per_provider(lines, names, today)],
             sort_keys=[_sort_key(c.header) for c in tables.PROVIDERS],
             missing_workers=max(missing, gathered.missing_workers),
             no_era=deposits.no_era_summary(gathered.records),
@@ -269,7 +298,7 @@ class Pages:
     async def no_era_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         gathered = await self.all_deposits(request)
         lines = deposits.deposit_lines(deposits.without_provider(gathered.records), gathered.takeback_providers)
-        sheet = Sheet("Deposits with no ERA", tables.DEPOSITS, lines)
+        sheet = Sheet("Deposits with no ERA", tables.named(tables.DEPOSITS, NO_NAMES, export=True), lines)
         return await self.download(request, fmt, "deposits-no-era", [sheet])
 
     async def provider_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
@@ -284,9 +313,11 @@ class Pages:
         work = await self.actions.gather(provider_id, caller_credentials(request))
         return self.page(
             "provider.html",
-            **provider_context(loaded, wanted, paging, takeback_work(work), acting_person(request)),
+            **provider_context(
+                loaded, wanted, paging, takeback_work(work), acting_person(request), today_of(request.query), self.rules
+            ),
             missing_work_workers=work.missing_workers,
-            **deposit_context(provider_id, gathered, deposit_filter, deposit_paging),
+            **deposit_context(provider_id, gathered, deposit_filter, deposit_paging, loaded.names),
         )
 
     async def takeback_page(
@@ -299,7 +330,8 @@ class Pages:
         form: Any = None,
         status: int = 200,
     ) -> web.StreamResponse:
-        data = self.load(request, provider_id).data
+        loaded = self.load(request, provider_id)
+        data = loaded.data
         takeback = data.takebacks.get(event_id)
         if takeback is None:
             raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
@@ -308,8 +340,7 @@ class Pages:
             key=lambda r: r.order_key(),
         )
         state = await self.actions.state(f"{ActionTarget.takeback}:{event_id}", caller_credentials(request))
-        # "today" is stream time, as everywhere on the pages: the latest remittance, so old files give the same page
-        today = as_of_date(data.row)
+        today = today_of(request.query)  # deadlines are calendar time (streams/pages/filters.py today_of)
         view = due(takeback, today, self.rules, state.letter_date if state else None)  # rules §11, §12
         return self.page(
             "takeback.html",
@@ -321,7 +352,9 @@ class Pages:
             deadline=view.next_deadline,
             due=view,
             payer_kind=kind_found(takeback, self.rules),
-            as_of=today,
+            today=today,
+            names=loaded.names,
+            rebate=rebate_case(takeback, data.takebacks),
             me=acting_person(request),
             errors=errors or {},
             form=form or {},
@@ -387,65 +420,86 @@ class Pages:
         await self.actions.wait_applied(actions, credentials=caller_credentials(request))
         raise web.HTTPSeeOther(back)
 
+    def rebate_page(self, request: web.Request, provider_id: str, event_id: str) -> web.StreamResponse:
+        """Rules §13: the printable rebate request of a takeback that recovered more than the claim owed."""
+        loaded = self.load(request, provider_id)
+        takeback = loaded.data.takebacks.get(event_id)
+        if takeback is None:
+            raise NotFound(f"Provider {provider_id} has no takeback {event_id}.")
+        case = rebate_case(takeback, loaded.data.takebacks)
+        if case is None:
+            raise NotFound("This takeback did not recover more than the claim owed: there is no rebate to ask for.")
+        today = today_of(request.query)
+        return self.page("rebate.html", case=case, provider_id=provider_id, names=loaded.names, today=today)
+
     async def statement_page(self, request: web.Request, provider_id: str) -> web.StreamResponse:
         start, end = date_range(request.query)
         data = self.load(request, provider_id).data
         gathered = await self.all_deposits(request)
-        statement = build_statement(data, start, end, gathered.records, gathered.takeback_providers)
+        statement = build_statement(
+            data, start, end, gathered.records, gathered.takeback_providers, today_of(request.query), self.rules
+        )
         return self.page(
             "statement.html",
             provider_id=provider_id,
             statement=statement,
+            names=statement.names,
             summary_columns=SUMMARY,
-            takeback_columns=tables.printed_takeback_columns(self.tb.settings.include_patient_data),
-            age_columns=tables.OPEN_BALANCES,
-            payment_columns=tables.PAYMENTS,
-            deposit_columns=tables.printed_deposit_columns(),
+            takeback_columns=tables.named(
+                tables.printed_takeback_columns(self.tb.settings.include_patient_data), statement.names
+            ),
+            age_columns=tables.named(tables.OPEN_BALANCES, statement.names),
+            payment_columns=tables.named(tables.PAYMENTS, statement.names),
+            deposit_columns=tables.named(tables.printed_deposit_columns(), statement.names),
         )
 
     # ---------------------------------------------------------------- exports
 
     async def providers_export(self, request: web.Request, fmt: str) -> web.StreamResponse:
         query = OverviewQuery.parse(request.query)
-        lines, _ = await self.all_lines(request)
+        lines, _ = await self.all_lines(request, today_of(request.query))
         lines = with_untouched(lines, await self.actions.gather(credentials=caller_credentials(request)))
-        return await self.download(
-            request, fmt, "providers", [Sheet("Providers", tables.PROVIDERS, overview(lines, query))]
-        )
+        columns = tables.named(tables.PROVIDERS, overview_names(lines), export=True)
+        return await self.download(request, fmt, "providers", [Sheet("Providers", columns, overview(lines, query))])
 
     async def provider_export(self, request: web.Request, provider_id: str, table: str, fmt: str) -> web.StreamResponse:
         loaded = self.load(request, provider_id)
         data = loaded.data
         name = f"{table}-{_safe(provider_id)}"
+
+        def named(columns: list[tables.Column]) -> list[tables.Column]:
+            return tables.named(columns, loaded.names, export=True)
+
         if table == "takebacks":
             wanted = WorklistFilter.parse(request.query)
-            columns = tables.takeback_columns(self.tb.settings.include_patient_data)
+            columns = named(tables.takeback_columns(self.tb.settings.include_patient_data))
+            today = today_of(request.query)
             work = (
                 takeback_work(await self.actions.gather(provider_id, caller_credentials(request)))
                 if wanted.filters_work
                 else {}
             )
-            found = all_matching(data.takebacks, loaded.index, wanted, work, acting_person(request))
+            found = all_matching(data.takebacks, loaded.index, wanted, work, acting_person(request), today)
             sheet = Sheet("Takebacks", columns, found)
         elif table == "reconciliation":
-            sheet = Sheet("Cash per payer", tables.RECONCILIATION, reconciliation(data.row))
+            sheet = Sheet("Cash per payer", named(tables.RECONCILIATION), reconciliation(data.row))
         elif table == "open-balances":
             ages = loaded.index.open_balances(data.takebacks, as_of_date(data.row))
-            sheet = Sheet("Open balances", tables.OPEN_BALANCES, ages)
-        elif table == "payments":
-            sheet = Sheet("Payments", tables.PAYMENTS, payments(data.remittances, carried=loaded.index.carried))
-        elif table in ("deposits", "deposit-payers", "deposit-ages"):
-            sheet = await self.deposit_sheet(request, provider_id, table)
+            sheet = Sheet("Open balances", named(tables.OPEN_BALANCES), ages)
         elif table == "forecast":
-            rules, today = match_policy(self.tb.settings).rules, forecast_day(request.query)
-            netted_here = [t for t in data.takebacks.values() if t.payee_provider_id == provider_id]
-            sheet = Sheet("Forecast", tables.FORECAST, forecast_lines(netted_here, today, rules, data.row))
+            today = today_of(request.query)
+            _, lines = coming(data.takebacks, provider_id, today, self.rules, data.row)
+            sheet = Sheet("Forecast", named(tables.FORECAST), lines, title=f"Expected offsets as of {today}")
+        elif table == "payments":
+            lines = payments(data.remittances, carried=loaded.index.carried)
+            sheet = Sheet("Payments", named(tables.PAYMENTS), lines)
+        elif table in ("deposits", "deposit-payers", "deposit-ages"):
+            sheet = await self.deposit_sheet(request, provider_id, table, loaded.names)
         elif table == "statement":
             start, end = date_range(request.query)
             gathered = await self.all_deposits(request)
-            rules = match_policy(self.tb.settings).rules
             statement = build_statement(
-                data, start, end, gathered.records, gathered.takeback_providers, forecast_day(request.query), rules
+                data, start, end, gathered.records, gathered.takeback_providers, today_of(request.query), self.rules
             )
             sheets = statement_sheets(statement, self.tb.settings.include_patient_data)
             if fmt == "csv":
@@ -455,17 +509,18 @@ class Pages:
             raise NotFound(f"There is no table '{table}' to download; try one of: {', '.join(tables.PROVIDER_TABLES)}.")
         return await self.download(request, fmt, name, [sheet])
 
-    async def deposit_sheet(self, request: web.Request, provider_id: str, table: str) -> Sheet:
+    async def deposit_sheet(self, request: web.Request, provider_id: str, table: str, names: Names) -> Sheet:
         gathered = await self.all_deposits(request)
         if table == "deposits":
             wanted = deposits.DepositFilter.parse(request.query)
             mine = deposits.of_provider(gathered.records, provider_id)
             fed = feed_connected(gathered.records)
             lines = deposits.deposit_lines(mine, gathered.takeback_providers, wanted, fed)
-            return Sheet("Deposits", tables.DEPOSITS, lines)
+            return Sheet("Deposits", tables.named(tables.DEPOSITS, names, export=True), lines)
         row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
         if table == "deposit-payers":
-            return Sheet("ERAs vs bank", tables.DEPOSIT_PAYERS, deposits.payer_money(row))
+            columns = tables.named(tables.DEPOSIT_PAYERS, names, export=True)
+            return Sheet("ERAs vs bank", columns, deposits.payer_money(row))
         return Sheet("Open deposit items", tables.DEPOSIT_AGES, deposits.open_by_age(row))
 
     async def download(self, request: web.Request, fmt: str, name: str, sheets: list[Sheet]) -> web.StreamResponse:
@@ -502,31 +557,63 @@ def provider_context(
     paging: Paging,
     work: dict[str, WorkState] | None = None,
     me: str = "",
+    today: dt.date | None = None,
+    rules: RuleBook | None = None,
 ) -> dict[str, Any]:
     """What the provider page shows (apart from the request, so the benchmark renders exactly this)."""
-    data, index = loaded.data, loaded.index
+    today = today or today_of({})
+    data, index, names = loaded.data, loaded.index, loaded.names
     work = work or {}
     as_of = as_of_date(data.row)
+
+    def figures_of() -> tuple[list[figures.BarChart], list[ForecastLine], figures.BarChart]:
+        _, forecast = coming(data.takebacks, data.provider_id, today, rules or shipped_rule_book(), data.row)
+        return provider_charts(loaded, as_of), forecast, figures.offsets_by_payer(forecast, names, today)
+
+    # every takeback goes into these: once per ledger version (the row's revision) and day, not per view
+    revision = data.row.revision if data.row else None
+    charts, forecast, forecast_chart = index.remember(("provider page", today, as_of, revision), figures_of)
     return {
         "provider_id": data.provider_id,
+        "names": names,
         "row": data.row,
         "reconciliation": reconciliation(data.row),
-        "reconciliation_columns": tables.RECONCILIATION,
+        "reconciliation_columns": tables.named(tables.RECONCILIATION, names),
         "filters": wanted,
-        "page": worklist(data.takebacks, index, wanted, paging, work, me),
+        "page": worklist(data.takebacks, index, wanted, paging, work, me, today),
         "work": work,
         "me": me,
+        "today": today,
         "choices": _choices(data, work, me),
         "as_of": as_of,
         "ages": index.open_balances(data.takebacks, as_of),
-        "age_columns": tables.OPEN_BALANCES,
+        "age_columns": tables.named(tables.OPEN_BALANCES, names),
+        "charts": charts,
+        "forecast_chart": forecast_chart,
+        "forecast": forecast,
+        "forecast_columns": tables.named(tables.FORECAST, names),
         "payment_lines": payments(data.remittances, carried=index.carried, limit=PAYMENTS_ON_PAGE),
-        "payment_columns": tables.PAYMENTS,
+        "payment_columns": tables.named(tables.PAYMENTS, names),
     }
 
 
+def provider_charts(loaded: Loaded, as_of: dt.date) -> list[figures.BarChart]:
+    data, names = loaded.data, loaded.names
+    taken = figures.TakenByDay.of(data.takebacks.values())
+    return [
+        figures.takebacks_by_month(taken, as_of, "reason", names, "taken-by-reason"),
+        figures.takebacks_by_month(taken, as_of, "payer", names, "taken-by-payer"),
+        figures.cash_against_taken(data.remittances, taken, as_of),
+        figures.open_by_age(loaded.index.open_balances(data.takebacks, as_of), names),
+    ]
+
+
 def deposit_context(
-    provider_id: str, gathered: GatheredDeposits, wanted: deposits.DepositFilter, paging: Paging
+    provider_id: str,
+    gathered: GatheredDeposits,
+    wanted: deposits.DepositFilter,
+    paging: Paging,
+    names: Names = NO_NAMES,
 ) -> dict[str, Any]:
     """The provider page's deposits section (rules §10)."""
     row = deposits.provider_position(gathered.records, provider_id, gathered.as_of)
@@ -538,7 +625,7 @@ def deposit_context(
             "any": bool(mine),
             "connected": row.bank_feed_connected,
             "payers": deposits.payer_money(row),
-            "payer_columns": tables.DEPOSIT_PAYERS,
+            "payer_columns": tables.named(tables.DEPOSIT_PAYERS, names),
             "ages": deposits.open_by_age(row),
             "age_columns": tables.DEPOSIT_AGES,
             "filter": wanted,
@@ -557,6 +644,11 @@ class _Listing:
     total: int
     items: list[Any]
     paging: Paging
+
+
+def overview_names(lines: Iterable[OverviewLine]) -> Names:
+    """The overview's lines come from every worker, each named by the worker that holds its provider's ledger."""
+    return Names(providers={line.provider_id: line.provider_name for line in lines if line.provider_name})
 
 
 def _page(items: list[Any], paging: Paging) -> _Listing:
@@ -581,6 +673,8 @@ def _choices(data: ProviderData, work: dict[str, WorkState] | None = None, me: s
         "method": [m.value for m in TakebackMethod],
         "category": [c.value for c in ReasonCategory],
         "payer": payers,
+        "due_within": [str(days) for days in DUE_WITHIN_CHOICES],
+        "sort": list(WORKLIST_SORTS),
     }
 
 
@@ -665,7 +759,8 @@ def register(tb: TakebackApp) -> None:
         """This worker's overview lines (what the overview gathers from each worker)."""
 
         async def get(self, request: Request) -> web.StreamResponse:
-            return web.json_response({"items": [line.as_json() for line in pages.local_lines()]})
+            today = today_of(request.query)
+            return web.json_response({"items": [line.as_json() for line in pages.local_lines(today)]})
 
     @app.page("/providers.{fmt}")
     class ProvidersExport(View):
@@ -714,6 +809,12 @@ def register(tb: TakebackApp) -> None:
         @guarded(pages, provider=True)
         async def post(self, request: Request, provider_id: str) -> web.StreamResponse:
             return await pages.bulk_act(request, provider_id)
+
+    @app.page("/providers/{provider_id}/takebacks/{event_id}/rebate-request")
+    class RebatePage(View):
+        @guarded(pages, provider=True)
+        async def get(self, request: Request, provider_id: str, event_id: str) -> web.StreamResponse:
+            return pages.rebate_page(request, provider_id, event_id)
 
     @app.page("/providers/{provider_id}/{table}.{fmt}")
     class ProviderExport(View):

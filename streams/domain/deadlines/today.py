@@ -50,29 +50,43 @@ def due(takeback: Takeback, today: dt.date, book: RuleBook, letter_date: dt.date
     count from that day instead of the day the 835 showed the takeback."""
     if letter_date is not None:
         takeback = takeback.model_copy(update=clock_fields(takeback, book, letter_date))
-    upcoming = next((d for d in takeback.deadlines if d.act_by >= today), None)
+    upcoming = next_deadline(takeback, today)
     return DueView(
         today=today,
         next_deadline=upcoming,
         days_left=(upcoming.act_by - today).days if upcoming else None,
-        overdue=takeback.act_by is not None and takeback.act_by < today,
+        overdue=is_overdue(takeback, today),
         sentence=_sentence(takeback, upcoming, today),
         lookback_sentence=_lookback_sentence(takeback),
         interest_estimate=_interest(takeback, today, book),
     )
 
 
+def next_deadline(takeback: Takeback, today: dt.date) -> TakebackDeadline | None:
+    """The clock a person acts on now: the earliest not yet past (the takeback's deadlines are earliest first)."""
+    return next((d for d in takeback.deadlines if d.act_by >= today), None)
+
+
 def is_due_within(takeback: Takeback, today: dt.date, days: int) -> bool:
     """Its next clock falls within `days` days from today (the worklist's "due in 7 days")."""
-    upcoming = next((d for d in takeback.deadlines if d.act_by >= today), None)
+    upcoming = next_deadline(takeback, today)
     return upcoming is not None and (upcoming.act_by - today).days <= days
+
+
+def is_overdue(takeback: Takeback, today: dt.date) -> bool:
+    """Its first clock (act_by) has passed (the worklist's "overdue")."""
+    return takeback.act_by is not None and takeback.act_by < today
 
 
 def _sentence(takeback: Takeback, upcoming: TakebackDeadline | None, today: dt.date) -> str:
     if takeback.withdrawn or takeback.status == TakebackStatus.withdrawn:
         return "Withdrawn: later 835s showed this was not a takeback; nothing to do."
     if takeback.payer_kind is None:
-        return "No deadline: the payer's kind is not known (no payer profile, no Medicare or other CLP06 code)."
+        # said plainly first (the pages show this sentence as it is), then why
+        return (
+            "No deadline: unknown payer (the payer's kind is not known: no payer profile, no Medicare or other "
+            "CLP06 code)."
+        )
     if not takeback.deadlines:
         if takeback.reason_category == "provider_void":
             return "No deadline: a void the provider asked for is not a payer's overpayment demand."
