@@ -103,8 +103,8 @@ def takeback_watch(settings: Settings, folder: Path, *args: str) -> subprocess.P
     return subprocess.Popen(argv, env=watch_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def watch_once(settings: Settings, folder: Path, *args: str) -> str:
-    run = takeback_watch(settings, folder, "--once", "--settle", "1", *args)
+def watch_once(settings: Settings, folder: Path, *args: str, settle: float = 1) -> str:
+    run = takeback_watch(settings, folder, "--once", "--settle", str(settle), *args)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
     return err
@@ -166,7 +166,9 @@ def test_files_dropped_while_stopped_are_published_once_duplicates_reported_bad_
 
     waiting = [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".part")]
     size = sum(p.stat().st_size for p in waiting)
-    err = watch_once(settings, folder, "--move")
+    # settle 20 s: the files aged 30 s are complete, the one written just now is not, however slowly the
+    # watcher starts on a loaded machine (with 1 s, a start slower than that read the half-written file)
+    err = watch_once(settings, folder, "--move", settle=20)
     assert f"7 files ({size:,} bytes) waiting" in err  # the backlog line: the half-written one counts, .part not
     assert "duplicate: payer-a/one-again.835 has the content of one.835" in err or (
         "duplicate: one.835 has the content of payer-a/one-again.835" in err
@@ -192,7 +194,7 @@ def test_files_dropped_while_stopped_are_published_once_duplicates_reported_bad_
     (folder / "upload.835.part").rename(folder / "upload.835")
     fresh.write_bytes((corpus / ERA2).read_bytes().replace(b"~", b"~\n"))
     aged(fresh)
-    err = watch_once(settings, folder, "--move")
+    err = watch_once(settings, folder, "--move", settle=20)
     assert "published fresh.835" in err
     assert "duplicate: upload.835 has the content of payer-a/two.835" in err
     ids = published_ids(folder)
