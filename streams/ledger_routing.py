@@ -3,7 +3,7 @@
 The net cash table stays keyed by NPI, so the worker that holds an NPI's row may not hold its ledger. A request for
 an NPI's takebacks therefore goes to the worker holding the NPI's row (the row names its ledger: `ledger_key`), then
 to the worker holding that ledger: two hops at most. An NPI paid under several TINs has a ledger each; its row
-names the one with most of its remittances (README, Known problems). An NPI whose ERAs give no TIN has a ledger
+names the one with most of its remittances (docs/known-problems.md). An NPI whose ERAs give no TIN has a ledger
 under its own id, on the same partition as its row, so it takes one hop, as before.
 """
 

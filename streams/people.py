@@ -1,4 +1,4 @@
-"""Where people, sessions and sign-in failures are kept: one compacted topic every worker reads whole (README,
+"""Where people, sessions and sign-in failures are kept: one compacted topic every worker reads whole (docs/pages.md,
 "People and sign-in").
 
 Keys: `person:<name>` (a Person), `session:<sha256 of the session id>` (a SessionRecord; the id itself is only ever in

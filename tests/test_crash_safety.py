@@ -88,7 +88,7 @@ class Crew:
         """Let the group rebalance before the next harm.
 
         Tansu keeps a member killed between its JoinGroup and SyncGroup as the group's leader and never expires
-        it: the others re-join forever (README, Known problems). So the tests hurt running workers, not joining ones.
+        it: the others re-join forever (docs/known-problems.md). So the tests hurt running workers, not joining ones.
         A worker that never gets ready fails the test here, with the end of its log, instead of being hurt anyway.
         """
         # an AssertionError, not pytest.fail: this runs in a thread under asyncio, which re-raises only Exceptions

@@ -348,8 +348,8 @@ def test_prometheus_config_is_valid(promtool: str, tmp_path: Path) -> None:
 
 
 def test_prometheus_sends_the_token_compose_gives_it() -> None:
-    """/metrics is behind the API token (README, "People and sign-in"): the scrape job reads it from the file compose
-    mounts from TAKEBACK_API_TOKEN, the variable the workers take it from."""
+    """/metrics is behind the API token (docs/pages.md, "People and sign-in"): the scrape job reads it from the file
+    compose mounts from TAKEBACK_API_TOKEN, the variable the workers take it from."""
     (job,) = [j for j in load_yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "takeback"]
     assert job["authorization"].get("type", "Bearer") == "Bearer"
     path = job["authorization"]["credentials_file"]

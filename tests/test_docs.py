@@ -1,8 +1,9 @@
-"""The documents agree with the code: rules cited by section exist, and the README lists exactly the dead-letter
+"""The documents agree with the code: rules cited by section exist, and docs/commands.md lists exactly the
 codes and flags the code can emit.
 
 Codes and flags are found by reading the source (string literals handed to the reject / dead-letter calls, or
-added to a `flags` list), so a new code or flag fails here until the README's tables explain it to a billing person.
+added to a `flags` list), so a new code or flag fails here until docs/commands.md's tables explain it to a billing
+person.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from streams.samples import PROJECT_ROOT
 
 RULES = PROJECT_ROOT / "docs" / "rules.md"
 README = PROJECT_ROOT / "README.md"
+COMMANDS = PROJECT_ROOT / "docs" / "commands.md"  # the dead-letter codes and flags, for a billing person
+GUIDES = [README, *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
 SECTIONS = [
     "1",
     "2",
@@ -97,7 +100,7 @@ def emitted_codes_and_flags() -> tuple[set[str], set[str]]:
 
 def readme_table(heading: str) -> set[str]:
     """The backticked names in the first column of the table that follows the bold `heading`."""
-    text = README.read_text()
+    text = COMMANDS.read_text()
     after = text[text.index(f"**{heading}**") :]
     table = re.search(r"^\|.*?(?=^\s*$)", after, flags=re.MULTILINE | re.DOTALL)
     assert table, f"no table after {heading}"
@@ -123,6 +126,6 @@ def test_the_readme_lists_exactly_the_flags() -> None:
 
 
 def test_docs_name_only_files_that_exist() -> None:
-    for doc in (RULES, README):
+    for doc in (RULES, *GUIDES):
         for reference in re.findall(r"`((?:streams|schemas|tests|corpus|docs)/[\w./-]+)`", doc.read_text()):
             assert (PROJECT_ROOT / reference.rstrip("/")).exists(), f"{doc.name} names {reference}"

@@ -465,7 +465,7 @@ class OverviewLine:
     recouped: Decimal
     still_owed: Decimal  # open forward balances and deferred recoveries (the cash row's forward balance)
     oldest_open: dt.date | None
-    needs_review: int | None  # None: the provider's ledger is on another worker than its row (README, Known problems)
+    needs_review: int | None  # None: the provider's ledger is on another worker than its row (docs/known-problems.md)
     takebacks: int
     last_remittance_date: dt.date | None
     untouched: int | None = None  # takebacks nobody has acted on (rules §12); None until the work states are read

@@ -143,7 +143,8 @@ class Pages:
         raw_row = self.tb.net_cash.get(provider_id.encode())
         if raw_row is not None:
             row: NetCashRow | None = NetCashRow.model_validate_json(raw_row)
-        else:  # the row is on another worker: the ledger's share is the row, unless the NPI has several (README)
+        else:  # the row is on another worker: the ledger's share is the row, unless the NPI has several
+            # (docs/known-problems.md)
             row = cash_row(ledger, provider_id) if remittances else None
         data = ProviderData(provider_id, row, takebacks, remittances)
         # the stored header changes whenever the ledger does; bytes cache their hash
@@ -161,7 +162,8 @@ class Pages:
         return found[1]
 
     def local_lines(self, today: dt.date) -> list[OverviewLine]:
-        """A line per provider row held here; its takeback counts when its ledger is here too (see README)."""
+        """A line per provider row held here; its takeback counts when its ledger is here too
+        (docs/known-problems.md)."""
         lines = []
         for _, raw in list(self.tb.net_cash.items()):
             row = NetCashRow.model_validate_json(raw)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from schemas import Reassociation
 
-# The contract (README, "replay"): money as decimal strings or null, dates as ISO dates or null.
+# The contract (docs/commands.md, "replay"): money as decimal strings or null, dates as ISO dates or null.
 FIELDS = (
     "deposit_id",
     "status",
