@@ -23,7 +23,12 @@ from streams.runner import RunningPipeline, feed_and_collect
 from tests.support.deadline_eras import MEDICARE, PROVIDER, PROVIDER_NAME, write_eras
 from tests.support.workers import ready_workers
 from tests.test_api import wait_until
-from tests.test_pages_browser import CHROMIUM, api, assert_accessible_structure, run_async
+from tests.test_pages_browser import (  # noqa: F401  (browser: the module-scoped Chromium fixture)
+    api,
+    assert_accessible_structure,
+    browser,
+    run_async,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -34,18 +39,6 @@ SCREENSHOT = ROOT / "docs" / "screenshot-deadlines.png"
 @dataclass
 class Cluster:
     urls: list[str]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed: run scripts/install-test-tools (as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +54,7 @@ def cluster(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def page(browser) -> Iterator[object]:
+def page(browser) -> Iterator[object]:  # noqa: F811  (the imported fixture)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
     problems: list[str] = []
